@@ -1,0 +1,217 @@
+"""The adapter: every decision about the host project's users is made here.
+
+Subclass :class:`DefaultAdapter` and point ``DJANGO_PROVISIONING["ADAPTER"]`` at the subclass to
+change how SCIM documents map onto your user model, which users a connection may see, how a new
+user joins your product's tenant, or whether a SAML sign-in may proceed.
+
+Why hooks and not signals: a hook *decides* (its return value or exception changes what happens)
+and runs inside the provisioning transaction; signals (:mod:`django_provisioning.signals`) only
+*notify*, after the transaction has committed.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import FieldDoesNotExist
+from django.db import models
+
+from .conf import DEFAULT_USER_ATTRIBUTE_MAP, provisioning_settings
+from .scim.mapping import MappedPath, get_path, parse_mapped_path, set_path
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser
+    from django.http import HttpRequest
+
+    from .models import Connection, ExternalIdentity
+
+
+class ProvisioningDenied(Exception):
+    """Raised by a hook to refuse a provisioning action or a sign-in; the message is shown."""
+
+
+class DefaultAdapter:
+    """Maps SCIM users onto ``AUTH_USER_MODEL`` through ``USER_ATTRIBUTE_MAP``."""
+
+    # ------------------------------------------------------------------ mapping
+
+    def get_user_attribute_map(self, connection: Connection | None = None) -> dict[str, str]:
+        """SCIM attribute path -> user model field name.
+
+        Defaults to ``USER_ATTRIBUTE_MAP``; when that is unset, the built-in map restricted to
+        the fields the user model has, with ``userName`` on the model's ``USERNAME_FIELD``.
+        """
+        return _attribute_map(id(provisioning_settings.USER_ATTRIBUTE_MAP))
+
+    def mapped_paths(self, connection: Connection | None = None) -> list[tuple[MappedPath, str]]:
+        return [(parse_mapped_path(p), f) for p, f in self.get_user_attribute_map(connection).items()]
+
+    def field_for_path(self, path: str, connection: Connection | None = None) -> str | None:
+        """The model field a singular SCIM path (``name.givenName``) is mapped to, if any."""
+        for mapped, field in self.mapped_paths(connection):
+            if mapped.is_multi:
+                continue
+            key = ".".join(p for p in (mapped.attr, mapped.sub) if p)
+            if mapped.urn:
+                key = f"{mapped.urn}:{key}"
+            if key.lower() == path.lower():
+                return field
+        return None
+
+    def normalize_user_name(self, user_name: str) -> str:
+        """The form userName is compared and indexed in (RFC 7643: caseExact false)."""
+        return unicodedata.normalize("NFKC", user_name).strip().casefold()
+
+    # ------------------------------------------------------------------ users
+
+    def get_identity_queryset(self, connection: Connection) -> models.QuerySet[ExternalIdentity]:
+        """The link rows (and so the users) a connection may see. Scope here, never widen."""
+        from .models import ExternalIdentity
+
+        return ExternalIdentity.objects.filter(connection=connection).select_related("user")
+
+    def new_user(self, connection: Connection, document: dict[str, Any]) -> AbstractBaseUser:
+        """An unsaved user for *document*; :meth:`populate_user` fills the mapped fields."""
+        user = get_user_model()()
+        user.set_unusable_password()
+        return user
+
+    def populate_user(
+        self, user: AbstractBaseUser, document: dict[str, Any], connection: Connection
+    ) -> None:
+        """Copy mapped attributes from the SCIM document onto the user's fields."""
+        model = type(user)
+        for mapped, field_name in self.mapped_paths(connection):
+            value = get_path(document, mapped)
+            field = model._meta.get_field(field_name)
+            if isinstance(field, models.BooleanField):
+                if value is None:
+                    if field_name == "is_active":
+                        value = True  # RFC 7643: an absent `active` is not "inactive".
+                    else:
+                        continue
+                setattr(user, field_name, bool(value))
+                continue
+            if value is None:
+                value = "" if not field.null else None
+            if isinstance(value, str) and getattr(field, "max_length", None):
+                value = value[: field.max_length]
+            setattr(user, field_name, value)
+
+    def user_to_document(
+        self, user: AbstractBaseUser, document: dict[str, Any], connection: Connection
+    ) -> dict[str, Any]:
+        """Overlay the model's values on a copy of the stored document (model wins)."""
+        doc = _deep_copy(document)
+        for mapped, field_name in self.mapped_paths(connection):
+            value = getattr(user, field_name, None)
+            if hasattr(value, "isoformat"):
+                value = value.isoformat()
+            set_path(doc, mapped, value)
+        return doc
+
+    def find_user_by_user_name(
+        self, connection: Connection, user_name: str
+    ) -> AbstractBaseUser | None:
+        """A local user whose model username equals *user_name*, to detect a clash or link."""
+        model = get_user_model()
+        field = self.get_user_attribute_map(connection).get("userName", model.USERNAME_FIELD)
+        return model._default_manager.filter(**{f"{field}__iexact": user_name}).first()
+
+    def find_user_by_email(self, connection: Connection, email: str) -> AbstractBaseUser | None:
+        """The local user to link by a verified e-mail, or None (several matches: None)."""
+        model = get_user_model()
+        field = model.get_email_field_name()
+        try:
+            model._meta.get_field(field)
+        except FieldDoesNotExist:
+            return None
+        matches = list(model._default_manager.filter(**{f"{field}__iexact": email})[:2])
+        return matches[0] if len(matches) == 1 else None
+
+    def can_link_user(self, connection: Connection, user: AbstractBaseUser, email: str) -> bool:
+        """May *connection* take over existing local *user* by *email*?
+
+        The default allows it only when the connection's policy links by e-mail and the
+        connection has verified the e-mail's domain, and the user is not linked to another
+        connection already.
+        """
+        if not (connection.link_by_email and connection.owns_email_domain(email)):
+            return False
+        return not user.external_identities.exclude(connection=connection).exists()  # type: ignore[attr-defined]
+
+    def save_user(self, user: AbstractBaseUser, connection: Connection, *, created: bool) -> None:
+        """Persist the user; attach a new one to your product's tenant here."""
+        user.full_clean(exclude=["password"], validate_unique=False)
+        user.save()
+
+    def set_password(self, user: AbstractBaseUser, password: str) -> None:
+        user.set_password(password)
+
+    def is_user_active(self, user: AbstractBaseUser) -> bool:
+        return bool(getattr(user, "is_active", True))
+
+    def set_user_active(self, user: AbstractBaseUser, active: bool) -> None:
+        if hasattr(user, "is_active"):
+            user.is_active = active
+
+    def delete_user(self, user: AbstractBaseUser, connection: Connection) -> None:
+        """Delete the local user (connection policy "delete")."""
+        user.delete()
+
+    # ------------------------------------------------------------------ SAML
+
+    def pre_saml_login(
+        self,
+        request: HttpRequest,
+        connection: Connection,
+        user: AbstractBaseUser,
+        saml_data: dict[str, Any],
+    ) -> None:
+        """Veto a SAML sign-in by raising :class:`ProvisioningDenied`; called before login()."""
+
+    def adjust_saml_document(
+        self, connection: Connection, document: dict[str, Any], saml_data: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Adjust the SCIM-shaped document built from a SAML assertion before it is applied."""
+        return document
+
+
+def _deep_copy(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _deep_copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_deep_copy(v) for v in value]
+    return value
+
+
+@lru_cache(maxsize=8)
+def _attribute_map(_key: int) -> dict[str, str]:
+    configured = provisioning_settings.USER_ATTRIBUTE_MAP
+    if configured is not None:
+        return dict(configured)
+    model = get_user_model()
+    mapping: dict[str, str] = {}
+    for path, field in DEFAULT_USER_ATTRIBUTE_MAP.items():
+        if path == "userName":
+            field = model.USERNAME_FIELD
+        try:
+            model._meta.get_field(field)
+        except FieldDoesNotExist:
+            continue
+        mapping[path] = field
+    if model.USERNAME_FIELD == model.get_email_field_name():
+        # e-mail as username: the primary e-mail and userName are the same field.
+        mapping.pop("emails[primary eq true].value", None)
+    return mapping
+
+
+@lru_cache(maxsize=1)
+def get_adapter() -> DefaultAdapter:
+    """The configured adapter instance (cached; dropped when settings change)."""
+    _attribute_map.cache_clear()
+    cls = provisioning_settings.ADAPTER
+    return cls()  # type: ignore[no-any-return]

@@ -1,0 +1,105 @@
+"""The ``DJANGO_PROVISIONING`` settings dict: defaults, lazy imports and reload.
+
+Read settings through :data:`provisioning_settings` (``provisioning_settings.ADAPTER``), never
+``settings.DJANGO_PROVISIONING`` directly: values are merged with :data:`DEFAULTS`, dotted paths
+in :data:`IMPORT_STRINGS` are imported on first access, and the cache is dropped on Django's
+``setting_changed`` signal so ``override_settings`` works in tests.
+
+Unknown keys and import strings that do not import are reported by system checks
+(``django_provisioning.E001`` / ``E002``), not at import time.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.signals import setting_changed
+from django.utils.module_loading import import_string
+
+SETTINGS_NAME = "DJANGO_PROVISIONING"
+
+DEFAULT_USER_ATTRIBUTE_MAP: dict[str, str] = {
+    "userName": "username",
+    "name.givenName": "first_name",
+    "name.familyName": "last_name",
+    "emails[primary eq true].value": "email",
+    "active": "is_active",
+}
+
+DEFAULTS: dict[str, Any] = {
+    # Dotted path of the adapter class (see django_provisioning.adapter.DefaultAdapter).
+    "ADAPTER": "django_provisioning.adapter.DefaultAdapter",
+    # Connections declared in settings: {slug: {"name": ..., "verified_domains": [...], ...}}.
+    # Keys are Connection model field names; they are written to the database row on use.
+    "CONNECTIONS": {},
+    # SCIM attribute path -> user model field. None means "the default map, minus fields the
+    # user model does not have".
+    "USER_ATTRIBUTE_MAP": None,
+    # SCIM paging: the largest page a client may ask for, and the page size when it asks none.
+    "SCIM_MAX_RESULTS": 200,
+    "SCIM_DEFAULT_COUNT": 100,
+    # Largest SCIM request body in bytes (413 above it).
+    "SCIM_MAX_PAYLOAD_SIZE": 1_048_576,
+    # last_used_at of a token is written at most once per this many seconds.
+    "SCIM_TOKEN_LAST_USED_INTERVAL": 60,
+    # SAML service provider, shared by every connection unless a connection has its own.
+    "SAML_SP_ENTITY_ID": None,  # None: the metadata URL of the connection
+    "SAML_SP_CERTIFICATE": "",
+    "SAML_SP_PRIVATE_KEY": "",
+    "SAML_MAX_RESPONSE_SIZE": 262_144,
+    # Hosts (besides the request's own) that RelayState/next may redirect to.
+    "SAML_ALLOWED_REDIRECT_HOSTS": [],
+    # Where to go after sign-in when no safe next/RelayState is given (None: LOGIN_REDIRECT_URL).
+    "SAML_LOGIN_REDIRECT_URL": None,
+    "SAML_LOGOUT_REDIRECT_URL": "/",
+    # Seconds an AuthnRequest id stays valid in the browser session.
+    "SAML_REQUEST_TTL": 600,
+}
+
+IMPORT_STRINGS: frozenset[str] = frozenset({"ADAPTER"})
+
+
+class ProvisioningSettings:
+    """Attribute access to the merged settings, with lazy imports and a reload hook."""
+
+    def __init__(self, defaults: dict[str, Any] | None = None) -> None:
+        self.defaults = defaults or DEFAULTS
+        self._cached: set[str] = set()
+
+    @property
+    def user_settings(self) -> dict[str, Any]:
+        if not hasattr(self, "_user_settings"):
+            self._user_settings: dict[str, Any] = dict(getattr(settings, SETTINGS_NAME, {}) or {})
+        return self._user_settings
+
+    def __getattr__(self, attr: str) -> Any:
+        if attr not in self.defaults:
+            raise AttributeError(f"Invalid {SETTINGS_NAME} setting: {attr!r}")
+        value = self.user_settings.get(attr, self.defaults[attr])
+        if attr in IMPORT_STRINGS and isinstance(value, str):
+            value = import_string(value)
+        self._cached.add(attr)
+        setattr(self, attr, value)
+        return value
+
+    def reload(self) -> None:
+        for attr in self._cached:
+            delattr(self, attr)
+        self._cached.clear()
+        if hasattr(self, "_user_settings"):
+            del self._user_settings
+
+
+provisioning_settings = ProvisioningSettings()
+
+
+def _reload(*, setting: str, **kwargs: Any) -> None:
+    if setting in (SETTINGS_NAME, "AUTH_USER_MODEL", "LOGIN_REDIRECT_URL"):
+        provisioning_settings.reload()
+        from .adapter import get_adapter
+
+        get_adapter.cache_clear()
+
+
+setting_changed.connect(_reload)

@@ -1,0 +1,412 @@
+"""The provisioning core: every change to a user, from SCIM or SAML JIT, goes through here.
+
+Each function is one transaction that writes the user (through the adapter), the link row, the
+index of multi-valued attributes and an audit event, and sends its signal after commit. Errors
+are protocol-neutral (:class:`Conflict`, :class:`InvalidData`); each door renders them its way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from django.contrib.auth.models import Group
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from . import signals
+from .adapter import ProvisioningDenied, get_adapter
+from .models import (
+    AuditEvent,
+    Connection,
+    ExternalGroup,
+    ExternalIdentity,
+    ExternalIdentityValue,
+    NameIdFormat,
+)
+from .scim.document import primary_value
+from .sessions import end_user_sessions
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser
+
+__all__ = [
+    "Conflict",
+    "InvalidData",
+    "ProvisioningDenied",
+    "ProvisioningError",
+    "create_user",
+    "current_document",
+    "deactivate_user",
+    "delete_user",
+    "provision_from_saml",
+    "replace_user",
+    "sync_user_groups",
+]
+
+INDEXED_MULTI_VALUED = ("emails", "phoneNumbers", "ims", "photos", "entitlements", "roles")
+
+
+class ProvisioningError(Exception):
+    """Base class of the core's errors; the message is safe to show to the client."""
+
+
+class Conflict(ProvisioningError):
+    """A unique attribute (userName) is taken."""
+
+
+class InvalidData(ProvisioningError):
+    """The data cannot be stored on the user model (a field validator refused it)."""
+
+
+def current_document(identity: ExternalIdentity) -> dict[str, Any]:
+    """The identity's SCIM document as a client should read it (model values overlaid)."""
+    return get_adapter().user_to_document(identity.user, identity.document, identity.connection)
+
+
+def _audit(
+    identity: ExternalIdentity | None,
+    connection: Connection,
+    source: str,
+    action: str,
+    user: Any = None,
+    **detail: Any,
+) -> None:
+    AuditEvent.objects.create(
+        connection=connection,
+        source=source,
+        action=action,
+        user=user if user is not None and user.pk else None,
+        target=str(identity.scim_id) if identity else "",
+        detail=detail,
+    )
+
+
+def _send(signal: Any, source: str, **kwargs: Any) -> None:
+    transaction.on_commit(lambda: signal.send(sender=source, **kwargs))
+
+
+def _index_values(identity: ExternalIdentity, document: dict[str, Any], *, fresh: bool) -> None:
+    if not fresh:
+        ExternalIdentityValue.objects.filter(identity=identity).delete()
+    rows = []
+    for attribute in INDEXED_MULTI_VALUED:
+        for item in document.get(attribute) or []:
+            if not isinstance(item, dict):
+                continue
+            value = str(item.get("value") or "")
+            rows.append(
+                ExternalIdentityValue(
+                    identity=identity,
+                    attribute=attribute,
+                    type=str(item.get("type") or "")[:64],
+                    value=value[:1024],
+                    value_normalized=value.casefold()[:1024],
+                    primary=item.get("primary") is True,
+                    display=str(item.get("display") or "")[:255],
+                )
+            )
+    if rows:
+        ExternalIdentityValue.objects.bulk_create(rows)
+
+
+def _save_user(user: Any, connection: Connection, *, created: bool) -> None:
+    try:
+        with transaction.atomic():
+            get_adapter().save_user(user, connection, created=created)
+    except ValidationError as exc:
+        messages = "; ".join(
+            f"{field}: {' '.join(str(m) for m in errs)}"
+            for field, errs in getattr(exc, "message_dict", {"": exc.messages}).items()
+        )
+        raise InvalidData(messages or "The user data is not valid.") from exc
+    except IntegrityError as exc:
+        raise Conflict("A user with this userName already exists.") from exc
+
+
+def _claim_user_name(
+    connection: Connection, normalized: str, *, exclude_pk: int | None = None
+) -> None:
+    """Refuse a userName taken by a live identity; clear it from a SCIM-deleted one."""
+    clash = ExternalIdentity.objects.filter(
+        connection=connection, user_name_normalized=normalized
+    ).exclude(pk=exclude_pk)
+    for other in clash:
+        if other.deleted_at is None:
+            raise Conflict("A user with this userName already exists.")
+        other.delete()
+
+
+def _write_identity(
+    identity: ExternalIdentity, document: dict[str, Any], *, fresh: bool
+) -> None:
+    adapter = get_adapter()
+    identity.document = document
+    identity.user_name = str(document.get("userName") or identity.user_name)
+    identity.user_name_normalized = adapter.normalize_user_name(identity.user_name)
+    identity.external_id = document.get("externalId") or None
+    identity.updated_at = timezone.now()
+    if not fresh:
+        identity.version += 1
+    try:
+        with transaction.atomic():
+            identity.save()
+    except IntegrityError as exc:
+        raise Conflict("A user with this userName already exists.") from exc
+    _index_values(identity, adapter.user_to_document(identity.user, document, identity.connection),
+                  fresh=fresh)
+
+
+@transaction.atomic
+def create_user(
+    connection: Connection,
+    document: dict[str, Any],
+    *,
+    password: str | None = None,
+    source: str = "scim",
+    name_id: str = "",
+) -> ExternalIdentity:
+    """Create (or link, under the connection's policy) the user for a canonical SCIM document."""
+    adapter = get_adapter()
+    user_name = str(document["userName"])
+    _claim_user_name(connection, adapter.normalize_user_name(user_name))
+    user = _find_linkable_user(connection, document)
+    created = user is None
+    if user is None:
+        if adapter.find_user_by_user_name(connection, user_name) is not None:
+            raise Conflict("A user with this userName already exists.")
+        user = adapter.new_user(connection, document)
+    adapter.populate_user(user, document, connection)
+    if password:
+        adapter.set_password(user, password)
+    _save_user(user, connection, created=created)
+    ExternalIdentity.objects.filter(connection=connection, user=user).exclude(
+        deleted_at=None
+    ).delete()
+    identity = ExternalIdentity(connection=connection, user=user, name_id=name_id)
+    _write_identity(identity, document, fresh=True)
+    _audit(identity, connection, source, "create" if created else "link", user,
+           userName=user_name)
+    _send(signals.user_created, source, connection=connection, user=user, identity=identity)
+    return identity
+
+
+def _find_linkable_user(connection: Connection, document: dict[str, Any]) -> Any:
+    """An existing local user this connection may take over, by its verified e-mail domain."""
+    adapter = get_adapter()
+    emails = [str(document.get("userName") or "")]
+    email = primary_value(document.get("emails"))
+    if email:
+        emails.insert(0, str(email))
+    for candidate in emails:
+        if "@" not in candidate or not connection.owns_email_domain(candidate):
+            continue
+        user = adapter.find_user_by_user_name(connection, candidate) or adapter.find_user_by_email(
+            connection, candidate
+        )
+        if user is not None and adapter.can_link_user(connection, user, candidate):
+            return user
+    return None
+
+
+@transaction.atomic
+def replace_user(
+    identity: ExternalIdentity,
+    document: dict[str, Any],
+    *,
+    password: str | None = None,
+    source: str = "scim",
+) -> ExternalIdentity:
+    """Replace the user's attributes with *document* (PUT, PATCH result, JIT refresh)."""
+    adapter = get_adapter()
+    connection = identity.connection
+    user = identity.user
+    was_active = adapter.is_user_active(user)
+    new_norm = adapter.normalize_user_name(str(document.get("userName") or identity.user_name))
+    if new_norm != identity.user_name_normalized:
+        _claim_user_name(connection, new_norm, exclude_pk=identity.pk)
+    adapter.populate_user(user, document, connection)
+    if password:
+        adapter.set_password(user, password)
+    _save_user(user, connection, created=False)
+    _write_identity(identity, document, fresh=False)
+    now_active = adapter.is_user_active(user)
+    if was_active and not now_active:
+        _after_deactivation(identity, source)
+    elif now_active and not was_active:
+        _audit(identity, connection, source, "reactivate", user)
+        _send(signals.user_reactivated, source, connection=connection, user=user,
+              identity=identity)
+    changed = sorted(k for k in document if k != "password")
+    _audit(identity, connection, source, "update", user, attributes=changed,
+           password_changed=bool(password))
+    _send(signals.user_updated, source, connection=connection, user=user, identity=identity)
+    return identity
+
+
+def _after_deactivation(identity: ExternalIdentity, source: str) -> None:
+    user = identity.user
+    ended = end_user_sessions(user.pk)
+    _audit(identity, identity.connection, source, "deactivate", user, sessions_ended=ended)
+    _send(signals.user_deactivated, source, connection=identity.connection, user=user,
+          identity=identity)
+
+
+@transaction.atomic
+def deactivate_user(identity: ExternalIdentity, *, source: str = "scim") -> ExternalIdentity:
+    """Set ``active`` false, end the user's sessions."""
+    adapter = get_adapter()
+    document = dict(identity.document)
+    document["active"] = False
+    adapter.set_user_active(identity.user, False)
+    _save_user(identity.user, identity.connection, created=False)
+    _write_identity(identity, document, fresh=False)
+    _after_deactivation(identity, source)
+    return identity
+
+
+@transaction.atomic
+def delete_user(identity: ExternalIdentity, *, source: str = "scim") -> None:
+    """SCIM DELETE under the connection's deprovisioning policy.
+
+    ``deactivate``: the account is kept, deactivated, its sessions ended, and the SCIM resource
+    is gone (RFC 7644 §3.6: 404 afterwards). ``delete``: the user row is deleted, unless another
+    connection also links it, in which case only this link goes.
+    """
+    connection = identity.connection
+    user = identity.user
+    if connection.deprovision_policy == "delete":
+        ended = end_user_sessions(user.pk)
+        shared = ExternalIdentity.objects.filter(user=user).exclude(pk=identity.pk).exists()
+        _audit(identity, connection, source, "delete", None, userName=identity.user_name,
+               user_id=str(user.pk), sessions_ended=ended, kept_shared_user=shared)
+        if shared:
+            identity.delete()
+        else:
+            get_adapter().delete_user(user, connection)
+        _send(signals.user_deleted, source, connection=connection, user=user, identity=identity)
+        return
+    if get_adapter().is_user_active(user):
+        deactivate_user(identity, source=source)
+    identity.deleted_at = timezone.now()
+    identity.save(update_fields=["deleted_at"])
+    _audit(identity, connection, source, "delete", user, userName=identity.user_name,
+           policy="deactivate")
+    _send(signals.user_deleted, source, connection=connection, user=user, identity=identity)
+
+
+@transaction.atomic
+def sync_user_groups(
+    identity: ExternalIdentity, group_names: Iterable[str], *, source: str = "saml"
+) -> None:
+    """Make the user's membership in this connection's groups exactly *group_names*.
+
+    Groups the product assigned by other means (not linked to this connection) are untouched.
+    A fixed number of queries, whatever the number of groups.
+    """
+    connection = identity.connection
+    user = identity.user
+    wanted = {name for name in group_names if name}
+    linked = {eg.display_name: eg for eg in
+              ExternalGroup.objects.filter(connection=connection).select_related("group")}
+    missing = wanted - set(linked)
+    if missing:
+        existing = {g.name: g for g in Group.objects.filter(name__in=missing)}
+        new_groups = [Group(name=n) for n in sorted(missing - set(existing))]
+        Group.objects.bulk_create(new_groups)
+        existing.update({g.name: g for g in Group.objects.filter(name__in=missing)})
+        new_links = [ExternalGroup(connection=connection, group=existing[n], display_name=n)
+                     for n in sorted(missing)]
+        ExternalGroup.objects.bulk_create(new_links, ignore_conflicts=True)
+        linked = {eg.display_name: eg for eg in
+                  ExternalGroup.objects.filter(connection=connection).select_related("group")}
+    through = type(user).groups.through  # type: ignore[attr-defined]
+    current = set(through.objects.filter(
+        user_id=user.pk, group_id__in=[eg.group_id for eg in linked.values()]
+    ).values_list("group_id", flat=True))
+    target = {linked[n].group_id for n in wanted if n in linked}
+    if current - target:
+        through.objects.filter(user_id=user.pk, group_id__in=current - target).delete()
+    if target - current:
+        through.objects.bulk_create(
+            [through(user_id=user.pk, group_id=g) for g in target - current],
+            ignore_conflicts=True,
+        )
+    if current != target:
+        _audit(identity, connection, source, "groups", user,
+               groups=sorted(n for n in wanted if n in linked))
+
+
+def find_identity_for_saml(
+    connection: Connection, *, name_id: str, name_id_format: str, user_name: str | None
+) -> ExternalIdentity | None:
+    """JIT lookup: by (connection, NameID), then by (connection, userName). Transient never."""
+    base = ExternalIdentity.objects.filter(connection=connection).select_related(
+        "user", "connection"
+    )
+    if name_id and name_id_format != NameIdFormat.TRANSIENT:
+        found = base.filter(name_id=name_id).first()
+        if found is not None:
+            return found
+    if user_name:
+        norm = get_adapter().normalize_user_name(user_name)
+        return base.filter(user_name_normalized=norm).first()
+    return None
+
+
+@transaction.atomic
+def provision_from_saml(
+    connection: Connection,
+    *,
+    name_id: str,
+    name_id_format: str,
+    document: dict[str, Any],
+    group_names: Iterable[str] | None = None,
+) -> tuple[ExternalIdentity, bool]:
+    """The JIT door: find, link or create the user for a validated assertion.
+
+    Returns (identity, created). Raises :class:`ProvisioningDenied` when the connection's
+    policy refuses (unknown user with JIT creation off, deactivated user).
+    """
+    stored_name_id = "" if name_id_format == NameIdFormat.TRANSIENT else name_id
+    identity = find_identity_for_saml(
+        connection, name_id=name_id, name_id_format=name_id_format,
+        user_name=document.get("userName"),
+    )
+    adapter = get_adapter()
+    created = False
+    if identity is not None:
+        if identity.deleted_at is not None or not adapter.is_user_active(identity.user):
+            raise ProvisioningDenied("This account has been deactivated.")
+        if stored_name_id and identity.name_id != stored_name_id:
+            identity.name_id = stored_name_id
+            identity.save(update_fields=["name_id"])
+        if connection.jit_update:
+            merged = dict(identity.document)
+            merged.update(document)
+            merged.setdefault("active", True)
+            identity = replace_user(identity, merged, source="saml")
+    else:
+        if not document.get("userName"):
+            raise ProvisioningDenied("The identity provider sent no usable user name.")
+        linkable = _find_linkable_user(connection, document)
+        if linkable is None and not connection.jit_create:
+            raise ProvisioningDenied("There is no account for you here; ask your administrator.")
+        if linkable is not None and not adapter.is_user_active(linkable):
+            raise ProvisioningDenied("This account has been deactivated.")
+        try:
+            identity = create_user(connection, document, source="saml", name_id=stored_name_id)
+        except Conflict as exc:
+            raise ProvisioningDenied(
+                "An account with this user name exists and cannot be linked to your "
+                "organisation's sign-in."
+            ) from exc
+        created = linkable is None
+    if group_names is not None:
+        sync_user_groups(identity, group_names, source="saml")
+    return identity, created
+
+
+def user_has_groups(user: AbstractBaseUser) -> bool:
+    return hasattr(user, "groups")

@@ -1,0 +1,131 @@
+"""SCIM protocol errors (RFC 7644 §3.12): one exception type, rendered by one handler."""
+
+from __future__ import annotations
+
+from typing import Any
+
+ERROR_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:Error"
+
+
+class ScimError(Exception):
+    """An error with an HTTP status and an optional ``scimType`` (RFC 7644 §3.12, table 9)."""
+
+    status: int = 400
+    scim_type: str | None = None
+    default_detail: str = "Bad request."
+
+    def __init__(
+        self, detail: str | None = None, *, scim_type: str | None = None, status: int | None = None
+    ) -> None:
+        self.detail = detail or self.default_detail
+        if scim_type is not None:
+            self.scim_type = scim_type
+        if status is not None:
+            self.status = status
+        super().__init__(self.detail)
+
+    def as_body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "schemas": [ERROR_SCHEMA],
+            "status": str(self.status),
+            "detail": self.detail,
+        }
+        if self.scim_type:
+            body["scimType"] = self.scim_type
+        return body
+
+
+class InvalidFilter(ScimError):
+    scim_type = "invalidFilter"
+    default_detail = "The filter syntax is invalid or the attribute cannot be filtered."
+
+
+class TooMany(ScimError):
+    scim_type = "tooMany"
+    default_detail = "Too many results."
+
+
+class Uniqueness(ScimError):
+    status = 409
+    scim_type = "uniqueness"
+    default_detail = "A resource with this unique attribute already exists."
+
+
+class Mutability(ScimError):
+    scim_type = "mutability"
+    default_detail = "The attribute cannot be modified."
+
+
+class InvalidSyntax(ScimError):
+    scim_type = "invalidSyntax"
+    default_detail = "The request body is not a valid SCIM message."
+
+
+class InvalidPath(ScimError):
+    scim_type = "invalidPath"
+    default_detail = "The path attribute is invalid or malformed."
+
+
+class NoTarget(ScimError):
+    scim_type = "noTarget"
+    default_detail = "The path did not yield an attribute or value that could be operated on."
+
+
+class InvalidValue(ScimError):
+    scim_type = "invalidValue"
+    default_detail = "A required value is missing or a value is not compatible."
+
+
+class InvalidVersion(ScimError):
+    scim_type = "invalidVers"
+    default_detail = "The requested SCIM version is not supported."
+
+
+class Sensitive(ScimError):
+    scim_type = "sensitive"
+    default_detail = "The request cannot be completed because of sensitive information in the URI."
+
+
+class NotAuthenticated(ScimError):
+    status = 401
+    default_detail = "Authentication credentials were not provided or are invalid."
+
+
+class PermissionDenied(ScimError):
+    status = 403
+    default_detail = "This token may not perform this operation."
+
+
+class NotFound(ScimError):
+    status = 404
+    default_detail = "Resource not found."
+
+
+class MethodNotAllowed(ScimError):
+    status = 405
+    default_detail = "Method not allowed."
+
+
+class PreconditionFailed(ScimError):
+    status = 412
+    default_detail = "The resource has changed (If-Match did not match)."
+
+
+class PayloadTooLarge(ScimError):
+    status = 413
+    default_detail = "The request body is too large."
+
+
+class UnsupportedMediaType(ScimError):
+    status = 415
+    default_detail = "Send application/scim+json or application/json."
+
+
+class NotImplementedYet(ScimError):
+    status = 501
+    default_detail = "This operation is not supported by this service provider."
+
+
+class InternalError(ScimError):
+    status = 500
+    default_detail = "The service provider failed to process the request."

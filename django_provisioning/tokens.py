@@ -1,0 +1,66 @@
+"""SCIM bearer tokens: generated once, stored as a SHA-256 checksum, looked up by it.
+
+A token is ``scim_`` + 43 URL-safe characters (256 random bits). Because it is random and long,
+a fast unsalted hash is the right tool (as for django-oauth-toolkit's token checksum): the
+lookup is one indexed equality query, and a leaked database does not reveal usable tokens.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import datetime, timedelta
+
+from django.utils import timezone
+
+from .conf import provisioning_settings
+from .models import Connection, ScimToken
+
+TOKEN_PREFIX = "scim_"
+PREFIX_LENGTH = 12  # "scim_" + 7 characters kept in clear to recognise a token
+
+
+def checksum(raw: str) -> str:
+    return hashlib.sha256(raw.encode("utf-8")).hexdigest()
+
+
+def issue_token(
+    connection: Connection, *, name: str = "", expires_at: datetime | None = None
+) -> tuple[ScimToken, str]:
+    """Create a token for *connection*; return (row, raw token). The raw token is not stored."""
+    raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = ScimToken.objects.create(
+        connection=connection,
+        name=name,
+        prefix=raw[:PREFIX_LENGTH],
+        checksum=checksum(raw),
+        expires_at=expires_at,
+    )
+    return token, raw
+
+
+def authenticate_token(raw: str) -> ScimToken | None:
+    """The usable token row for *raw* (with its connection), or None."""
+    if not raw or len(raw) > 256:
+        return None
+    digest = checksum(raw)
+    token = (
+        ScimToken.objects.select_related("connection").filter(checksum=digest).first()
+    )
+    if token is None or not hmac.compare_digest(token.checksum, digest):
+        return None
+    if not token.is_usable or not token.connection.is_active:
+        return None
+    now = timezone.now()
+    interval = timedelta(seconds=provisioning_settings.SCIM_TOKEN_LAST_USED_INTERVAL)
+    if token.last_used_at is None or now - token.last_used_at >= interval:
+        ScimToken.objects.filter(pk=token.pk).update(last_used_at=now)
+        token.last_used_at = now
+    return token
+
+
+def revoke_token(token: ScimToken) -> None:
+    if token.revoked_at is None:
+        token.revoked_at = timezone.now()
+        token.save(update_fields=["revoked_at"])
