@@ -1,0 +1,125 @@
+"""Admin for connections, SCIM tokens (issue and revoke), link rows and audit events."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from .models import AuditEvent, Connection, ExternalGroup, ExternalIdentity, ScimToken
+from .tokens import issue_token
+
+
+class ScimTokenInline(admin.TabularInline):
+    model = ScimToken
+    extra = 0
+    fields = ("name", "prefix", "created_at", "expires_at", "revoked_at", "last_used_at")
+    readonly_fields = ("prefix", "created_at", "revoked_at", "last_used_at")
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # Issue tokens with the action, which shows the secret once.
+
+
+@admin.register(Connection)
+class ConnectionAdmin(admin.ModelAdmin):
+    list_display = ("slug", "name", "is_active", "from_settings", "deprovision_policy")
+    list_filter = ("is_active", "from_settings", "deprovision_policy")
+    search_fields = ("slug", "name", "idp_entity_id")
+    prepopulated_fields = {"slug": ("name",)}
+    inlines = [ScimTokenInline]
+    actions = ["issue_scim_token"]
+    fieldsets = (
+        (None, {"fields": ("slug", "name", "is_active", "deprovision_policy",
+                           "verified_domains")}),
+        (_("SAML identity provider"), {"fields": ("idp_entity_id", "idp_sso_url", "idp_slo_url",
+                                                  "idp_x509_certs")}),
+        (_("SAML service provider"), {"fields": (
+            "name_id_format", "sign_authn_requests", "want_assertions_signed",
+            "want_messages_signed", "want_assertions_encrypted", "sp_certificate",
+            "sp_private_key", "clock_skew", "allow_idp_initiated")}),
+        (_("Just-in-time provisioning"), {"fields": (
+            "jit_create", "jit_update", "link_by_email", "attribute_mapping",
+            "groups_attribute", "group_mapping")}),
+    )
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        if obj is not None and obj.from_settings:
+            # Settings are authoritative; edits here would be overwritten on next use.
+            return [f.name for f in Connection._meta.fields]
+        return ()
+
+    @admin.action(description=_("Issue a new SCIM token (shown once)"))
+    def issue_scim_token(self, request: HttpRequest, queryset: QuerySet[Connection]) -> None:
+        for connection in queryset:
+            _token, raw = issue_token(connection, name=f"admin: {request.user}")
+            self.message_user(
+                request,
+                _("New SCIM token for %(slug)s (copy it now, it is not shown again): %(token)s")
+                % {"slug": connection.slug, "token": raw},
+                messages.WARNING,
+            )
+
+
+class ScimTokenForm(forms.ModelForm):
+    class Meta:
+        model = ScimToken
+        fields = ("name", "expires_at")
+
+
+@admin.register(ScimToken)
+class ScimTokenAdmin(admin.ModelAdmin):
+    form = ScimTokenForm
+    list_display = ("prefix", "connection", "name", "created_at", "expires_at", "revoked_at",
+                    "last_used_at")
+    list_filter = ("connection",)
+    readonly_fields = ("connection", "prefix", "created_at", "revoked_at", "last_used_at")
+    actions = ["revoke"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # Issue tokens from the connection (action) or create_scim_token.
+
+    @admin.action(description=_("Revoke selected tokens"))
+    def revoke(self, request: HttpRequest, queryset: QuerySet[ScimToken]) -> None:
+        count = queryset.filter(revoked_at=None).update(revoked_at=timezone.now())
+        self.message_user(request, _("%(count)d token(s) revoked.") % {"count": count})
+
+
+@admin.register(ExternalIdentity)
+class ExternalIdentityAdmin(admin.ModelAdmin):
+    list_display = ("user_name", "connection", "user", "external_id", "name_id", "deleted_at",
+                    "updated_at")
+    list_filter = ("connection",)
+    search_fields = ("user_name", "external_id", "name_id", "scim_id")
+    list_select_related = ("connection", "user")
+    readonly_fields = [f.name for f in ExternalIdentity._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # Link rows are written by the provisioning core only.
+
+
+@admin.register(ExternalGroup)
+class ExternalGroupAdmin(admin.ModelAdmin):
+    list_display = ("display_name", "connection", "group", "external_id")
+    list_filter = ("connection",)
+    readonly_fields = [f.name for f in ExternalGroup._meta.fields]
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    list_display = ("created_at", "connection", "source", "action", "target", "user")
+    list_filter = ("source", "action", "connection")
+    search_fields = ("target",)
+    readonly_fields = [f.name for f in AuditEvent._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
