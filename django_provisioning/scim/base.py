@@ -1,0 +1,159 @@
+"""The base SCIM view: authentication, content types, limits, errors and request logging.
+
+Every error under the SCIM prefix leaves as an RFC 7644 §3.12 body with
+``application/scim+json``; unexpected exceptions become a bare 500 body (the traceback goes to
+the log, never to the client).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from django.core.exceptions import RequestDataTooBig
+from django.http import Http404, HttpResponse
+from rest_framework import exceptions as drf_exceptions
+from rest_framework.negotiation import DefaultContentNegotiation
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from ..conf import provisioning_settings
+from ..provisioning import Conflict, InvalidData, ProvisioningDenied
+from . import errors
+from .authentication import BearerTokenAuthentication, ScimClientUser
+from .renderers import PlainJSONParser, PlainJSONRenderer, ScimJSONParser, ScimJSONRenderer
+
+logger = logging.getLogger("django_provisioning.scim")
+
+
+class LenientNegotiation(DefaultContentNegotiation):
+    """Answer ``application/scim+json`` even when the Accept header names something else.
+
+    Identity providers send all kinds of Accept headers; a SCIM body is the only thing we
+    serve, and a 406 would break provisioning for no benefit.
+    """
+
+    def select_renderer(self, request: Any, renderers: Any, format_suffix: Any = None) -> Any:
+        try:
+            return super().select_renderer(request, renderers, format_suffix)
+        except drf_exceptions.NotAcceptable:
+            return renderers[0], renderers[0].media_type
+
+
+def scim_response(
+    data: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    return Response(data, status=status, headers=headers)
+
+
+def error_response(exc: errors.ScimError) -> Response:
+    response = Response(exc.as_body(), status=exc.status)
+    if exc.status == 401:
+        response["WWW-Authenticate"] = 'Bearer realm="SCIM"'
+    return response
+
+
+def to_scim_error(exc: Exception) -> errors.ScimError:
+    """Translate any exception raised while serving a SCIM request."""
+    if isinstance(exc, errors.ScimError):
+        return exc
+    if isinstance(exc, Conflict):
+        return errors.Uniqueness(str(exc))
+    if isinstance(exc, InvalidData):
+        return errors.InvalidValue(str(exc))
+    if isinstance(exc, ProvisioningDenied):
+        return errors.PermissionDenied(str(exc) or None)
+    if isinstance(exc, Http404):
+        return errors.NotFound()
+    if isinstance(exc, RequestDataTooBig):
+        return errors.PayloadTooLarge()
+    if isinstance(exc, (drf_exceptions.NotAuthenticated, drf_exceptions.AuthenticationFailed)):
+        return errors.NotAuthenticated()
+    if isinstance(exc, drf_exceptions.PermissionDenied):
+        return errors.PermissionDenied()
+    if isinstance(exc, drf_exceptions.MethodNotAllowed):
+        return errors.MethodNotAllowed(f"Method {exc.args[0] if exc.args else ''} not allowed.")
+    if isinstance(exc, drf_exceptions.UnsupportedMediaType):
+        return errors.UnsupportedMediaType()
+    if isinstance(exc, drf_exceptions.ParseError):
+        return errors.InvalidSyntax("The request body is not valid JSON.")
+    if isinstance(exc, drf_exceptions.NotFound):
+        return errors.NotFound()
+    if isinstance(exc, drf_exceptions.APIException):
+        return errors.ScimError(str(exc.detail), status=exc.status_code)
+    return errors.InternalError()
+
+
+class ScimView(APIView):
+    authentication_classes = [BearerTokenAuthentication]
+    permission_classes = [IsAuthenticated]
+    renderer_classes = [ScimJSONRenderer, PlainJSONRenderer]
+    parser_classes = [ScimJSONParser, PlainJSONParser]
+    content_negotiation_class = LenientNegotiation
+    #: Resource name used in the request log ("Users", "Schemas", ...).
+    resource_name = "SCIM"
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        self._started = time.monotonic()
+        super().initial(request, *args, **kwargs)
+        if request.method in ("POST", "PUT", "PATCH"):
+            try:
+                length = int(request.META.get("CONTENT_LENGTH") or 0)
+            except ValueError:
+                length = 0
+            if length > provisioning_settings.SCIM_MAX_PAYLOAD_SIZE:
+                raise errors.PayloadTooLarge(
+                    f"The request body exceeds {provisioning_settings.SCIM_MAX_PAYLOAD_SIZE} "
+                    "bytes."
+                )
+
+    def permission_denied(self, request: Request, message: Any = None, code: Any = None) -> None:
+        if not request.successful_authenticator:
+            raise errors.NotAuthenticated()
+        raise errors.PermissionDenied()
+
+    def handle_exception(self, exc: Exception) -> Response:
+        scim_exc = to_scim_error(exc)
+        if isinstance(scim_exc, errors.InternalError) and not isinstance(exc, errors.ScimError):
+            logger.exception("SCIM request failed", exc_info=exc)
+        response = error_response(scim_exc)
+        self._outcome = f"{scim_exc.status} {scim_exc.scim_type or ''}".strip()
+        return response
+
+    def finalize_response(
+        self, request: Request, response: Any, *args: Any, **kwargs: Any
+    ) -> HttpResponse:
+        response = super().finalize_response(request, response, *args, **kwargs)
+        user = getattr(request, "_user", None)
+        slug = user.connection.slug if isinstance(user, ScimClientUser) else "-"
+        elapsed = (time.monotonic() - getattr(self, "_started", time.monotonic())) * 1000
+        logger.info(
+            "SCIM %s %s connection=%s status=%s outcome=%s %.1fms",
+            request.method,
+            self.resource_name,
+            slug,
+            response.status_code,
+            getattr(self, "_outcome", "ok"),
+            elapsed,
+            extra={
+                "scim_connection": slug,
+                "scim_method": request.method,
+                "scim_resource": self.resource_name,
+                "scim_status": response.status_code,
+            },
+        )
+        return response
+
+
+def parse_int(value: Any, name: str, default: int) -> int:
+    if value in (None, ""):
+        return default
+    if isinstance(value, bool):
+        raise errors.InvalidValue(f"'{name}' must be an integer.")
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise errors.InvalidValue(f"'{name}' must be an integer.") from None

@@ -1,0 +1,244 @@
+"""The ``/Users`` endpoints (RFC 7644 §3.3–§3.6) and searches (§3.4.2, §3.4.3).
+
+Views are thin: they parse the protocol (filter, paging, PATCH, ETags), call the provisioning
+core for every write, and render link rows with :mod:`.resources`. Out of scope here: ``/Bulk``
+(§3.7, answered 501) and ``/Me`` (§3.11, answered 501).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from django.db import transaction
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from .. import provisioning
+from ..adapter import get_adapter
+from ..conf import provisioning_settings
+from ..models import Connection, ExternalIdentity
+from . import errors
+from .authentication import connection_of
+from .base import ScimView, parse_int
+from .document import canonicalize, check_immutable
+from .filter import parse_filter
+from .patch import apply_patch
+from .projection import parse_attribute_list, project
+from .query import filter_to_q, order_by_for
+from .resources import load_groups, render_user, user_location
+from .schemas import (
+    LIST_RESPONSE_SCHEMA,
+    SEARCH_REQUEST_SCHEMA,
+    USER_RESOURCE,
+)
+
+
+def identity_queryset(connection: Connection) -> Any:
+    return get_adapter().get_identity_queryset(connection).filter(deleted_at=None)
+
+
+def get_identity(connection: Connection, scim_id: str, *, for_update: bool = False) -> Any:
+    try:
+        key = uuid.UUID(str(scim_id))
+    except ValueError:
+        raise errors.NotFound(f"User {scim_id} not found.") from None
+    qs = identity_queryset(connection)
+    if for_update:
+        qs = qs.select_for_update(of=("self",))
+    identity = qs.filter(scim_id=key).first()
+    if identity is None:
+        raise errors.NotFound(f"User {scim_id} not found.")
+    return identity
+
+
+def _etag_matches(header: str, etag: str) -> bool:
+    """RFC 7232 weak comparison of an If-Match / If-None-Match list against *etag*."""
+    wanted = etag.removeprefix("W/")
+    for candidate in header.split(","):
+        candidate = candidate.strip()
+        if candidate == "*" or candidate.removeprefix("W/") == wanted:
+            return True
+    return False
+
+
+def check_if_match(request: Request, identity: ExternalIdentity) -> None:
+    header = request.META.get("HTTP_IF_MATCH")
+    if header and not _etag_matches(header, identity.etag):
+        raise errors.PreconditionFailed(
+            f"The resource is at version {identity.etag}, not {header}."
+        )
+
+
+class Projection:
+    """``attributes`` / ``excludedAttributes`` of a request, applied to each resource."""
+
+    def __init__(self, params: Mapping[str, Any]) -> None:
+        self.attributes = parse_attribute_list(params.get("attributes"), USER_RESOURCE)
+        self.excluded = parse_attribute_list(params.get("excludedAttributes"), USER_RESOURCE)
+
+    def __call__(self, resource: dict[str, Any]) -> dict[str, Any]:
+        if not self.attributes and not self.excluded:
+            return resource
+        return project(resource, USER_RESOURCE, self.attributes or None, self.excluded or None)
+
+
+def user_response(
+    request: Request,
+    identity: ExternalIdentity,
+    status: int = 200,
+    params: Mapping[str, Any] | None = None,
+) -> Response:
+    groups = load_groups(identity.connection, [identity]).get(identity.user_id)
+    body = Projection(params if params is not None else request.query_params)(
+        render_user(request, identity, groups)
+    )
+    headers = {"ETag": identity.etag}
+    if status == 201:
+        headers["Location"] = user_location(request, identity)
+    return Response(body, status=status, headers=headers)
+
+
+def list_users(request: Request, connection: Connection, params: Mapping[str, Any]) -> Response:
+    """A ListResponse page (RFC 7644 §3.4.2): filter, sort, paginate, project."""
+    qs = identity_queryset(connection)
+    filter_text = params.get("filter")
+    if filter_text not in (None, ""):
+        if not isinstance(filter_text, str):
+            raise errors.InvalidFilter("'filter' must be a string.")
+        qs = qs.filter(filter_to_q(parse_filter(filter_text), connection))
+    sort_by = params.get("sortBy")
+    sort_order = str(params.get("sortOrder") or "ascending").lower()
+    if sort_order not in ("ascending", "descending"):
+        raise errors.InvalidValue("'sortOrder' must be 'ascending' or 'descending'.")
+    if sort_by:
+        if not isinstance(sort_by, str):
+            raise errors.InvalidValue("'sortBy' must be an attribute path.")
+        order = order_by_for(sort_by, connection, descending=sort_order == "descending")
+    else:
+        order = ["created_at", "id"]
+    # RFC 7644 §3.4.2.4: startIndex < 1 is 1; a negative count is 0.
+    start = max(parse_int(params.get("startIndex"), "startIndex", 1), 1)
+    count = parse_int(params.get("count"), "count", provisioning_settings.SCIM_DEFAULT_COUNT)
+    count = min(max(count, 0), provisioning_settings.SCIM_MAX_RESULTS)
+    projection = Projection(params)
+    total = qs.count()
+    page = list(qs.order_by(*order)[start - 1 : start - 1 + count]) if count and total else []
+    groups = load_groups(connection, page)
+    resources = [projection(render_user(request, i, groups.get(i.user_id))) for i in page]
+    return Response(
+        {
+            "schemas": [LIST_RESPONSE_SCHEMA],
+            "totalResults": total,
+            "itemsPerPage": len(resources),
+            "startIndex": start,
+            "Resources": resources,
+        }
+    )
+
+
+def _search_params(data: Any) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise errors.InvalidSyntax("A SearchRequest must be a JSON object.")
+    schemas = data.get("schemas")
+    if schemas is not None and SEARCH_REQUEST_SCHEMA not in (schemas or []):
+        raise errors.InvalidSyntax(f"'schemas' must be [\"{SEARCH_REQUEST_SCHEMA}\"].")
+    params = {k: data.get(k) for k in ("filter", "sortBy", "sortOrder", "startIndex", "count")}
+    for key in ("attributes", "excludedAttributes"):
+        value = data.get(key)
+        if isinstance(value, list):
+            if not all(isinstance(v, str) for v in value):
+                raise errors.InvalidValue(f"'{key}' must be a list of attribute paths.")
+            value = ",".join(value)
+        params[key] = value
+    return params
+
+
+class UserListView(ScimView):
+    resource_name = "Users"
+
+    def get(self, request: Request) -> Response:
+        return list_users(request, connection_of(request), request.query_params)
+
+    def post(self, request: Request) -> Response:
+        connection = connection_of(request)
+        document, password = canonicalize(request.data, USER_RESOURCE)
+        identity = provisioning.create_user(connection, document, password=password)
+        return user_response(request, identity, status=201)
+
+
+class UserSearchView(ScimView):
+    """``POST /Users/.search`` and ``POST /.search`` (RFC 7644 §3.4.3)."""
+
+    resource_name = "Users/.search"
+
+    def post(self, request: Request) -> Response:
+        return list_users(request, connection_of(request), _search_params(request.data))
+
+
+class UserDetailView(ScimView):
+    resource_name = "Users/{id}"
+
+    def get(self, request: Request, scim_id: str) -> Response:
+        identity = get_identity(connection_of(request), scim_id)
+        header = request.META.get("HTTP_IF_NONE_MATCH")
+        if header and _etag_matches(header, identity.etag):
+            return Response(status=304, headers={"ETag": identity.etag})
+        return user_response(request, identity)
+
+    def put(self, request: Request, scim_id: str) -> Response:
+        connection = connection_of(request)
+        document, password = canonicalize(request.data, USER_RESOURCE)
+        with transaction.atomic():
+            identity = get_identity(connection, scim_id, for_update=True)
+            check_if_match(request, identity)
+            check_immutable(USER_RESOURCE, provisioning.current_document(identity), document)
+            identity = provisioning.replace_user(identity, document, password=password)
+        return user_response(request, identity)
+
+    def patch(self, request: Request, scim_id: str) -> Response:
+        connection = connection_of(request)
+        with transaction.atomic():
+            identity = get_identity(connection, scim_id, for_update=True)
+            check_if_match(request, identity)
+            current = provisioning.current_document(identity)
+            patched, password = apply_patch(current, request.data, USER_RESOURCE)
+            document, _pw = canonicalize(
+                {**patched, "schemas": [USER_RESOURCE.schema.id]}, USER_RESOURCE
+            )
+            check_immutable(USER_RESOURCE, current, document)
+            identity = provisioning.replace_user(identity, document, password=password)
+        return user_response(request, identity)
+
+    def delete(self, request: Request, scim_id: str) -> Response:
+        connection = connection_of(request)
+        with transaction.atomic():
+            identity = get_identity(connection, scim_id, for_update=True)
+            check_if_match(request, identity)
+            provisioning.delete_user(identity)
+        return Response(status=204)
+
+
+class NotImplementedView(ScimView):
+    """``/Bulk`` and ``/Me``: advertised as unsupported; answered 501 (RFC 7644 §3.7, §3.11)."""
+
+    resource_name = "unsupported"
+
+    def _501(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        raise errors.NotImplementedYet()
+
+    get = post = put = patch = delete = _501
+
+
+class NotFoundView(ScimView):
+    """Any other path under the SCIM prefix: a SCIM 404 body, not Django's HTML page."""
+
+    permission_classes = [AllowAny]
+    resource_name = "unknown"
+
+    def _404(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        raise errors.NotFound("No such SCIM endpoint.")
+
+    get = post = put = patch = delete = _404

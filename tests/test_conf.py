@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+import pytest
+from django.core.checks import run_checks
+from django.test import override_settings
+
+from django_provisioning.adapter import DefaultAdapter, get_adapter
+from django_provisioning.conf import provisioning_settings
+
+
+class CustomAdapter(DefaultAdapter):
+    pass
+
+
+def _ids(**settings):
+    with override_settings(DJANGO_PROVISIONING=settings):
+        return sorted(m.id for m in run_checks() if m.id and m.id.startswith("django_provisioning"))
+
+
+def test_defaults_are_documented_values():
+    assert provisioning_settings.SCIM_MAX_RESULTS == 200
+    assert provisioning_settings.ADAPTER is DefaultAdapter
+
+
+def test_unknown_setting_attribute_raises():
+    with pytest.raises(AttributeError):
+        provisioning_settings.NOT_A_SETTING  # noqa: B018
+
+
+def test_override_settings_reloads_and_restores():
+    with override_settings(DJANGO_PROVISIONING={"SCIM_MAX_RESULTS": 7,
+                                                "ADAPTER": "tests.test_conf.CustomAdapter"}):
+        assert provisioning_settings.SCIM_MAX_RESULTS == 7
+        assert isinstance(get_adapter(), CustomAdapter)
+    assert provisioning_settings.SCIM_MAX_RESULTS == 200
+    assert type(get_adapter()) is DefaultAdapter
+
+
+def test_clean_settings_pass_checks():
+    assert _ids(SCIM_MAX_RESULTS=10) == []
+
+
+def test_unknown_key_is_reported_with_hint():
+    with override_settings(DJANGO_PROVISIONING={"SCIM_MAX_RESULT": 10}):
+        (msg,) = [m for m in run_checks() if m.id == "django_provisioning.E001"]
+    assert "SCIM_MAX_RESULT" in msg.msg
+    assert "SCIM_MAX_RESULTS" in msg.hint
+
+
+def test_bad_import_string_is_reported():
+    assert _ids(ADAPTER="nowhere.Adapter") == ["django_provisioning.E002"]
+
+
+def test_not_a_dict():
+    with override_settings(DJANGO_PROVISIONING=["x"]):
+        assert [m.id for m in run_checks() if m.id.startswith("django_provisioning")] == [
+            "django_provisioning.E000"
+        ]
+
+
+def test_connection_options_checked():
+    assert _ids(CONNECTIONS=["x"]) == ["django_provisioning.E003"]
+    assert _ids(CONNECTIONS={"a": {"nmae": "x"}}) == ["django_provisioning.E004"]
+
+
+def test_attribute_map_checked():
+    assert _ids(USER_ATTRIBUTE_MAP="x") == ["django_provisioning.E005"]
+    assert _ids(USER_ATTRIBUTE_MAP={"userName": "username", "title": "nope"}) == [
+        "django_provisioning.E006"
+    ]
+    assert _ids(USER_ATTRIBUTE_MAP={"name.givenName": "first_name"}) == [
+        "django_provisioning.E007"
+    ]
