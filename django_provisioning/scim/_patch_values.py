@@ -1,0 +1,276 @@
+"""Value-level helpers of :mod:`.patch`: coercion, element filters, ``primary``, immutability.
+
+Private to the PATCH implementation. Filters inside a PATCH path (``emails[type eq "work"]``)
+are evaluated here against one element at a time, over the AST of :mod:`.filter`: inside the
+brackets an attribute name is a sub-attribute of the multi-valued attribute, and its
+``caseExact`` and ``type`` decide how values compare (RFC 7644 §3.4.2.2, RFC 7643 §2.1).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from . import filter as f
+from .document import coerce_bool, coerce_value, parse_datetime
+from .errors import InvalidPath, InvalidValue, Mutability
+from .schemas import Attribute
+
+_OPERATORS = frozenset({"eq", "ne", "co", "sw", "ew", "gt", "ge", "lt", "le"})
+_EMPTY: tuple[Any, ...] = (None, "", [], {})
+
+
+def coerce_one(attr: Attribute, value: Any, label: str) -> Any:
+    """One value of *attr* in canonical form.
+
+    Lenient for complex values that have a ``value`` sub-attribute: a bare scalar is read as
+    ``{"value": scalar}`` and a one-element list as its element (Entra's manager).
+    """
+    if attr.type == "complex":
+        if isinstance(value, list) and len(value) == 1:
+            value = value[0]
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            if attr.sub("value") is not None:
+                value = {"value": value}
+    if isinstance(value, list):
+        raise InvalidValue(f"Attribute '{label}' takes a single value, not a list.")
+    return coerce_value(attr, value, label)
+
+
+def element_key(value: Any) -> str:
+    """A hashable stand-in for a canonical value, so that deduplication stays linear."""
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def coerce_many(attr: Attribute, value: Any, label: str) -> list[Any]:
+    """The values of a multi-valued *attr*, deduplicated; a lone value counts as a list of one."""
+    items = value if isinstance(value, list) else [value]
+    out: list[Any] = []
+    seen: set[str] = set()
+    for item in items:
+        coerced = coerce_value(attr, item, label)
+        key = element_key(coerced)
+        if coerced not in _EMPTY and key not in seen:
+            seen.add(key)
+            out.append(coerced)
+    return out
+
+
+def append_new(existing: list[Any], items: list[Any]) -> tuple[list[Any], list[int]]:
+    """*existing* plus those *items* not already in it; and the index of every item."""
+    index: dict[str, int] = {}
+    for i, element in enumerate(existing):
+        index.setdefault(element_key(element), i)
+    out = list(existing)
+    touched = []
+    for item in items:
+        key = element_key(item)
+        if key not in index:
+            index[key] = len(out)
+            out.append(item)
+        touched.append(index[key])
+    return out, touched
+
+
+def enforce_primary(items: list[Any], touched: list[int], label: str) -> list[Any]:
+    """At most one ``primary: true`` (RFC 7643 §2.4): a touched primary element wins."""
+    chosen = sorted({i for i in touched if isinstance(items[i], dict) and items[i].get("primary")})
+    chosen = [i for i in chosen if items[i].get("primary") is True]
+    if len(chosen) > 1:
+        raise InvalidValue(f"At most one value of '{label}' may be primary.")
+    if not chosen:
+        return items
+    return [
+        {**item, "primary": False}
+        if i != chosen[0] and isinstance(item, dict) and item.get("primary") is True
+        else item
+        for i, item in enumerate(items)
+    ]
+
+
+def check_immutable_element(
+    attr: Attribute, old: dict[str, Any], new: dict[str, Any], label: str
+) -> None:
+    """Refuse changing an ``immutable`` sub-attribute that already has a value."""
+    for sub in attr.sub_attributes:
+        if sub.mutability != "immutable":
+            continue
+        before = old.get(sub.name)
+        if before not in _EMPTY and new.get(sub.name) != before:
+            raise Mutability(f"Sub-attribute '{label}.{sub.name}' is immutable.")
+
+
+# -- value filters --------------------------------------------------------------------------
+
+
+def _sub_of(attr: Attribute, path: f.AttrPath) -> Attribute:
+    """The sub-attribute a filter inside ``attr[...]`` names; invalidPath when there is none."""
+    name = path.attr
+    if path.urn is not None:
+        raise InvalidPath(f"A filter on '{attr.name}' names its sub-attributes only.")
+    if path.sub is not None:
+        if path.attr.lower() != attr.name.lower():
+            raise InvalidPath(f"'{path.attr}.{path.sub}' is not a sub-attribute of '{attr.name}'.")
+        name = path.sub
+    sub = attr.sub(name)
+    if sub is None:
+        raise InvalidPath(f"'{name}' is not a sub-attribute of '{attr.name}'.")
+    return sub
+
+
+def check_filter(attr: Attribute, expr: Any) -> None:
+    """Validate a value filter of *attr* before use: known sub-attributes, no nesting."""
+    if attr.type != "complex":
+        raise InvalidPath(f"'{attr.name}' has no sub-attributes to filter on.")
+    if isinstance(expr, (f.And, f.Or)):
+        check_filter(attr, expr.left)
+        check_filter(attr, expr.right)
+    elif isinstance(expr, f.Not):
+        check_filter(attr, expr.expr)
+    elif isinstance(expr, f.Present):
+        _sub_of(attr, expr.path)
+    elif isinstance(expr, f.Compare):
+        _sub_of(attr, expr.path)
+        if expr.op not in _OPERATORS:
+            raise InvalidPath(f"Unknown operator '{expr.op}'.")
+    else:
+        raise InvalidPath(f"Unsupported filter inside '{attr.name}[...]'.")
+
+
+def matches_element(attr: Attribute, expr: Any, element: Any) -> bool:
+    """Whether one element of multi-valued *attr* satisfies the value filter *expr*."""
+    if not isinstance(element, dict):
+        return False
+    if isinstance(expr, f.And):
+        return matches_element(attr, expr.left, element) and matches_element(
+            attr, expr.right, element
+        )
+    if isinstance(expr, f.Or):
+        return matches_element(attr, expr.left, element) or matches_element(
+            attr, expr.right, element
+        )
+    if isinstance(expr, f.Not):
+        return not matches_element(attr, expr.expr, element)
+    if isinstance(expr, f.Present):
+        return element.get(_sub_of(attr, expr.path).name) not in _EMPTY
+    if isinstance(expr, f.Compare):
+        sub = _sub_of(attr, expr.path)
+        return compare(sub, expr.op, element.get(sub.name), expr.value)
+    return False
+
+
+def compare(sub: Attribute, op: str, actual: Any, expected: Any) -> bool:
+    """``actual op expected`` under *sub*'s type and case rules; unlike types never match."""
+    if sub.type == "boolean":
+        try:
+            wanted = coerce_bool(expected, sub.name)
+        except InvalidValue:
+            return op == "ne"
+        if op in ("eq", "ne"):
+            return (actual is wanted) == (op == "eq")
+        return False
+    a, e = actual, expected
+    numeric = (int, float)
+    if isinstance(a, bool) or isinstance(e, bool):
+        return op == "ne"
+    if isinstance(a, numeric) and isinstance(e, numeric):
+        pass
+    elif isinstance(a, str) and isinstance(e, str):
+        if sub.type == "dateTime" and parse_datetime(a) and parse_datetime(e):
+            a, e = parse_datetime(a), parse_datetime(e)
+        elif not sub.case_exact:
+            a, e = a.casefold(), e.casefold()
+    else:
+        return op == "ne"
+    if op == "eq":
+        return bool(a == e)
+    if op == "ne":
+        return bool(a != e)
+    if op in ("co", "sw", "ew"):
+        if not isinstance(a, str):
+            return False
+        return e in a if op == "co" else a.startswith(e) if op == "sw" else a.endswith(e)
+    if op == "gt":
+        return bool(a > e)
+    if op == "ge":
+        return bool(a >= e)
+    if op == "lt":
+        return bool(a < e)
+    return bool(a <= e) if op == "le" else False
+
+
+def seed_element(attr: Attribute, expr: Any) -> dict[str, Any] | None:
+    """The element a filter of ``eq`` clauses joined by ``and`` describes; None otherwise."""
+    clauses: list[f.Compare] = []
+    pending = [expr]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, f.And):
+            pending += [node.left, node.right]
+        elif isinstance(node, f.Compare) and node.op == "eq":
+            clauses.append(node)
+        else:
+            return None
+    out: dict[str, Any] = {}
+    for clause in clauses:
+        sub = _sub_of(attr, clause.path)
+        if sub.mutability == "readOnly":
+            continue
+        try:
+            value = coerce_value(sub, clause.value, f"{attr.name}.{sub.name}")
+        except InvalidValue:
+            return None
+        if value is None or out.get(sub.name, value) != value:
+            return None
+        out[sub.name] = value
+    return out
+
+
+def _norm(sub: Attribute, value: Any) -> tuple[str, Any]:
+    """*value* as a set member that compares the way :func:`compare` does for ``eq``."""
+    if isinstance(value, str):
+        return ("str", value if sub.case_exact else value.casefold())
+    if isinstance(value, (bool, int, float)) or value is None:
+        return (type(value).__name__, value)
+    return ("json", element_key(value))
+
+
+def remove_listed(attr: Attribute, items: Any, value: Any, label: str) -> list[Any]:
+    """*items* without the elements listed in *value* (Entra: ``[{"value": "id"}]``).
+
+    Complex elements are matched on ``value`` when given, else on every sub-attribute given.
+    Matching on ``value`` is a set lookup, so removing N members is linear.
+    """
+    remaining = list(items) if isinstance(items, list) else []
+    value_sub = attr.sub("value")
+    by_value: set[tuple[str, Any]] = set()
+    general: list[dict[Attribute, Any]] = []
+    for wanted in value if isinstance(value, list) else [value]:
+        if attr.type != "complex":
+            remaining = [i for i in remaining if i != wanted]
+            continue
+        if isinstance(wanted, (str, int)) and not isinstance(wanted, bool):
+            wanted = {"value": wanted}
+        if not isinstance(wanted, dict):
+            raise InvalidValue(f"Values to remove from '{label}' must be JSON objects.")
+        keys: dict[Attribute, Any] = {}
+        for key, sub_value in wanted.items():
+            sub = attr.sub(key) if isinstance(key, str) else None
+            if sub is not None and sub_value is not None:
+                keys[sub] = sub_value
+        if value_sub is not None and value_sub in keys:
+            by_value.add(_norm(value_sub, keys[value_sub]))
+        elif keys:
+            general.append(keys)
+
+    def listed(item: Any) -> bool:
+        if not isinstance(item, dict):
+            return False
+        if value_sub is not None and by_value and _norm(value_sub, item.get("value")) in by_value:
+            return True
+        return any(
+            all(compare(sub, "eq", item.get(sub.name), v) for sub, v in keys.items())
+            for keys in general
+        )
+
+    return [item for item in remaining if not listed(item)]

@@ -1,0 +1,443 @@
+"""SCIM PATCH (RFC 7644 §3.5.2) applied to a canonical document, without a database.
+
+:func:`apply_patch` takes the current canonical document (see :func:`.document.canonicalize`)
+and a PatchOp body, and returns a new document plus the password, if one was sent. The caller
+re-validates the result with ``canonicalize()``; this module decides *where* values go and
+raises the protocol's errors. Decisions where the RFC leaves room or real clients disagree:
+
+- ``schemas`` may be omitted (lenient); when present it must name the PatchOp URN.
+  ``Operations`` must be a non-empty list of at most :data:`MAX_OPERATIONS` objects; more is
+  refused with 413, as RFC 7644 §3.7.3 does for bulk ``maxOperations``. ``op`` and the member
+  names ``op``/``path``/``value`` are case-insensitive (Entra sends ``Add``/``Replace``/``Remove``).
+  An empty ``path`` counts as no path.
+- A syntactically bad path, or one naming an unknown attribute, is ``invalidPath``. Paths
+  qualified by a schema URN this resource does not use (vendor extensions) are ignored, as are
+  unknown keys of a no-path value object, matching ``canonicalize`` which drops them too. An
+  unqualified name that only one extension defines (Entra's ``manager``) resolves to it.
+- ``readOnly`` attributes and sub-attributes (``id``, ``meta``, ``groups``, ``schemas``) are
+  ignored in every operation, as RFC 7644 §3.5.1 does for PUT: IdPs echo them (Okta sends ``id``).
+  An ``immutable`` attribute that already has a value cannot be changed or removed
+  (``mutability``); the same holds for immutable sub-attributes of existing elements.
+- Removing a required attribute, or leaving it unassigned, is ``mutability`` as RFC 7644
+  §3.5.2.2 prescribes. ``remove`` without a path is ``noTarget``. A ``remove`` whose filter
+  matches nothing, or of an absent attribute, succeeds without change (idempotent retries).
+- ``add`` on ``attr[filter]`` or ``attr[filter].sub`` that matches nothing creates an element
+  seeded from the filter's ``eq`` clauses. ``replace`` does the same for ``attr[filter].sub``
+  (Entra's ``emails[type eq "work"].value``); ``replace`` of ``attr[filter]`` with no match is
+  ``noTarget`` (§3.5.2.3). Other filters cannot seed an element: ``noTarget``.
+- ``replace`` of a complex singular attribute replaces the given sub-attributes and leaves the
+  others unchanged (§3.5.2.3); ``replace`` of a multi-valued attribute without a filter replaces
+  the whole list; ``replace`` of ``attr[filter]`` replaces the matching elements whole.
+- ``"value": null`` on ``replace`` unassigns the target (RFC 7643 §2.5); on ``add`` it is a no-op.
+  A missing ``value`` on ``add``/``replace`` is ``invalidValue``.
+- ``remove`` of a multi-valued attribute with a ``value`` list (Entra's members removal) removes
+  only the listed elements, matched by their ``value`` sub-attribute.
+- A string, or a one-element list, where a complex singular with a ``value`` sub-attribute is
+  expected (Entra's manager) is read as ``{"value": ...}``.
+- ``primary: true`` on an added or replaced element clears ``primary`` on the others.
+- Value filters are evaluated per element by :mod:`._patch_values` over the :mod:`.filter` AST,
+  with each sub-attribute's ``caseExact`` and type; adding or removing N elements is linear.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any
+
+from . import filter as scim_filter
+from ._patch_values import (
+    append_new,
+    check_filter,
+    check_immutable_element,
+    coerce_many,
+    coerce_one,
+    enforce_primary,
+    matches_element,
+    remove_listed,
+    seed_element,
+)
+from .document import coerce_value
+from .errors import (
+    InvalidPath,
+    InvalidSyntax,
+    InvalidValue,
+    Mutability,
+    NoTarget,
+    PayloadTooLarge,
+    ScimError,
+)
+from .schemas import PATCH_OP_SCHEMA, Attribute, ResourceType, split_urn
+
+MAX_OPERATIONS = 1000
+_OPS = ("add", "remove", "replace")
+_EMPTY: tuple[Any, ...] = (None, "", [], {})
+
+
+@dataclass(frozen=True)
+class _Target:
+    """Where an operation applies. ``attr`` None: the whole schema ``urn`` (None = core)."""
+
+    urn: str | None
+    attr: Attribute | None
+    value_filter: scim_filter.Filter | None = None
+    sub: Attribute | None = None
+
+    @property
+    def label(self) -> str:
+        name = self.attr.name if self.attr else ""
+        if self.sub is not None:
+            name += "." + self.sub.name
+        return f"{self.urn}:{name}" if self.urn else name
+
+
+def apply_patch(
+    document: dict[str, Any], body: Any, resource: ResourceType
+) -> tuple[dict[str, Any], str | None]:
+    """Apply a PatchOp *body* to *document*; return (new document, password or None)."""
+    operations = _operations(body)
+    original = document if isinstance(document, dict) else {}
+    patch = _Patch(copy.deepcopy(original), resource)
+    for operation in operations:
+        patch.apply(operation)
+    patch.finish(original)
+    return patch.doc, patch.password
+
+
+def _member(data: dict[str, Any], name: str) -> tuple[bool, Any]:
+    """(present, value) of member *name*, matched case-insensitively."""
+    if name in data:
+        return True, data[name]
+    for key, value in data.items():
+        if isinstance(key, str) and key.lower() == name.lower():
+            return True, value
+    return False, None
+
+
+def _operations(body: Any) -> list[Any]:
+    if not isinstance(body, dict):
+        raise InvalidSyntax("A PATCH body must be a PatchOp JSON object.")
+    present, schemas = _member(body, "schemas")
+    if present and (
+        not isinstance(schemas, list)
+        or PATCH_OP_SCHEMA.lower() not in {s.lower() for s in schemas if isinstance(s, str)}
+    ):
+        raise InvalidSyntax(f"'schemas' must be [\"{PATCH_OP_SCHEMA}\"].")
+    _present, operations = _member(body, "Operations")
+    if not isinstance(operations, list) or not operations:
+        raise InvalidSyntax("'Operations' must be a non-empty list.")
+    if len(operations) > MAX_OPERATIONS:
+        raise PayloadTooLarge(f"At most {MAX_OPERATIONS} operations are accepted per request.")
+    return operations
+
+
+class _Patch:
+    def __init__(self, doc: dict[str, Any], resource: ResourceType) -> None:
+        self.doc = doc
+        self.resource = resource
+        self.password: str | None = None
+
+    # -- operations ---------------------------------------------------------------------
+
+    def apply(self, operation: Any) -> None:
+        if not isinstance(operation, dict):
+            raise InvalidSyntax("Each operation must be a JSON object.")
+        _p, op = _member(operation, "op")
+        if not isinstance(op, str) or op.strip().lower() not in _OPS:
+            raise InvalidSyntax("'op' must be one of 'add', 'remove' or 'replace'.")
+        op = op.strip().lower()
+        _p, path = _member(operation, "path")
+        has_value, value = _member(operation, "value")
+        if path is not None and not isinstance(path, str):
+            raise InvalidPath("'path' must be a string.")
+        if path is None or not path.strip():
+            if op == "remove":
+                raise NoTarget("A 'remove' operation needs a 'path'.")
+            if not has_value or value is None:
+                raise InvalidValue(f"An '{op}' operation without a path needs a 'value'.")
+            self.set(op, _Target(None, None), value)
+            return
+        target = self.resolve(path, lenient=False)
+        if target is None:
+            return
+        if op == "remove":
+            self.remove(target, value)
+        elif not has_value:
+            raise InvalidValue(f"An '{op}' operation needs a 'value'.")
+        else:
+            self.set(op, target, value)
+
+    def finish(self, original: dict[str, Any]) -> None:
+        for attr in self.resource.schema.attributes:
+            if attr.required and original.get(attr.name) not in _EMPTY:
+                if self.doc.get(attr.name) in (None, [], {}):
+                    raise _required_removed(attr)
+        for key in list(self.doc):
+            value = self.doc[key]
+            if isinstance(value, dict) and self.resource.extension(key) is not None:
+                for sub_key in [k for k, v in value.items() if v in (None, [], {})]:
+                    del value[sub_key]
+            if value in (None, [], {}):
+                del self.doc[key]
+
+    # -- paths --------------------------------------------------------------------------
+
+    def resolve(self, text: str, *, lenient: bool) -> _Target | None:
+        """The target of *text*; None when the operation is to be ignored."""
+        text = text.strip()
+        urn, rest = split_urn(text, self.resource)
+        if urn is not None and urn.lower() == self.resource.schema.id.lower():
+            urn = None
+            if not rest:
+                return _Target(None, None)
+        elif urn is not None and not rest:
+            return _Target(urn, None)
+        elif urn is None and rest[:4].lower() == "urn:":
+            return None  # An extension this resource does not have.
+        parsed = _parse(rest)
+        if parsed.path.urn is not None:
+            raise InvalidPath(f"Invalid path '{text}'.")
+        name = parsed.path.attr
+        if name.lower() == "schemas":
+            return None
+        attr = self.resource.find(urn, name)
+        if attr is None and urn is None:
+            found = [(e.id, e.attribute(name)) for e in self.resource.extensions]
+            found = [(u, a) for u, a in found if a is not None]
+            if len(found) == 1:
+                urn, attr = found[0]
+        if attr is None:
+            if lenient:
+                return None
+            raise InvalidPath(f"Unknown attribute '{text}'.")
+        sub_names = {s.lower(): s for s in (parsed.path.sub, parsed.sub) if s}
+        if len(sub_names) > 1:
+            raise InvalidPath(f"Invalid path '{text}'.")
+        if attr.mutability == "readOnly":
+            return None
+        sub = None
+        if sub_names:
+            sub_name = next(iter(sub_names.values()))
+            sub = attr.sub(sub_name) if attr.type == "complex" else None
+            if sub is None:
+                if lenient and attr.type == "complex":
+                    return None
+                raise InvalidPath(f"Unknown sub-attribute in path '{text}'.")
+            if sub.mutability == "readOnly":
+                return None
+        if parsed.value_filter is not None:
+            if not attr.multi_valued:
+                raise InvalidPath(f"'{attr.name}' is not multi-valued; it takes no filter.")
+            check_filter(attr, parsed.value_filter)
+        return _Target(urn, attr, parsed.value_filter, sub)
+
+    def container(self, urn: str | None, *, create: bool) -> dict[str, Any] | None:
+        if urn is None:
+            return self.doc
+        found = self.doc.get(urn)
+        if isinstance(found, dict):
+            return found
+        if not create:
+            return None
+        self.doc[urn] = {}
+        return self.doc[urn]
+
+    # -- add / replace ------------------------------------------------------------------
+
+    def set(self, op: str, target: _Target, value: Any) -> None:
+        attr = target.attr
+        if attr is None:
+            self.set_schema(op, target.urn, value)
+            return
+        if target.urn is None and attr.name == "password":
+            if value is not None and not isinstance(value, str):
+                raise InvalidValue("Attribute 'password' must be a string.")
+            if value is not None:
+                self.password = value
+            return
+        container = self.container(target.urn, create=True)
+        assert container is not None
+        if target.value_filter is not None:
+            self.set_filtered(op, target, container, value)
+        elif target.sub is not None:
+            self.set_sub(op, target, container, value)
+        else:
+            self.set_attribute(op, target, container, value)
+
+    def set_schema(self, op: str, urn: str | None, value: Any) -> None:
+        if value is None:
+            if op == "replace" and urn is not None:
+                self.doc.pop(urn, None)
+            return
+        if not isinstance(value, dict):
+            raise InvalidValue("The value must be a JSON object of attributes.")
+        for key, item in value.items():
+            if not isinstance(key, str):
+                continue
+            target = self.resolve(f"{urn}:{key}" if urn else key, lenient=True)
+            if target is not None:
+                self.set(op, target, item)
+
+    def set_attribute(
+        self, op: str, target: _Target, container: dict[str, Any], value: Any
+    ) -> None:
+        attr = target.attr
+        assert attr is not None
+        current = container.get(attr.name)
+        if value is None or (attr.multi_valued and value == []):
+            if op == "replace":
+                self.unassign(target, container)
+            return
+        if attr.multi_valued:
+            items = coerce_many(attr, value, target.label)
+            existing = current if isinstance(current, list) else []
+            if op == "add":
+                new, touched = append_new(existing, items)
+            else:
+                if attr.mutability == "immutable" and existing and items != existing:
+                    raise Mutability(f"Attribute '{target.label}' is immutable.")
+                new, touched = items, list(range(len(items)))
+            container[attr.name] = enforce_primary(new, touched, target.label)
+            return
+        new_value = coerce_one(attr, value, target.label)
+        if attr.type == "complex" and isinstance(current, dict):
+            check_immutable_element(attr, current, {**current, **new_value}, target.label)
+            new_value = {**current, **new_value}
+        if attr.mutability == "immutable" and current not in _EMPTY and current != new_value:
+            raise Mutability(f"Attribute '{target.label}' is immutable.")
+        container[attr.name] = new_value
+
+    def set_sub(self, op: str, target: _Target, container: dict[str, Any], value: Any) -> None:
+        attr, sub = target.attr, target.sub
+        assert attr is not None and sub is not None
+        sub_value = None if value is None else _coerce_sub(sub, value, target.label)
+        current = container.get(attr.name)
+        if not attr.multi_valued:
+            element = dict(current) if isinstance(current, dict) else {}
+            items, touched = [element], [0]
+        else:
+            items = [dict(e) for e in current if isinstance(e, dict)] if current else []
+            if not items:
+                items = [{}]
+            touched = list(range(len(items)))
+        for index in touched:
+            old = items[index]
+            new = {k: v for k, v in old.items() if k != sub.name}
+            if sub_value is not None:
+                new[sub.name] = sub_value
+            elif op == "add":
+                continue
+            check_immutable_element(attr, old, new, target.label)
+            items[index] = new
+        items = [e for e in items if e]
+        if attr.multi_valued:
+            container[attr.name] = enforce_primary(items, list(range(len(items))), target.label)
+            return
+        new_value = items[0] if items else None
+        if attr.mutability == "immutable" and current not in _EMPTY and new_value != current:
+            raise Mutability(f"Attribute '{target.label}' is immutable.")
+        container[attr.name] = new_value
+
+    def set_filtered(self, op: str, target: _Target, container: dict[str, Any], value: Any) -> None:
+        attr, sub, expr = target.attr, target.sub, target.value_filter
+        assert attr is not None and expr is not None
+        current = container.get(attr.name)
+        items = [e for e in current if isinstance(e, dict)] if isinstance(current, list) else []
+        matched = [i for i, e in enumerate(items) if matches_element(attr, expr, e)]
+        if value is None:
+            if op == "replace" and matched:
+                for i in matched:
+                    new: dict[str, Any] = {}
+                    if sub is not None:
+                        new = {k: v for k, v in items[i].items() if k != sub.name}
+                        check_immutable_element(attr, items[i], new, target.label)
+                    items[i] = new
+                container[attr.name] = [e for e in items if e]
+            return
+        if sub is None:
+            element = coerce_one(attr, value, target.label)
+        else:
+            element = {sub.name: _coerce_sub(sub, value, target.label)}
+        if not matched:
+            if op == "replace" and sub is None:
+                raise NoTarget(f"No value of '{attr.name}' matches the filter.")
+            seed = seed_element(attr, expr)
+            if seed is None:
+                raise NoTarget(f"No value of '{attr.name}' matches the filter.")
+            items.append({**seed, **element})
+            matched = [len(items) - 1]
+        else:
+            for i in matched:
+                old = items[i]
+                new = element if op == "replace" and sub is None else {**old, **element}
+                check_immutable_element(attr, old, new, target.label)
+                items[i] = dict(new)
+        container[attr.name] = enforce_primary(items, matched, target.label)
+
+    # -- remove -------------------------------------------------------------------------
+
+    def remove(self, target: _Target, value: Any) -> None:
+        attr = target.attr
+        if attr is None:
+            if target.urn is None:
+                raise NoTarget("The resource itself cannot be removed with PATCH.")
+            self.doc.pop(target.urn, None)
+            return
+        if target.urn is None and attr.name == "password":
+            return
+        container = self.container(target.urn, create=False)
+        if container is None or container.get(attr.name) in _EMPTY:
+            if target.urn is None and attr.required and target.sub is None:
+                raise _required_removed(attr)
+            return
+        if target.value_filter is None and target.sub is None:
+            if attr.multi_valued and value not in (None, [], {}):
+                items = remove_listed(attr, container[attr.name], value, target.label)
+                if attr.mutability == "immutable" and items != container[attr.name]:
+                    raise Mutability(f"Attribute '{target.label}' is immutable.")
+                container[attr.name] = items
+                return
+            if attr.multi_valued and value is not None:
+                return  # An empty list of values to remove removes nothing.
+            self.unassign(target, container)
+            return
+        if target.value_filter is None:
+            self.set_sub("replace", target, container, None)
+            return
+        self.set_filtered("replace", target, container, None)
+
+    def unassign(self, target: _Target, container: dict[str, Any]) -> None:
+        attr = target.attr
+        assert attr is not None
+        current = container.get(attr.name)
+        if target.urn is None and attr.required:
+            raise _required_removed(attr)
+        if attr.mutability == "immutable" and current not in _EMPTY:
+            raise Mutability(f"Attribute '{target.label}' is immutable.")
+        container.pop(attr.name, None)
+
+
+def _required_removed(attr: Attribute) -> ScimError:
+    """RFC 7644 §3.5.2.2: a required attribute removed or left unassigned is ``mutability``."""
+    return Mutability(f"Required attribute '{attr.name}' cannot be removed.")
+
+
+def _parse(text: str) -> scim_filter.PatchPath:
+    try:
+        return scim_filter.parse_patch_path(text)
+    except InvalidPath:
+        raise
+    except ScimError as exc:
+        raise InvalidPath(exc.detail) from exc
+    except NotImplementedError:
+        raise
+    except Exception as exc:  # A parser failure on hostile input is still a client error.
+        raise InvalidPath(f"Invalid path '{text[:200]}'.") from exc
+
+
+def _coerce_sub(sub: Attribute, value: Any, label: str) -> Any:
+    if isinstance(value, list) and not sub.multi_valued:
+        if len(value) != 1:
+            raise InvalidValue(f"Attribute '{label}' is single-valued.")
+        value = value[0]
+    return coerce_value(sub, value, label)

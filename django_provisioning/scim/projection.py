@@ -1,0 +1,216 @@
+"""``attributes`` / ``excludedAttributes`` (RFC 7644 §3.4.2.5, §3.9) over a rendered resource.
+
+What a response carries is decided by each attribute's ``returned`` characteristic
+(RFC 7643 §2.4, §7) together with the two parameters:
+
+- ``always`` (``id``, and ``schemas``, which is not a schema attribute) is returned whatever
+  the parameters say; ``never`` (``password``) never is.
+- ``default`` is returned unless excluded, or unless ``attributes`` is given without it.
+- ``request`` is returned only when named in ``attributes``.
+- ``meta`` is ``returned: default`` in our schema data, so it follows the default rule.
+
+Decisions where the RFC leaves room:
+
+- When both parameters are given, ``attributes`` wins and ``excludedAttributes`` is ignored:
+  ``attributes`` replaces the default set, and ``excludedAttributes`` is defined only as a
+  subtraction from that default set (§3.4.2.5); the RFC gives no rule for combining them.
+- Names are case-insensitive and may be URN-qualified (``urn:...:User:userName``,
+  ``urn:...:enterprise:2.0:User:department``, or the extension URN alone for the whole
+  extension). Syntactically malformed names (``a.b.c``, ``emails[type eq "work"]``, a
+  non-string) are ``invalidValue``; well-formed names of attributes the resource does not
+  have are ignored, as are names qualified by a schema URN it does not use.
+- An empty list (or ``None``) means "parameter not given".
+- An extension left with no attributes is dropped, and its URN is removed from ``schemas``.
+- Naming a sub-attribute (``name.givenName``) returns the parent with only that
+  sub-attribute; for multi-valued attributes every element keeps only the named ones.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import InvalidValue
+from .schemas import Attribute, ResourceType, split_urn
+
+MAX_LENGTH = 4096
+_NAME_RE = re.compile(r"^(?:\$ref|[A-Za-z][A-Za-z0-9_-]*)$")
+
+
+@dataclass(frozen=True)
+class AttrRef:
+    """One parsed name, in the schema's spelling.
+
+    ``urn`` is the extension's schema id, or None for the core schema and the common
+    attributes (``id``, ``externalId``, ``meta``). ``attr`` None means the whole extension.
+    """
+
+    urn: str | None
+    attr: str | None
+    sub: str | None = None
+
+
+AttrSpec = str | Sequence[str | AttrRef] | None
+_DROP = object()
+
+
+def parse_attribute_list(text: str | Sequence[str] | None, resource: ResourceType) -> list[AttrRef]:
+    """Parse a comma-separated ``attributes`` value (or a list of them, as in ``.search``)."""
+    if text is None:
+        return []
+    if isinstance(text, str):
+        chunks = [text]
+    elif isinstance(text, (list, tuple)) and all(isinstance(t, str) for t in text):
+        chunks = list(text)
+    else:
+        raise InvalidValue("Attribute lists must be comma-separated strings.")
+    if sum(len(c) for c in chunks) > MAX_LENGTH:
+        raise InvalidValue(f"Attribute lists are limited to {MAX_LENGTH} characters.")
+    refs: list[AttrRef] = []
+    for chunk in chunks:
+        for raw in chunk.split(","):
+            name = raw.strip()
+            ref = _parse_name(name, resource) if name else None
+            if ref is not None and ref not in refs:
+                refs.append(ref)
+    return refs
+
+
+def _parse_name(name: str, resource: ResourceType) -> AttrRef | None:
+    urn, rest = split_urn(name, resource)
+    if urn is not None and urn.lower() == resource.schema.id.lower():
+        urn = None
+        if not rest:
+            return None  # The core schema URN alone names nothing in particular.
+    elif urn is not None and not rest:
+        return AttrRef(urn, None)
+    elif urn is None and rest[:4].lower() == "urn:":
+        return None  # A schema this resource does not use.
+    parts = rest.split(".")
+    if len(parts) > 2 or not all(_NAME_RE.match(p) for p in parts):
+        raise InvalidValue(f"'{name[:200]}' is not a valid attribute name.")
+    attr = resource.find(urn, parts[0])
+    if attr is None:
+        return None
+    if len(parts) == 1:
+        return AttrRef(urn, attr.name)
+    sub = attr.sub(parts[1]) if attr.type == "complex" else None
+    return AttrRef(urn, attr.name, sub.name) if sub is not None else None
+
+
+def _refs(spec: AttrSpec, resource: ResourceType) -> list[AttrRef]:
+    if spec is None or isinstance(spec, str):
+        return parse_attribute_list(spec, resource)
+    out: list[AttrRef] = []
+    for item in spec:
+        found = [item] if isinstance(item, AttrRef) else parse_attribute_list(item, resource)
+        out += [r for r in found if r not in out]
+    return out
+
+
+def project(
+    resource_doc: dict[str, Any],
+    resource: ResourceType,
+    attributes: AttrSpec = None,
+    excluded: AttrSpec = None,
+) -> dict[str, Any]:
+    """A copy of *resource_doc* (a full rendered resource) with only the attributes to return."""
+    requested = _refs(attributes, resource)
+    dropped = [] if requested else _refs(excluded, resource)
+    out: dict[str, Any] = {}
+    for key, value in resource_doc.items():
+        if key == "schemas":
+            out[key] = list(value) if isinstance(value, list) else value
+            continue
+        ext = resource.extension(key)
+        if ext is None:
+            result = _project(None, resource.find(None, key), value, requested, dropped)
+            if result is not _DROP:
+                out[key] = result
+            continue
+        if not isinstance(value, dict):
+            continue
+        whole = AttrRef(ext.id, None)
+        ext_requested = requested
+        if whole in requested:
+            named = [AttrRef(ext.id, a.name) for a in ext.attributes if a.returned != "request"]
+            ext_requested = requested + named
+        projected: dict[str, Any] = {}
+        for sub_key, sub_value in value.items():
+            attr = ext.attribute(sub_key)
+            if whole in dropped and (attr is None or attr.returned != "always"):
+                continue
+            result = _project(ext.id, attr, sub_value, ext_requested, dropped)
+            if result is not _DROP:
+                projected[sub_key] = result
+        if projected:
+            out[key] = projected
+    schemas = out.get("schemas")
+    if isinstance(schemas, list):
+        out["schemas"] = [
+            s
+            for s in schemas
+            if not isinstance(s, str)
+            or (ext := resource.extension(s)) is None
+            or any(k.lower() == ext.id.lower() for k in out)
+        ]
+    return out
+
+
+def _project(
+    urn: str | None,
+    attr: Attribute | None,
+    value: Any,
+    requested: list[AttrRef],
+    dropped: list[AttrRef],
+) -> Any:
+    """The value to return for one attribute, or ``_DROP``."""
+    if attr is None:
+        return _DROP if requested else value  # Not in the schema: default-like.
+    if attr.returned == "never":
+        return _DROP
+    if attr.returned == "always":
+        return _subs(attr, value, None, set())
+    if requested:
+        if AttrRef(urn, attr.name) in requested:
+            return _subs(attr, value, None, set())
+        named = {r.sub for r in requested if (r.urn, r.attr) == (urn, attr.name) and r.sub}
+        return _subs(attr, value, named, set()) if named else _DROP
+    if attr.returned == "request" or AttrRef(urn, attr.name) in dropped:
+        return _DROP
+    excluded = {r.sub for r in dropped if (r.urn, r.attr) == (urn, attr.name) and r.sub}
+    return _subs(attr, value, None, excluded)
+
+
+def _subs(attr: Attribute, value: Any, only: set[str] | None, excluded: set[str]) -> Any:
+    """Apply sub-attribute rules to a complex value (or to each element of a list)."""
+    if attr.type != "complex" or not attr.sub_attributes:
+        return value
+    if isinstance(value, list):
+        items = [_element(attr, v, only, excluded) for v in value]
+        kept = [i for i in items if i is not _DROP]
+        return kept if kept else _DROP
+    return _element(attr, value, only, excluded)
+
+
+def _element(attr: Attribute, value: Any, only: set[str] | None, excluded: set[str]) -> Any:
+    if not isinstance(value, dict):
+        return value
+    out: dict[str, Any] = {}
+    for key, sub_value in value.items():
+        sub = attr.sub(key)
+        if sub is None:
+            keep = only is None
+        elif sub.returned == "never":
+            keep = False
+        elif sub.returned == "always":
+            keep = True
+        elif only is not None:
+            keep = sub.name in only
+        else:
+            keep = sub.returned != "request" and sub.name not in excluded
+        if keep:
+            out[key] = sub_value
+    return out if out else _DROP
