@@ -47,7 +47,8 @@ class DefaultAdapter:
         return _attribute_map(id(provisioning_settings.USER_ATTRIBUTE_MAP))
 
     def mapped_paths(self, connection: Connection | None = None) -> list[tuple[MappedPath, str]]:
-        return [(parse_mapped_path(p), f) for p, f in self.get_user_attribute_map(connection).items()]
+        mapping = self.get_user_attribute_map(connection)
+        return [(parse_mapped_path(path), field) for path, field in mapping.items()]
 
     def field_for_path(self, path: str, connection: Connection | None = None) -> str | None:
         """The model field a singular SCIM path (``name.givenName``) is mapped to, if any."""
@@ -97,8 +98,9 @@ class DefaultAdapter:
                 continue
             if value is None:
                 value = "" if not field.null else None
-            if isinstance(value, str) and getattr(field, "max_length", None):
-                value = value[: field.max_length]
+            max_length = getattr(field, "max_length", None)
+            if isinstance(value, str) and max_length:
+                value = value[:max_length]
             setattr(user, field_name, value)
 
     def user_to_document(
@@ -107,7 +109,7 @@ class DefaultAdapter:
         """Overlay the model's values on a copy of the stored document (model wins)."""
         doc = _deep_copy(document)
         for mapped, field_name in self.mapped_paths(connection):
-            value = getattr(user, field_name, None)
+            value: Any = getattr(user, field_name, None)
             if hasattr(value, "isoformat"):
                 value = value.isoformat()
             set_path(doc, mapped, value)

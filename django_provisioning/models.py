@@ -157,7 +157,10 @@ class ExternalIdentity(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="external_identities"
     )
     scim_id = models.UUIDField(_("SCIM id"), default=uuid.uuid4, unique=True, editable=False)
-    external_id = models.CharField(_("externalId"), max_length=255, null=True, blank=True)
+    # NULL, not "": "no externalId" must never compare equal to another absent one.
+    external_id = models.CharField(  # noqa: DJ001
+        _("externalId"), max_length=255, null=True, blank=True
+    )
     user_name = models.CharField(_("userName"), max_length=255)
     user_name_normalized = models.CharField(_("userName (normalised)"), max_length=255)
     name_id = models.CharField(_("SAML NameID"), max_length=512, blank=True)
@@ -231,7 +234,10 @@ class ExternalGroup(models.Model):
         "auth.Group", on_delete=models.CASCADE, related_name="external_groups"
     )
     scim_id = models.UUIDField(_("SCIM id"), default=uuid.uuid4, unique=True, editable=False)
-    external_id = models.CharField(_("externalId"), max_length=255, null=True, blank=True)
+    # NULL, not "": "no externalId" must never compare equal to another absent one.
+    external_id = models.CharField(  # noqa: DJ001
+        _("externalId"), max_length=255, null=True, blank=True
+    )
     display_name = models.CharField(_("displayName"), max_length=255)
     document = models.JSONField(_("SCIM document"), default=dict, blank=True)
     created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)

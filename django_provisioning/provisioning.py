@@ -127,15 +127,22 @@ def _save_user(user: Any, connection: Connection, *, created: bool) -> None:
 
 def _claim_user_name(
     connection: Connection, normalized: str, *, exclude_pk: int | None = None
-) -> None:
-    """Refuse a userName taken by a live identity; clear it from a SCIM-deleted one."""
+) -> Any:
+    """Refuse a userName taken by a live identity; clear it from a SCIM-deleted one.
+
+    Returns the user of the cleared link, if any: a person deleted over SCIM and pushed again
+    gets their old (deactivated) account back rather than a second one.
+    """
     clash = ExternalIdentity.objects.filter(
         connection=connection, user_name_normalized=normalized
-    ).exclude(pk=exclude_pk)
+    ).exclude(pk=exclude_pk).select_related("user")
+    previous = None
     for other in clash:
         if other.deleted_at is None:
             raise Conflict("A user with this userName already exists.")
+        previous = other.user
         other.delete()
+    return previous
 
 
 def _write_identity(
@@ -170,8 +177,8 @@ def create_user(
     """Create (or link, under the connection's policy) the user for a canonical SCIM document."""
     adapter = get_adapter()
     user_name = str(document["userName"])
-    _claim_user_name(connection, adapter.normalize_user_name(user_name))
-    user = _find_linkable_user(connection, document)
+    previous = _claim_user_name(connection, adapter.normalize_user_name(user_name))
+    user = previous or _find_linkable_user(connection, document)
     created = user is None
     if user is None:
         if adapter.find_user_by_user_name(connection, user_name) is not None:
@@ -322,15 +329,17 @@ def sync_user_groups(
         linked = {eg.display_name: eg for eg in
                   ExternalGroup.objects.filter(connection=connection).select_related("group")}
     through = type(user).groups.through  # type: ignore[attr-defined]
+    # The through model's user column is "user_id", or e.g. "emailuser_id" for a custom model.
+    user_col = f"{type(user).groups.field.m2m_field_name()}_id"  # type: ignore[attr-defined]
     current = set(through.objects.filter(
-        user_id=user.pk, group_id__in=[eg.group_id for eg in linked.values()]
+        **{user_col: user.pk}, group_id__in=[eg.group_id for eg in linked.values()]
     ).values_list("group_id", flat=True))
     target = {linked[n].group_id for n in wanted if n in linked}
     if current - target:
-        through.objects.filter(user_id=user.pk, group_id__in=current - target).delete()
+        through.objects.filter(**{user_col: user.pk}, group_id__in=current - target).delete()
     if target - current:
         through.objects.bulk_create(
-            [through(user_id=user.pk, group_id=g) for g in target - current],
+            [through(**{user_col: user.pk}, group_id=g) for g in target - current],
             ignore_conflicts=True,
         )
     if current != target:

@@ -69,3 +69,12 @@ def scim(connection: Connection) -> ScimClient:
 def other_scim(other_connection: Connection) -> ScimClient:
     _token, raw = issue_token(other_connection, name="tests")
     return ScimClient(other_connection, raw)
+
+
+def pytest_ignore_collect(collection_path: Any, config: Any) -> bool | None:
+    """tests/test_custom_user.py runs only in the custom-user-model run (tox -e custom-user)."""
+    from django.conf import settings
+
+    if collection_path.name == "test_custom_user.py":
+        return settings.AUTH_USER_MODEL != "testapp.EmailUser"
+    return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import factory
@@ -11,6 +12,9 @@ from django_provisioning import provisioning
 from django_provisioning.models import Connection
 from django_provisioning.scim.document import canonicalize
 from django_provisioning.scim.schemas import USER_RESOURCE
+
+
+_serial = itertools.count()
 
 
 class ConnectionFactory(factory.django.DjangoModelFactory):
@@ -32,7 +36,7 @@ class UserFactory(factory.django.DjangoModelFactory):
     @classmethod
     def _create(cls, model_class: Any, *args: Any, **kwargs: Any) -> Any:
         username_field = model_class.USERNAME_FIELD
-        kwargs.setdefault(username_field, f"local{factory.random.randgen.randint(0, 10**9)}@example.org")
+        kwargs.setdefault(username_field, f"local{next(_serial)}@example.org")
         password = kwargs.pop("password", None)
         user = model_class(**kwargs)
         user.set_password(password)

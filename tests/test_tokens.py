@@ -12,7 +12,7 @@ from django_provisioning.tokens import authenticate_token, checksum, issue_token
 
 
 def test_token_is_stored_hashed_with_prefix(connection):
-    token, raw = issue_token(connection, name="okta")
+    _token, raw = issue_token(connection, name="okta")
     assert raw.startswith("scim_") and len(raw) > 40
     row = ScimToken.objects.get()
     assert row.checksum == checksum(raw) != raw

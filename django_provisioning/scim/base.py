@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from typing import Any, NoReturn
 
 from django.core.exceptions import RequestDataTooBig
-from django.http import Http404, HttpResponse
+from django.http import Http404
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.permissions import IsAuthenticated
@@ -110,7 +110,9 @@ class ScimView(APIView):
                     "bytes."
                 )
 
-    def permission_denied(self, request: Request, message: Any = None, code: Any = None) -> None:
+    def permission_denied(
+        self, request: Request, message: Any = None, code: Any = None
+    ) -> NoReturn:
         if not request.successful_authenticator:
             raise errors.NotAuthenticated()
         raise errors.PermissionDenied()
@@ -125,7 +127,7 @@ class ScimView(APIView):
 
     def finalize_response(
         self, request: Request, response: Any, *args: Any, **kwargs: Any
-    ) -> HttpResponse:
+    ) -> Response:
         response = super().finalize_response(request, response, *args, **kwargs)
         user = getattr(request, "_user", None)
         slug = user.connection.slug if isinstance(user, ScimClientUser) else "-"

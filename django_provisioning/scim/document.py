@@ -68,7 +68,7 @@ def canonical_complex(attr: Attribute, value: dict[str, Any], name: str) -> dict
     out: dict[str, Any] = {}
     for key, sub_value in value.items():
         sub = attr.sub(key)
-        if sub is None or sub.mutability == "readOnly" and attr.name != "manager":
+        if sub is None or sub.mutability == "readOnly":
             continue
         coerced = coerce_value(sub, sub_value, f"{name}.{sub.name}")
         if coerced is not None:

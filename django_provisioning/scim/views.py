@@ -1,4 +1,4 @@
-"""The ``/Users`` endpoints (RFC 7644 §3.3–§3.6) and searches (§3.4.2, §3.4.3).
+"""The ``/Users`` endpoints (RFC 7644 §3.3 to §3.6) and searches (§3.4.2, §3.4.3).
 
 Views are thin: they parse the protocol (filter, paging, PATCH, ETags), call the provisioning
 core for every write, and render link rows with :mod:`.resources`. Out of scope here: ``/Bulk``
@@ -51,6 +51,7 @@ def get_identity(connection: Connection, scim_id: str, *, for_update: bool = Fal
     identity = qs.filter(scim_id=key).first()
     if identity is None:
         raise errors.NotFound(f"User {scim_id} not found.")
+    identity.connection = connection  # already loaded: spare a query per use
     return identity
 
 
@@ -126,6 +127,8 @@ def list_users(request: Request, connection: Connection, params: Mapping[str, An
     projection = Projection(params)
     total = qs.count()
     page = list(qs.order_by(*order)[start - 1 : start - 1 + count]) if count and total else []
+    for identity in page:
+        identity.connection = connection  # already loaded: no query per row
     groups = load_groups(connection, page)
     resources = [projection(render_user(request, i, groups.get(i.user_id))) for i in page]
     return Response(

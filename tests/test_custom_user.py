@@ -1,0 +1,54 @@
+"""The default adapter on a custom AUTH_USER_MODEL (e-mail as username, extra fields).
+
+Collected only when the suite runs with TEST_USER_MODEL=custom (tox env ``custom-user``).
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+from django.test import override_settings
+
+from django_provisioning.scim.schemas import ENTERPRISE_USER_SCHEMA as ENT
+from django_provisioning.scim.schemas import USER_SCHEMA
+
+from .scim.bodies import patch_body
+
+MAP = {
+    "userName": "email",
+    "displayName": "full_name",
+    "active": "is_active",
+    f"{ENT}:department": "department",
+    f"{ENT}:employeeNumber": "employee_number",
+}
+
+
+def test_default_map_uses_email_as_username(scim):
+    response = scim.post("Users", {"schemas": [USER_SCHEMA], "userName": "Ann@Example.com",
+                                   "emails": [{"value": "ann@example.com", "primary": True}],
+                                   "name": {"givenName": "Ann"}})
+    assert response.status_code == 201, response.content
+    user = get_user_model().objects.get()
+    assert user.email == "Ann@Example.com"
+    assert response.json()["name"] == {"givenName": "Ann"}  # no field: round-trips
+
+
+def test_declarative_map_onto_extra_fields(scim):
+    with override_settings(DJANGO_PROVISIONING={"USER_ATTRIBUTE_MAP": MAP}):
+        created = scim.post("Users", {
+            "schemas": [USER_SCHEMA, ENT], "userName": "ann@example.com",
+            "displayName": "Ann Smith", ENT: {"department": "Ops", "employeeNumber": "7"},
+        }).json()
+        user = get_user_model().objects.get()
+        assert (user.full_name, user.department, user.employee_number) == ("Ann Smith", "Ops",
+                                                                           "7")
+        user.department = "Finance"  # changed by the product: SCIM reads the model
+        user.save()
+        read = scim.get(f"Users/{created['id']}").json()
+        assert read[ENT]["department"] == "Finance"
+        response = scim.patch(f"Users/{created['id']}", patch_body(
+            {"op": "replace", "path": f"{ENT}:employeeNumber", "value": "8"}))
+        assert response.status_code == 200, response.content
+        user.refresh_from_db()
+        assert user.employee_number == "8"
+        found = scim.get("Users", {"filter": f'{ENT}:department eq "finance"'}).json()
+        assert found["totalResults"] == 1
