@@ -328,18 +328,18 @@ def sync_user_groups(
         ExternalGroup.objects.bulk_create(new_links, ignore_conflicts=True)
         linked = {eg.display_name: eg for eg in
                   ExternalGroup.objects.filter(connection=connection).select_related("group")}
-    through = type(user).groups.through  # type: ignore[attr-defined]
-    # The through model's user column is "user_id", or e.g. "emailuser_id" for a custom model.
-    user_col = f"{type(user).groups.field.m2m_field_name()}_id"  # type: ignore[attr-defined]
+    through, user_col, group_col = groups_through(type(user))
     current = set(through.objects.filter(
-        **{user_col: user.pk}, group_id__in=[eg.group_id for eg in linked.values()]
-    ).values_list("group_id", flat=True))
+        **{user_col: user.pk, f"{group_col}__in": [eg.group_id for eg in linked.values()]}
+    ).values_list(group_col, flat=True))
     target = {linked[n].group_id for n in wanted if n in linked}
     if current - target:
-        through.objects.filter(**{user_col: user.pk}, group_id__in=current - target).delete()
+        through.objects.filter(
+            **{user_col: user.pk, f"{group_col}__in": current - target}
+        ).delete()
     if target - current:
         through.objects.bulk_create(
-            [through(**{user_col: user.pk}, group_id=g) for g in target - current],
+            [through(**{user_col: user.pk, group_col: g}) for g in target - current],
             ignore_conflicts=True,
         )
     if current != target:
@@ -417,5 +417,15 @@ def provision_from_saml(
     return identity, created
 
 
-def user_has_groups(user: AbstractBaseUser) -> bool:
-    return hasattr(user, "groups")
+def groups_through(user_model: Any) -> tuple[Any, str, str]:
+    """The user model's groups table and its two column names (user, group).
+
+    The user column is ``user_id`` for ``auth.User`` but ``<modelname>_id`` for a custom
+    user model, so it is read from the many-to-many field, never assumed.
+    """
+    field = user_model._meta.get_field("groups")
+    return (
+        field.remote_field.through,
+        f"{field.m2m_field_name()}_id",
+        f"{field.m2m_reverse_field_name()}_id",
+    )

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.checks import run_checks
 from django.test import override_settings
 
@@ -65,7 +66,8 @@ def test_connection_options_checked():
 
 def test_attribute_map_checked():
     assert _ids(USER_ATTRIBUTE_MAP="x") == ["django_provisioning.E005"]
-    assert _ids(USER_ATTRIBUTE_MAP={"userName": "username", "title": "nope"}) == [
+    username_field = get_user_model().USERNAME_FIELD
+    assert _ids(USER_ATTRIBUTE_MAP={"userName": username_field, "title": "nope"}) == [
         "django_provisioning.E006"
     ]
     assert _ids(USER_ATTRIBUTE_MAP={"name.givenName": "first_name"}) == [

@@ -11,6 +11,7 @@ from rest_framework.request import Request
 
 from ..adapter import get_adapter
 from ..models import Connection, ExternalIdentity
+from ..provisioning import groups_through
 from .schemas import USER_RESOURCE
 
 
@@ -33,16 +34,19 @@ def load_groups(
     out: dict[Any, list[dict[str, Any]]] = defaultdict(list)
     if not identities or not hasattr(model, "groups"):
         return out
-    through = model.groups.through  # type: ignore[attr-defined]
+    through, user_col, group_col = groups_through(model)
+    group = group_col.removesuffix("_id")
     rows = (
         through.objects.filter(
-            user_id__in=[i.user_id for i in identities],
-            group__external_groups__connection=connection,
+            **{f"{user_col}__in": [i.user_id for i in identities]},
+            **{f"{group}__external_groups__connection": connection},
         )
         .values_list(
-            "user_id", "group__external_groups__scim_id", "group__external_groups__display_name"
+            user_col,
+            f"{group}__external_groups__scim_id",
+            f"{group}__external_groups__display_name",
         )
-        .order_by("group__external_groups__display_name")
+        .order_by(f"{group}__external_groups__display_name")
     )
     for user_id, scim_id, display in rows:
         out[user_id].append({"value": str(scim_id), "display": display, "type": "direct"})
