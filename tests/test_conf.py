@@ -70,6 +70,6 @@ def test_attribute_map_checked():
     assert _ids(USER_ATTRIBUTE_MAP={"userName": username_field, "title": "nope"}) == [
         "django_provisioning.E006"
     ]
-    assert _ids(USER_ATTRIBUTE_MAP={"name.givenName": "first_name"}) == [
+    assert _ids(USER_ATTRIBUTE_MAP={"active": "is_active"}) == [
         "django_provisioning.E007"
     ]
