@@ -1,0 +1,310 @@
+"""SCIM filters and ``sortBy`` compiled to Django ORM expressions over ``ExternalIdentity``.
+
+Public API::
+
+    filter_to_q(expr: Filter, connection: Connection) -> Q
+    order_by_for(sort_by: str | None, connection: Connection, *, descending: bool = False)
+        -> list[OrderBy]
+
+The Q applies to ``ExternalIdentity.objects.filter(connection=c, deleted_at=None)``; the caller
+scopes by connection (a filter only narrows). The semantics are those of :mod:`.filter_eval`
+(read its docstring): ``ne`` is the complement of ``eq`` and ``not`` the complement of its
+filter, both true when the attribute is absent. Every leaf compiles to a condition that is
+never SQL NULL (a nullable operand is guarded by ``IS NOT NULL``), so ``NOT`` is the plain
+complement and absent JSON keys do not vanish from ``ne`` results.
+
+Where each attribute lives (RFC 7643 §4.1, §4.3 names):
+
+- ``id`` -> ``scim_id`` (UUID; a value that is no UUID matches nothing; eq/ne/pr only),
+  ``externalId`` -> ``external_id`` (caseExact), ``userName`` -> ``user_name_normalized``
+  compared with the adapter's normalised operand (its unique index serves ``eq``),
+  ``meta.created``/``meta.lastModified`` -> ``created_at``/``updated_at``,
+  ``meta.resourceType`` is the constant ``"User"``.
+- A singular attribute the adapter maps to a user model field -> ``user__<field>``.
+- ``emails``, ``phoneNumbers``, ``ims``, ``photos``, ``entitlements``, ``roles`` ->
+  ``EXISTS`` over ``ExternalIdentityValue`` (one subquery per clause; a value path keeps all
+  its conditions on the same element). ``value`` compares ``value_normalized`` with a
+  casefolded operand, so ``eq`` can use the ``(attribute, value_normalized)`` index.
+- ``groups`` -> ``EXISTS`` over this connection's ``ExternalGroup`` rows of the user's groups.
+- Any other singular attribute -> a key of the JSON ``document`` column.
+
+Not filterable (:class:`InvalidFilter` naming the attribute): ``password``, ``addresses``,
+``x509Certificates``, ``meta.location``, ``meta.version``, ``groups.$ref``, ``groups`` when the
+user model has no ``groups`` field, unknown attributes, sub-attributes and schema URNs.
+
+Resolution (attribute -> storage) lives in :mod:`.query_columns`; this module turns the
+boolean structure and the operators into ``Q`` objects and lookup expressions.
+
+Limits, by design: case-insensitive comparisons of model fields and JSON keys use the
+database's ``UPPER``/``LOWER``, which on SQLite fold ASCII letters only (``userName`` and the
+multi-valued values are folded in Python when stored, so they are exact everywhere);
+``gt``/``lt`` on strings follow the database collation; the value index cannot tell an absent
+``primary`` from ``false``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import replace
+from functools import reduce
+from typing import TYPE_CHECKING, Any
+
+from django.core.exceptions import ValidationError
+from django.db.models import Exists, F, JSONField, OrderBy, Q, Subquery, Value
+from django.db.models.fields.json import KeyTextTransform, KeyTransform
+from django.db.models.functions import Left, Lower, NullIf, Right, StrIndex
+from django.db.models.lookups import (
+    Exact,
+    GreaterThan,
+    GreaterThanOrEqual,
+    IContains,
+    IEndsWith,
+    IExact,
+    IStartsWith,
+    LessThan,
+    LessThanOrEqual,
+)
+
+from .errors import InvalidFilter
+from .filter import Compare, Filter, Not, Present, ValuePath, flatten, parse_attr_path
+from .filter_eval import compare_scalar, prepare_operand
+from .query_columns import Column, ComplexValue, MultiValued, Resolver, Target
+
+if TYPE_CHECKING:
+    from ..models import Connection
+
+__all__ = ["filter_to_q", "order_by_for"]
+
+_TRUE = Q(pk__isnull=False)
+_FALSE = Q(pk__in=[])
+_ORDER_LOOKUPS = {"eq": "exact", "gt": "gt", "ge": "gte", "lt": "lt", "le": "lte"}
+_EXPRESSION_LOOKUPS: dict[str, Any] = {
+    "exact": Exact,
+    "iexact": IExact,
+    "icontains": IContains,
+    "istartswith": IStartsWith,
+    "iendswith": IEndsWith,
+    "gt": GreaterThan,
+    "gte": GreaterThanOrEqual,
+    "lt": LessThan,
+    "lte": LessThanOrEqual,
+}
+_CI_SUBSTRING = {"co": "icontains", "sw": "istartswith", "ew": "iendswith"}
+_FOLDED_SUBSTRING = {"co": "contains", "sw": "startswith", "ew": "endswith"}
+
+
+class _Compiler:
+    """Filter AST -> Q; leaves follow the semantics of :mod:`.filter_eval`."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.columns = Resolver(connection)
+
+    # ---------------------------------------------------------------- boolean structure
+
+    def compile(self, expr: Filter, element: MultiValued | ComplexValue | None = None) -> Q:
+        """*element*: compiling a value path's inner filter against that attribute's rows."""
+        if isinstance(expr, Not):
+            return ~self.compile(expr.expr, element)
+        if isinstance(expr, (Present, Compare)):
+            if element is not None:
+                target: Target = self.columns.element_column(expr.path, element)
+            else:
+                target = self.columns.resolve(expr.path)
+            if isinstance(expr, Present):
+                return self.present(target)
+            return self.compare(target, expr.op, expr.value)
+        if isinstance(expr, ValuePath):
+            return self.value_path(expr, element)
+        operands, is_and = flatten(expr)
+        parts = [self.compile(e, element) for e in operands]
+        return reduce(lambda a, b: (a & b) if is_and else (a | b), parts)
+
+    def value_path(self, expr: ValuePath, element: MultiValued | ComplexValue | None) -> Q:
+        if element is not None:
+            raise InvalidFilter("Value filters cannot be nested.")
+        target = self.columns.resolve(expr.path)
+        if isinstance(target, MultiValued) and target.sub is None:
+            return Q(Exists(target.rows().filter(self.compile(expr.filter, target))))
+        if isinstance(target, ComplexValue):
+            # name[givenName eq "x"]: a singular complex value is its own single element.
+            return self.compile(expr.filter, target)
+        raise InvalidFilter(f"'{target.name}' is not complex: '[...]' needs a complex attribute.")
+
+    # ---------------------------------------------------------------- leaves
+
+    def present(self, target: Target) -> Q:
+        if isinstance(target, ComplexValue):
+            return reduce(lambda a, b: a | b, (self.present(c) for c in target.columns.values()))
+        if isinstance(target, MultiValued):
+            rows = target.rows()
+            if target.sub is not None:
+                rows = rows.filter(self.present(target.sub))
+            return Q(Exists(rows))
+        if target.presence is not None:
+            return target.presence
+        if target.kind == "const":
+            return _TRUE if target.const not in (None, "") else _FALSE
+        if target.kind in ("text", "folded"):
+            non_empty = ~_lookup(target.lhs, "exact", "")
+            return non_empty if target.not_null is None else target.not_null & non_empty
+        return target.not_null if target.not_null is not None else _TRUE
+
+    def compare(self, target: Target, op: str, value: Any) -> Q:
+        if value is None and op in ("eq", "ne"):
+            presence = self.present(target)
+            return presence if op == "ne" else ~presence
+        if op == "ne":
+            return ~self.compare(target, "eq", value)
+        if isinstance(target, ComplexValue):
+            if "value" not in target.columns:
+                raise InvalidFilter(
+                    f"'{target.name}' is complex: compare one of its sub-attributes "
+                    f"(e.g. '{target.name}.{next(iter(target.columns))}')."
+                )
+            # manager eq "x" compares manager.value, as a multi-valued attribute would.
+            return self.leaf(target.columns["value"], op, value)
+        if isinstance(target, MultiValued):
+            column = target.sub or target.columns.get("value")
+            if column is None:
+                raise InvalidFilter(f"'{target.name}' has no value to compare.")
+            return Q(Exists(target.rows().filter(self.leaf(column, op, value))))
+        return self.leaf(target, op, value)
+
+    def leaf(self, col: Column, op: str, value: Any) -> Q:
+        """A comparison that is TRUE or FALSE, never NULL (``op`` is not ``ne``)."""
+        operand = prepare_operand(op, value, col.attr, col.name)
+        if col.kind == "const":
+            return _TRUE if compare_scalar(col.const, op, operand, col.attr) else _FALSE
+        if col.kind == "uuid":
+            if op != "eq":
+                raise InvalidFilter(f"'{col.name}' can only be compared with eq, ne or pr.")
+            try:
+                wanted = uuid.UUID(operand)
+            except (ValueError, TypeError):
+                return _FALSE  # Not an id we could have issued: no match, not an error.
+            if str(wanted) != operand:
+                return _FALSE  # caseExact: only the canonical spelling we hand out matches.
+            condition = _lookup(col.lhs, "exact", wanted)
+        elif col.kind in ("boolean", "datetime"):
+            condition = _lookup(col.lhs, _ORDER_LOOKUPS[op], operand)
+        elif col.kind == "other":
+            condition = self.other_leaf(col, op, operand)
+        elif col.kind == "folded":
+            assert col.fold is not None
+            lookup = _FOLDED_SUBSTRING.get(op) or _ORDER_LOOKUPS[op]
+            condition = _lookup(col.lhs, lookup, col.fold(operand))
+        elif col.attr.case_exact:
+            condition = _case_exact(col.lhs, op, operand)
+        elif op in _CI_SUBSTRING or op == "eq":
+            condition = _lookup(col.lhs, _CI_SUBSTRING.get(op, "iexact"), operand)
+        else:
+            lookup = _EXPRESSION_LOOKUPS[_ORDER_LOOKUPS[op]]
+            condition = Q(lookup(Lower(_expression(col.lhs)), Lower(Value(operand))))
+        if col.kind in ("text", "folded") and (operand == "" or op in ("lt", "le")):
+            # "" is no value (filter_eval): only these comparisons could match it.
+            return self.present(col) & condition
+        if col.not_null is not None:
+            condition = col.not_null & condition
+        return condition
+
+    def other_leaf(self, col: Column, op: str, operand: Any) -> Q:
+        if op in _CI_SUBSTRING:
+            raise InvalidFilter(f"'{col.name}' is not stored as text: '{op}' does not apply.")
+        assert col.model_field is not None
+        try:
+            wanted = col.model_field.to_python(operand)
+        except ValidationError:
+            raise InvalidFilter(f"{operand!r} is not a valid value for '{col.name}'.") from None
+        return _lookup(col.lhs, _ORDER_LOOKUPS[op], wanted)
+
+
+def _expression(lhs: Any) -> Any:
+    return F(lhs) if isinstance(lhs, str) else lhs
+
+
+def _lookup(lhs: Any, lookup: str, value: Any) -> Q:
+    """``lhs <lookup> value``: keyword lookups for columns, lookup expressions otherwise."""
+    if isinstance(lhs, str):
+        return Q(**{f"{lhs}__{lookup}": value})
+    if isinstance(lhs, KeyTransform) and not isinstance(lhs, KeyTextTransform):
+        # A JSON-typed key (a boolean): its own lookup, with the operand as JSON, so both
+        # sides compare as JSON values on every backend.
+        lookup_class = lhs.get_lookup(lookup)
+        assert lookup_class is not None, lookup
+        return Q(lookup_class(lhs, Value(value, output_field=JSONField())))
+    return Q(_EXPRESSION_LOOKUPS[lookup](lhs, value))
+
+
+def _case_exact(lhs: Any, op: str, operand: str) -> Q:
+    """A case-sensitive comparison on every backend.
+
+    SQLite's LIKE ignores ASCII case, so ``contains``/``startswith``/``endswith`` would not
+    be case-exact there; compare positions and prefixes instead.
+    """
+    expression = _expression(lhs)
+    if op in _FOLDED_SUBSTRING and operand == "":
+        return _TRUE  # Every string contains, starts and ends with "".
+    if op == "co":
+        return Q(GreaterThan(StrIndex(expression, Value(operand)), 0))
+    if op == "sw":
+        return Q(Exact(Left(expression, len(operand)), Value(operand)))
+    if op == "ew":
+        return Q(Exact(Right(expression, len(operand)), Value(operand)))
+    return _lookup(lhs, _ORDER_LOOKUPS[op], operand)
+
+
+def filter_to_q(expr: Filter, connection: Connection) -> Q:
+    """Compile a parsed filter to a ``Q`` over ``ExternalIdentity`` (RFC 7644 §3.4.2.2).
+
+    Raises :class:`InvalidFilter` for an attribute that cannot be filtered, an operator that
+    does not apply to the attribute's type, or an operand of the wrong type.
+    """
+    return _Compiler(connection).compile(expr)
+
+
+def order_by_for(
+    sort_by: str | None, connection: Connection, *, descending: bool = False
+) -> list[OrderBy]:
+    """ORDER BY expressions for ``sortBy``/``sortOrder`` (RFC 7644 §3.4.2.3).
+
+    Pass ``descending=True`` for ``sortOrder=descending``. Strings sort case-insensitively
+    unless ``caseExact``; a multi-valued attribute sorts by its primary (else first) value;
+    resources without a value sort last when ascending and first when descending. The
+    result always ends with ``created_at``, ``id`` so pages are stable. An empty *sort_by*
+    gives that default order alone. Raises :class:`InvalidFilter` for attributes that cannot
+    be sorted on.
+    """
+    tiebreak = [
+        OrderBy(F("created_at"), descending=descending),
+        OrderBy(F("id"), descending=descending),
+    ]
+    if not sort_by:
+        return tiebreak
+    compiler = _Compiler(connection)
+    target = compiler.columns.resolve(parse_attr_path(sort_by))
+    if isinstance(target, ComplexValue):
+        if "value" not in target.columns:
+            raise InvalidFilter(f"Sort by a sub-attribute of '{target.name}', not the whole.")
+        target = target.columns["value"]
+    if isinstance(target, MultiValued):
+        column = target.sub or target.columns.get("value")
+        if column is None or not isinstance(column.lhs, str):
+            raise InvalidFilter(f"'{target.name}' cannot be sorted on.")
+        rows = target.rows().order_by(*target.primary_first).values(column.lhs)[:1]
+        target = replace(column, lhs=Subquery(rows))
+    if target.kind == "const":
+        return tiebreak  # The same value for every resource.
+    expression = _expression(target.lhs)
+    if target.kind in ("text", "folded"):
+        expression = NullIf(expression, Value(""))  # "" is no value: it sorts with NULLs.
+        if target.kind == "text" and not target.attr.case_exact:
+            expression = Lower(expression)
+    return [
+        OrderBy(
+            expression,
+            descending=descending,
+            nulls_last=None if descending else True,
+            nulls_first=True if descending else None,
+        ),
+        *tiebreak,
+    ]
