@@ -12,8 +12,8 @@ import json
 from typing import Any
 
 from . import filter as f
-from .document import coerce_bool, coerce_value, parse_datetime
-from .errors import InvalidPath, InvalidValue, Mutability
+from .document import coerce_value
+from .errors import InvalidFilter, InvalidPath, InvalidValue, Mutability
 from .schemas import Attribute
 
 _OPERATORS = frozenset({"eq", "ne", "co", "sw", "ew", "gt", "ge", "lt", "le"})
@@ -138,65 +138,17 @@ def check_filter(attr: Attribute, expr: Any) -> None:
 
 
 def matches_element(attr: Attribute, expr: Any, element: Any) -> bool:
-    """Whether one element of multi-valued *attr* satisfies the value filter *expr*."""
+    """Whether one element of multi-valued *attr* satisfies the value filter *expr*.
+
+    The filter module's evaluator decides, so PATCH selects exactly the elements a filter
+    would; errors it raises are about the path here, hence invalidPath.
+    """
     if not isinstance(element, dict):
         return False
-    if isinstance(expr, f.And):
-        return matches_element(attr, expr.left, element) and matches_element(
-            attr, expr.right, element
-        )
-    if isinstance(expr, f.Or):
-        return matches_element(attr, expr.left, element) or matches_element(
-            attr, expr.right, element
-        )
-    if isinstance(expr, f.Not):
-        return not matches_element(attr, expr.expr, element)
-    if isinstance(expr, f.Present):
-        return element.get(_sub_of(attr, expr.path).name) not in _EMPTY
-    if isinstance(expr, f.Compare):
-        sub = _sub_of(attr, expr.path)
-        return compare(sub, expr.op, element.get(sub.name), expr.value)
-    return False
-
-
-def compare(sub: Attribute, op: str, actual: Any, expected: Any) -> bool:
-    """``actual op expected`` under *sub*'s type and case rules; unlike types never match."""
-    if sub.type == "boolean":
-        try:
-            wanted = coerce_bool(expected, sub.name)
-        except InvalidValue:
-            return op == "ne"
-        if op in ("eq", "ne"):
-            return (actual is wanted) == (op == "eq")
-        return False
-    a, e = actual, expected
-    numeric = (int, float)
-    if isinstance(a, bool) or isinstance(e, bool):
-        return op == "ne"
-    if isinstance(a, numeric) and isinstance(e, numeric):
-        pass
-    elif isinstance(a, str) and isinstance(e, str):
-        if sub.type == "dateTime" and parse_datetime(a) and parse_datetime(e):
-            a, e = parse_datetime(a), parse_datetime(e)
-        elif not sub.case_exact:
-            a, e = a.casefold(), e.casefold()
-    else:
-        return op == "ne"
-    if op == "eq":
-        return bool(a == e)
-    if op == "ne":
-        return bool(a != e)
-    if op in ("co", "sw", "ew"):
-        if not isinstance(a, str):
-            return False
-        return e in a if op == "co" else a.startswith(e) if op == "sw" else a.endswith(e)
-    if op == "gt":
-        return bool(a > e)
-    if op == "ge":
-        return bool(a >= e)
-    if op == "lt":
-        return bool(a < e)
-    return bool(a <= e) if op == "le" else False
+    try:
+        return f.matches_element(expr, element, attr)
+    except InvalidFilter as exc:
+        raise InvalidPath(exc.detail) from None
 
 
 def seed_element(attr: Attribute, expr: Any) -> dict[str, Any] | None:
@@ -269,7 +221,7 @@ def remove_listed(attr: Attribute, items: Any, value: Any, label: str) -> list[A
         if value_sub is not None and by_value and _norm(value_sub, item.get("value")) in by_value:
             return True
         return any(
-            all(compare(sub, "eq", item.get(sub.name), v) for sub, v in keys.items())
+            all(_norm(sub, item.get(sub.name)) == _norm(sub, v) for sub, v in keys.items())
             for keys in general
         )
 
