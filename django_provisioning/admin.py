@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
+import django
 from django import forms
 from django.contrib import admin, messages
+from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from .models import AuditEvent, Connection, ExternalGroup, ExternalIdentity, ScimToken
+from .saml.admin_forms import ConnectionAdminForm
 from .tokens import issue_token
 
 
@@ -27,8 +30,14 @@ class ScimTokenInline(admin.TabularInline):
         return False  # Issue tokens with the action, which shows the secret once.
 
 
+# Django 5.x warns that URLField's default scheme becomes https in 6.0; say so now.
+_URL_OVERRIDES = {models.URLField: {"assume_scheme": "https"}} if django.VERSION >= (5, 0) else {}
+
+
 @admin.register(Connection)
 class ConnectionAdmin(admin.ModelAdmin):
+    formfield_overrides = _URL_OVERRIDES
+    form = ConnectionAdminForm  # adds "paste IdP metadata XML"
     list_display = ("slug", "name", "is_active", "from_settings", "deprovision_policy")
     list_filter = ("is_active", "from_settings", "deprovision_policy")
     search_fields = ("slug", "name", "idp_entity_id")
@@ -39,7 +48,7 @@ class ConnectionAdmin(admin.ModelAdmin):
         (None, {"fields": ("slug", "name", "is_active", "deprovision_policy",
                            "verified_domains")}),
         (_("SAML identity provider"), {"fields": ("idp_entity_id", "idp_sso_url", "idp_slo_url",
-                                                  "idp_x509_certs")}),
+                                                  "idp_x509_certs", "idp_metadata_xml")}),
         (_("SAML service provider"), {"fields": (
             "name_id_format", "sign_authn_requests", "want_assertions_signed",
             "want_messages_signed", "want_assertions_encrypted", "sp_certificate",
@@ -48,6 +57,11 @@ class ConnectionAdmin(admin.ModelAdmin):
             "jit_create", "jit_update", "link_by_email", "attribute_mapping",
             "groups_attribute", "group_mapping")}),
     )
+
+    def get_prepopulated_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        if obj is not None and obj.from_settings:
+            return {}  # slug is read-only there; prepopulating it would break the form
+        return super().get_prepopulated_fields(request, obj)
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         if obj is not None and obj.from_settings:

@@ -1,0 +1,106 @@
+"""Time the whole ACS (both steps) against python3-saml's bare validation of the same response.
+
+    DJANGO_SETTINGS_MODULE=tests.settings python benchmarks/bench_acs.py [-n 50]
+
+Sets up an in-memory SQLite database itself. pysaml2 (with Debian's ``xmlsec1``) plays the
+identity provider; responses are generated before timing starts. For each response:
+
+* *ACS*: our step 1 (size cap, hardened parse, transform allowlist, python3-saml validation,
+  replay insert, pending row) and step 2 (session check, JIT provisioning, ``login()``), through
+  Django's test client: a full HTTP round trip minus the network.
+* *bare*: ``OneLogin_Saml2_Response(settings, response).is_valid(request_data, request_id)``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
+os.environ["DATABASE"] = "sqlite"  # always the in-memory database of tests.settings
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-n", type=int, default=50, help="round trips (default 50)")
+    args = parser.parse_args()
+
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.core.management import call_command
+    from django.test import Client, RequestFactory
+    from django.test.utils import override_settings
+    from onelogin.saml2.response import OneLogin_Saml2_Response
+    from onelogin.saml2.settings import OneLogin_Saml2_Settings
+
+    from django_provisioning.models import Connection
+    from django_provisioning.saml.config import build_saml_settings, request_data
+    from tests.saml.idp import IDP_ENTITY_ID, IDP_SSO_URL, TestIdP, b64, pem
+
+    with override_settings(ROOT_URLCONF="tests.saml.urls", DEBUG=False):
+        assert settings.DATABASES["default"]["NAME"] == ":memory:"
+        call_command("migrate", run_syncdb=True, verbosity=0)
+        connection = Connection.objects.create(
+            slug="acme",
+            name="Acme",
+            idp_entity_id=IDP_ENTITY_ID,
+            idp_sso_url=IDP_SSO_URL,
+            idp_x509_certs=[pem("idp.crt")],
+        )
+        idp = TestIdP(Client().get("/sso/acme/metadata/").content.decode())
+
+        print(f"Preparing {args.n} pysaml2 responses ...", flush=True)
+        rounds = []
+        for i in range(args.n):
+            browser = Client()
+            start = browser.get("/sso/acme/login/")
+            request, relay_state = idp.parse_login_redirect(start["Location"])
+            xml = idp.response_xml(
+                sp_entity_id="http://testserver/sso/acme/metadata/",
+                acs_url="http://testserver/sso/acme/acs/",
+                in_response_to=request.id,
+                name_id=f"user{i}@example.com",
+                attributes={"email": [f"user{i}@example.com"], "firstName": ["Bench"]},
+            )
+            rounds.append((browser, request.id, relay_state, b64(xml)))
+
+        bare: list[float] = []
+        factory = RequestFactory()
+        for _browser, request_id, _relay, encoded in rounds:
+            post = factory.post("/sso/acme/acs/", {"SAMLResponse": encoded})
+            started = time.perf_counter()
+            saml = OneLogin_Saml2_Settings(build_saml_settings(connection, post))
+            valid = OneLogin_Saml2_Response(saml, encoded).is_valid(
+                request_data(post), request_id, raise_exceptions=True
+            )
+            bare.append(time.perf_counter() - started)
+            assert valid
+
+        acs: list[float] = []
+        for browser, _request_id, relay_state, encoded in rounds:
+            started = time.perf_counter()
+            step1 = Client().post(
+                "/sso/acme/acs/", {"SAMLResponse": encoded, "RelayState": relay_state}
+            )
+            step2 = browser.get(step1["Location"])
+            acs.append(time.perf_counter() - started)
+            assert step1.status_code == 303 and step2.status_code == 302, step2.content
+
+    ms_acs = statistics.median(acs) * 1000
+    ms_bare = statistics.median(bare) * 1000
+    print(f"round trips:                       {args.n}")
+    print(f"ACS step 1 + step 2 (median):      {ms_acs:8.2f} ms/op")
+    print(f"python3-saml is_valid (median):    {ms_bare:8.2f} ms/op")
+    print(f"ratio ACS / bare validation:       {ms_acs / ms_bare:8.2f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,193 @@
+"""Turn a validated assertion's NameID and attributes into the SCIM-shaped document JIT applies.
+
+Both doors speak SCIM to the provisioning core, so an assertion becomes a SCIM User document
+(``userName``, ``emails``, ``name``, ``displayName``) validated by
+:func:`~django_provisioning.scim.document.canonicalize`, and the adapter maps it onto the user
+model exactly as it maps a SCIM POST.
+
+:data:`DEFAULT_ATTRIBUTE_NAMES` lists, for each SCIM path, the SAML attribute names identity
+providers send out of the box: Okta, Microsoft Entra ID (``http://schemas.xmlsoap.org/...``
+claim URIs), Google Workspace, OneLogin, JumpCloud, Keycloak and the ``urn:oid:`` names of
+eduPerson / inetOrgPerson. ``Connection.attribute_mapping`` replaces the list of any path.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ..models import NameIdFormat
+from ..scim.document import canonicalize
+from ..scim.errors import ScimError
+from ..scim.schemas import USER_RESOURCE
+from .errors import SamlError
+
+if TYPE_CHECKING:
+    from ..models import Connection
+
+_MS = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/"
+
+DEFAULT_ATTRIBUTE_NAMES: dict[str, list[str]] = {
+    "userName": [
+        "userName",
+        "username",
+        f"{_MS}name",  # Entra: the user principal name
+        "urn:oid:1.3.6.1.4.1.5923.1.1.1.6",  # eduPersonPrincipalName
+        "eduPersonPrincipalName",
+    ],
+    "emails": [
+        "email",  # Okta, Google, JumpCloud, Keycloak
+        "mail",
+        "emailAddress",
+        "User.email",  # OneLogin
+        f"{_MS}emailaddress",  # Entra
+        "urn:oid:0.9.2342.19200300.100.1.3",  # mail
+        "urn:oid:1.2.840.113549.1.9.1",  # PKCS #9 emailAddress (Keycloak X.500 mapper)
+    ],
+    "name.givenName": [
+        "firstName",  # Okta, Google
+        "firstname",  # JumpCloud
+        "givenName",
+        "given_name",
+        "User.FirstName",  # OneLogin
+        f"{_MS}givenname",  # Entra
+        "urn:oid:2.5.4.42",  # givenName
+    ],
+    "name.familyName": [
+        "lastName",
+        "lastname",
+        "surname",
+        "sn",
+        "familyName",
+        "family_name",
+        "User.LastName",
+        f"{_MS}surname",
+        "urn:oid:2.5.4.4",  # sn
+    ],
+    "displayName": [
+        "displayName",
+        "displayname",
+        "http://schemas.microsoft.com/identity/claims/displayname",  # Entra
+        "urn:oid:2.16.840.1.113730.3.1.241",  # displayName
+        "cn",
+        "urn:oid:2.5.4.3",  # cn
+    ],
+    "groups": [
+        "groups",  # Okta, Google, Keycloak (group mapper)
+        "memberOf",  # OneLogin, JumpCloud
+        "http://schemas.microsoft.com/ws/2008/06/identity/claims/groups",  # Entra
+        "http://schemas.xmlsoap.org/claims/Group",  # AD FS
+        "urn:oid:1.3.6.1.4.1.5923.1.5.1.1",  # isMemberOf
+        "isMemberOf",
+    ],
+}
+
+# NameID formats whose value may be a person's user name when it looks like one.
+_NAME_FORMATS = {NameIdFormat.EMAIL, NameIdFormat.PERSISTENT, NameIdFormat.UNSPECIFIED}
+
+
+def attribute_names(connection: Connection, path: str) -> list[str]:
+    """SAML attribute names for SCIM *path*: the connection's override, else the defaults."""
+    override = (connection.attribute_mapping or {}).get(path)
+    if isinstance(override, str):
+        return [override]
+    if isinstance(override, list):
+        return [str(name) for name in override]
+    return list(DEFAULT_ATTRIBUTE_NAMES.get(path, []))
+
+
+def _values(attributes: dict[str, list[str]], names: list[str]) -> list[str]:
+    """The values of the first of *names* present (exact name first, then case-insensitive)."""
+    folded = {key.casefold(): key for key in attributes}
+    for name in names:
+        key = name if name in attributes else folded.get(name.casefold())
+        if key is not None:
+            values = [v.strip() for v in attributes[key] if isinstance(v, str) and v.strip()]
+            if values:
+                return values
+    return []
+
+
+def _first(attributes: dict[str, list[str]], connection: Connection, path: str) -> str | None:
+    values = _values(attributes, attribute_names(connection, path))
+    return values[0] if values else None
+
+
+def user_name_for(
+    connection: Connection, name_id: str, name_id_format: str, attributes: dict[str, list[str]]
+) -> str | None:
+    """The userName: an e-mail-like NameID, else the mapped attribute, else the e-mail.
+
+    A transient NameID changes at every sign-in and is never used. A persistent or unspecified
+    NameID that is not e-mail-like (an opaque id) is the last resort.
+    """
+    usable_format = name_id_format in _NAME_FORMATS
+    if usable_format and name_id_format == NameIdFormat.EMAIL and name_id:
+        return name_id
+    if usable_format and "@" in name_id:
+        return name_id
+    for path in ("userName", "emails"):
+        value = _first(attributes, connection, path)
+        if value:
+            return value
+    return name_id if usable_format and name_id else None
+
+
+def build_document(
+    connection: Connection, name_id: str, name_id_format: str, attributes: dict[str, list[str]]
+) -> dict[str, Any]:
+    """The SCIM User document (not yet canonical) an assertion describes."""
+    document: dict[str, Any] = {"schemas": [USER_RESOURCE.schema.id]}
+    user_name = user_name_for(connection, name_id, name_id_format, attributes)
+    if user_name:
+        document["userName"] = user_name
+    email = _first(attributes, connection, "emails")
+    if email is None and user_name and "@" in user_name:
+        email = user_name
+    if email:
+        document["emails"] = [{"value": email, "type": "work", "primary": True}]
+    name = {
+        key: value
+        for key, value in (
+            ("givenName", _first(attributes, connection, "name.givenName")),
+            ("familyName", _first(attributes, connection, "name.familyName")),
+        )
+        if value
+    }
+    if name:
+        document["name"] = name
+    display = _first(attributes, connection, "displayName")
+    if display:
+        document["displayName"] = display
+    return document
+
+
+def canonical_document(document: dict[str, Any]) -> dict[str, Any]:
+    """Validate *document* as a SCIM User; a bad value becomes a readable SamlError."""
+    try:
+        canonical, _password = canonicalize(document, USER_RESOURCE)
+    except ScimError as exc:
+        raise SamlError("invalid_attributes", f"SCIM validation: {exc}") from exc
+    return canonical
+
+
+def group_names_for(connection: Connection, attributes: dict[str, list[str]]) -> list[str] | None:
+    """Local group names from the groups attribute through ``group_mapping``.
+
+    None (leave memberships alone) when the connection maps no groups. When it does, an absent
+    groups attribute means "in none of the mapped groups" (identity providers omit empty
+    attributes). IdP groups without a mapping are ignored.
+    """
+    mapping = connection.group_mapping or {}
+    if not mapping:
+        return None
+    names = (
+        [connection.groups_attribute]
+        if connection.groups_attribute
+        else attribute_names(connection, "groups")
+    )
+    wanted: list[str] = []
+    for idp_group in _values(attributes, names):
+        local = mapping.get(idp_group)
+        if local and local not in wanted:
+            wanted.append(str(local))
+    return wanted

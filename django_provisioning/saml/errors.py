@@ -1,0 +1,120 @@
+"""SAML failures: one exception type, a plain-language reason, a status and a log line.
+
+Every refusal the SAML views make is a :class:`SamlError`. The page shows ``reason`` (written for
+the person signing in) and a reference id; the log gets the reference id, the ``code`` and the
+technical ``detail`` (never the response or assertion itself). Bad input answers 400, a policy
+refusal 403.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from typing import TYPE_CHECKING
+
+from django.shortcuts import render
+
+if TYPE_CHECKING:
+    from django.http import HttpRequest, HttpResponse
+
+logger = logging.getLogger("django_provisioning.saml")
+
+# code -> (status, plain-language reason)
+REASONS: dict[str, tuple[int, str]] = {
+    "unknown_connection": (404, "This sign-in link does not match any organisation."),
+    "misconfigured": (
+        500,
+        "Single sign-on for your organisation is not fully set up. Ask your administrator.",
+    ),
+    "missing_response": (400, "The sign-in response from your identity provider is missing."),
+    "too_large": (400, "The sign-in response is larger than this site accepts."),
+    "malformed": (400, "The sign-in response could not be read."),
+    "forbidden_xml": (
+        400,
+        "The sign-in response contains XML constructs this site refuses "
+        "(document types, entities, comments or processing instructions).",
+    ),
+    "forbidden_transform": (
+        400,
+        "The sign-in response uses a signature transform this site does not allow.",
+    ),
+    "bad_signature": (
+        400,
+        "The sign-in response was signed with a key this site does not trust, "
+        "or was changed after it was signed.",
+    ),
+    "unsigned": (400, "The sign-in response is not signed as this site requires."),
+    "deprecated_algorithm": (
+        400,
+        "The sign-in response was signed with an outdated algorithm (SHA-1) this site refuses.",
+    ),
+    "wrapped": (400, "The sign-in response has an unexpected structure and was refused."),
+    "expired": (400, "The sign-in response has expired. Please sign in again."),
+    "not_yet_valid": (
+        400,
+        "The sign-in response is not valid yet. The clocks of this site and of your identity "
+        "provider may differ.",
+    ),
+    "wrong_audience": (400, "The sign-in response was meant for another site."),
+    "wrong_destination": (400, "The sign-in response was sent to another address."),
+    "wrong_recipient": (400, "The sign-in response was meant for another address."),
+    "wrong_issuer": (
+        400,
+        "The sign-in response comes from an identity provider this site does not know.",
+    ),
+    "invalid": (400, "The sign-in response is not valid."),
+    "idp_error": (403, "Your identity provider did not sign you in."),
+    "replayed": (400, "This sign-in response has already been used. Please sign in again."),
+    "unsolicited": (
+        403,
+        "This site accepts sign-ins started here only. Please start from this site's sign-in page.",
+    ),
+    "session_mismatch": (
+        403,
+        "This sign-in was started in another browser or has expired. Please sign in again.",
+    ),
+    "pending_expired": (
+        400,
+        "This sign-in link has expired or was already used. Please sign in again.",
+    ),
+    "unsafe_redirect": (400, "The address to return to after sign-in is not on this site."),
+    "denied": (403, "You cannot sign in here."),
+    "invalid_attributes": (
+        400,
+        "Your identity provider sent account details this site cannot store.",
+    ),
+    "logout_invalid": (400, "The sign-out message from your identity provider is not valid."),
+}
+
+
+class SamlError(Exception):
+    """A refused SAML exchange: *code* picks the status and page text; *detail* is logged."""
+
+    def __init__(self, code: str, detail: str = "", *, reason: str | None = None) -> None:
+        super().__init__(detail or code)
+        self.code = code if code in REASONS else "invalid"
+        self.status, default_reason = REASONS[self.code]
+        self.reason = reason or default_reason
+        self.detail = detail
+
+
+def render_error(
+    request: HttpRequest, error: SamlError, *, connection_slug: str = ""
+) -> HttpResponse:
+    """The readable error page for *error*, with a reference id that is also logged."""
+    reference = secrets.token_hex(6)
+    log = logger.error if error.status >= 500 else logger.warning
+    log(
+        "SAML %s refused (ref %s, connection %r, code %s): %s",
+        request.path,
+        reference,
+        connection_slug,
+        error.code,
+        error.detail or error.reason,
+    )
+    return render(
+        request,
+        "django_provisioning/saml/error.html",
+        {"reason": error.reason, "reference": reference, "code": error.code},
+        status=error.status,
+    )

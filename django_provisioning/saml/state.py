@@ -1,0 +1,119 @@
+"""One-time state between the SAML steps: AuthnRequest ids in the session, pending logins.
+
+*Request ids.* The login view remembers each AuthnRequest id it sends in the browser session,
+with the connection, the time and the ``next`` URL. The second ACS step accepts a response only
+if its InResponseTo is one of them, unexpired (``SAML_REQUEST_TTL``), and removes it: a request
+id answers at most one response, in the browser that started it.
+
+*Pending logins.* Under ``SESSION_COOKIE_SAMESITE = "Lax"`` the browser does not send the
+session cookie with the identity provider's cross-site POST to the ACS, so the first step
+validates without the session, stores the result in
+:class:`~django_provisioning.models.SamlPendingLogin` under the SHA-256 of a random one-time key
+and redirects (303, a same-site top-level GET, which carries the cookie) to the second step
+with that key. The row is consumed by the first attempt, and expires after
+``PENDING_LOGIN_TTL`` seconds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from ..conf import provisioning_settings
+from ..models import SamlPendingLogin
+from .errors import SamlError
+
+if TYPE_CHECKING:
+    from django.http import HttpRequest
+
+    from ..models import Connection
+    from .validation import ValidatedResponse
+
+SESSION_REQUESTS = "_dp_saml_requests"
+SESSION_LOGIN = "_dp_saml_login"
+SESSION_LOGOUT_REQUEST = "_dp_saml_logout_request"
+#: Outstanding AuthnRequests remembered per browser session (oldest dropped first).
+MAX_OUTSTANDING_REQUESTS = 10
+#: Seconds between the two ACS steps; a browser follows the 303 at once.
+PENDING_LOGIN_TTL = 120
+
+
+def _live_requests(request: HttpRequest) -> dict[str, dict[str, Any]]:
+    ttl = int(provisioning_settings.SAML_REQUEST_TTL)
+    now = time.time()
+    stored = request.session.get(SESSION_REQUESTS) or {}
+    return {k: v for k, v in stored.items() if isinstance(v, dict) and now - v.get("t", 0) < ttl}
+
+
+def remember_request(
+    request: HttpRequest, connection: Connection, request_id: str, next_url: str
+) -> None:
+    """Bind AuthnRequest *request_id* (and where to go afterwards) to this browser session."""
+    live = _live_requests(request)
+    live[request_id] = {"c": connection.slug, "t": time.time(), "n": next_url}
+    newest = sorted(live.items(), key=lambda item: item[1]["t"])[-MAX_OUTSTANDING_REQUESTS:]
+    request.session[SESSION_REQUESTS] = dict(newest)
+
+
+def claim_request(request: HttpRequest, connection: Connection, request_id: str) -> str:
+    """Take *request_id* out of this session; return its ``next`` URL, or refuse."""
+    live = _live_requests(request)
+    entry = live.pop(request_id, None)
+    request.session[SESSION_REQUESTS] = live
+    if entry is None or entry.get("c") != connection.slug:
+        raise SamlError(
+            "session_mismatch", "InResponseTo is not an open AuthnRequest of this session"
+        )
+    return str(entry.get("n") or "")
+
+
+def _checksum(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def create_pending_login(
+    connection: Connection, validated: ValidatedResponse, relay_state: str
+) -> str:
+    """Store a validated response for the second step; return the one-time key."""
+    key = secrets.token_urlsafe(32)
+    cutoff = timezone.now() - timedelta(seconds=PENDING_LOGIN_TTL)
+    SamlPendingLogin.objects.filter(created_at__lt=cutoff).delete()
+    SamlPendingLogin.objects.create(
+        connection=connection,
+        key_checksum=_checksum(key),
+        in_response_to=validated.in_response_to or "",
+        relay_state=relay_state,
+        data=validated.as_data(),
+    )
+    return key
+
+
+@dataclass
+class PendingLogin:
+    in_response_to: str
+    relay_state: str
+    data: dict[str, Any]
+
+
+def consume_pending_login(connection: Connection, key: str) -> PendingLogin:
+    """Take the pending login of *key* (once, before it expires), or refuse."""
+    if not key or len(key) > 128:
+        raise SamlError("pending_expired", "no or malformed pending-login key")
+    cutoff = timezone.now() - timedelta(seconds=PENDING_LOGIN_TTL)
+    with transaction.atomic():
+        row = SamlPendingLogin.objects.filter(
+            connection=connection, key_checksum=_checksum(key)
+        ).first()
+        # delete() answers how many rows went: of two racing requests only one sees 1.
+        if row is None or SamlPendingLogin.objects.filter(pk=row.pk).delete()[0] != 1:
+            raise SamlError("pending_expired", "unknown or already used pending-login key")
+    if row.created_at < cutoff:
+        raise SamlError("pending_expired", "pending login older than its time to live")
+    return PendingLogin(row.in_response_to, row.relay_state, row.as_dict())

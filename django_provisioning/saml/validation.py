@@ -1,0 +1,213 @@
+"""Validate a POST-binding SAMLResponse for a connection: our checks around python3-saml's.
+
+Order matters: :func:`.security.inspect_response` (size, DTD, comments, transform allowlist,
+one assertion) runs before python3-saml touches the document, then exact Destination and
+Recipient checks (python3-saml compares them by prefix and substring), then
+``OneLogin_Saml2_Response.is_valid`` in strict mode with ``request_id`` set to the response's
+own InResponseTo (the browser-session check happens in the second ACS step, see
+:mod:`.state`).
+
+Clock skew: python3-saml widens the Conditions window by ``ALLOWED_CLOCK_DRIFT``, a class
+constant shared by every thread. We never mutate it; :class:`SkewedResponse` overrides the one
+method that reads it and uses the connection's ``clock_skew`` instead. SubjectConfirmationData
+and SessionNotOnOrAfter are checked by python3-saml without any allowance (stricter).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from lxml import etree
+from onelogin.saml2.constants import OneLogin_Saml2_Constants as C
+from onelogin.saml2.errors import OneLogin_Saml2_Error
+from onelogin.saml2.errors import OneLogin_Saml2_ValidationError as VE
+from onelogin.saml2.response import OneLogin_Saml2_Response
+from onelogin.saml2.settings import OneLogin_Saml2_Settings
+from onelogin.saml2.utils import OneLogin_Saml2_Utils, return_false_on_exception
+
+from .config import build_saml_settings, request_data, saml_url
+from .errors import SamlError
+from .security import NS_SAML, inspect_decrypted, inspect_response
+
+if TYPE_CHECKING:
+    from django.http import HttpRequest
+
+    from ..models import Connection
+
+_CODES: dict[int, str] = {
+    VE.INVALID_SIGNATURE: "bad_signature",
+    VE.NO_SIGNATURE_FOUND: "unsigned",
+    VE.NO_SIGNED_ASSERTION: "unsigned",
+    VE.NO_SIGNED_MESSAGE: "unsigned",
+    VE.DEPRECATED_SIGNATURE_METHOD: "deprecated_algorithm",
+    VE.DEPRECATED_DIGEST_METHOD: "deprecated_algorithm",
+    VE.WRONG_NUMBER_OF_ASSERTIONS: "wrapped",
+    VE.WRONG_SIGNED_ELEMENT: "wrapped",
+    VE.ID_NOT_FOUND_IN_SIGNED_ELEMENT: "wrapped",
+    VE.DUPLICATED_ID_IN_SIGNED_ELEMENTS: "wrapped",
+    VE.INVALID_SIGNED_ELEMENT: "wrapped",
+    VE.DUPLICATED_REFERENCE_IN_SIGNED_ELEMENTS: "wrapped",
+    VE.UNEXPECTED_SIGNED_ELEMENTS: "wrapped",
+    VE.WRONG_NUMBER_OF_SIGNATURES_IN_RESPONSE: "wrapped",
+    VE.WRONG_NUMBER_OF_SIGNATURES_IN_ASSERTION: "wrapped",
+    VE.WRONG_NUMBER_OF_SIGNATURES: "wrapped",
+    VE.ASSERTION_EXPIRED: "expired",
+    VE.SESSION_EXPIRED: "expired",
+    VE.RESPONSE_EXPIRED: "expired",
+    VE.ASSERTION_TOO_EARLY: "not_yet_valid",
+    VE.WRONG_AUDIENCE: "wrong_audience",
+    VE.WRONG_DESTINATION: "wrong_destination",
+    VE.EMPTY_DESTINATION: "wrong_destination",
+    VE.WRONG_ISSUER: "wrong_issuer",
+    VE.STATUS_CODE_IS_NOT_SUCCESS: "idp_error",
+    VE.INVALID_XML_FORMAT: "malformed",
+}
+
+
+class SkewedResponse(OneLogin_Saml2_Response):  # type: ignore[misc]
+    """python3-saml's response with the Conditions window widened by a per-instance skew."""
+
+    def __init__(self, settings: OneLogin_Saml2_Settings, response: str, *, skew: int) -> None:
+        self.skew = int(skew)
+        super().__init__(settings, response)
+
+    @return_false_on_exception  # type: ignore[misc]
+    def validate_timestamps(self) -> bool:
+        now = OneLogin_Saml2_Utils.now()
+        for conditions in self._query_assertion("/saml:Conditions"):
+            not_before = conditions.get("NotBefore")
+            not_on_or_after = conditions.get("NotOnOrAfter")
+            if not_before and OneLogin_Saml2_Utils.parse_SAML_to_time(not_before) > now + self.skew:
+                raise VE("Assertion not yet valid.", VE.ASSERTION_TOO_EARLY)
+            if (
+                not_on_or_after
+                and OneLogin_Saml2_Utils.parse_SAML_to_time(not_on_or_after) + self.skew <= now
+            ):
+                raise VE("Assertion expired.", VE.ASSERTION_EXPIRED)
+        return True
+
+
+@dataclass
+class ValidatedResponse:
+    """What a valid response says, in plain data (stored between the two ACS steps)."""
+
+    assertion_id: str
+    in_response_to: str | None
+    name_id: str
+    name_id_format: str
+    name_id_qualifier: str | None
+    name_id_sp_qualifier: str | None
+    session_index: str | None
+    attributes: dict[str, list[str]] = field(default_factory=dict)
+    expires_at: dt.datetime | None = None
+
+    def as_data(self) -> dict[str, Any]:
+        """The JSON-safe form stored in :class:`~django_provisioning.models.SamlPendingLogin`."""
+        return {
+            "name_id": self.name_id,
+            "name_id_format": self.name_id_format,
+            "name_id_qualifier": self.name_id_qualifier,
+            "name_id_sp_qualifier": self.name_id_sp_qualifier,
+            "session_index": self.session_index,
+            "attributes": self.attributes,
+            "assertion_id": self.assertion_id,
+        }
+
+
+def saml_settings(connection: Connection, request: HttpRequest) -> OneLogin_Saml2_Settings:
+    """python3-saml's settings object for *connection*; a config error becomes a SamlError."""
+    try:
+        return OneLogin_Saml2_Settings(build_saml_settings(connection, request))
+    except OneLogin_Saml2_Error as exc:
+        raise SamlError("misconfigured", f"python3-saml settings: {exc}") from exc
+
+
+def _check_addresses(document: etree._Element, acs_url: str) -> None:
+    """Destination and every bearer Recipient, when present, must be exactly our ACS URL."""
+    normal = OneLogin_Saml2_Utils.normalize_url(acs_url)
+    destination = document.get("Destination")
+    if destination is not None and OneLogin_Saml2_Utils.normalize_url(destination) != normal:
+        raise SamlError("wrong_destination", f"Destination {destination[:200]!r}")
+    for data in document.iter(f"{{{NS_SAML}}}SubjectConfirmationData"):
+        recipient = data.get("Recipient")
+        if recipient is not None and OneLogin_Saml2_Utils.normalize_url(recipient) != normal:
+            raise SamlError("wrong_recipient", f"Recipient {recipient[:200]!r}")
+
+
+def _confirmation_expired(response: SkewedResponse) -> bool:
+    now = OneLogin_Saml2_Utils.now()
+    for data in response._query_assertion(
+        "/saml:Subject/saml:SubjectConfirmation/saml:SubjectConfirmationData[@NotOnOrAfter]"
+    ):
+        if OneLogin_Saml2_Utils.parse_SAML_to_time(data.get("NotOnOrAfter")) <= now:
+            return True
+    return False
+
+
+def _library_error(exc: Exception, response: SkewedResponse) -> SamlError:
+    code = getattr(exc, "code", None)
+    if isinstance(exc, VE) and code == VE.WRONG_SUBJECTCONFIRMATION:
+        expired = _confirmation_expired(response)
+        return SamlError("expired" if expired else "invalid", f"python3-saml: {exc}")
+    if isinstance(exc, VE) and code in _CODES:
+        return SamlError(_CODES[code], f"python3-saml: {exc}")
+    return SamlError("invalid", f"python3-saml {exc.__class__.__name__}: {exc}")
+
+
+def _expiry(response: SkewedResponse, skew: int) -> dt.datetime:
+    """When the assertion can no longer be accepted, however the clocks differ."""
+    times: list[int] = []
+    for conditions in response._query_assertion("/saml:Conditions[@NotOnOrAfter]"):
+        times.append(OneLogin_Saml2_Utils.parse_SAML_to_time(conditions.get("NotOnOrAfter")))
+    if response.get_assertion_not_on_or_after():
+        times.append(int(response.get_assertion_not_on_or_after()))
+    if not times:
+        raise SamlError("invalid", "assertion without any NotOnOrAfter")
+    return dt.datetime.fromtimestamp(max(times) + skew, tz=dt.timezone.utc)
+
+
+def validate_response(connection: Connection, request: HttpRequest) -> ValidatedResponse:
+    """Validate the POSTed SAMLResponse for *connection*; raise :class:`SamlError` if refused."""
+    root = inspect_response(request.POST.get("SAMLResponse"))
+    if not (connection.idp_entity_id and connection.idp_x509_certs):
+        raise SamlError("misconfigured", "connection has no IdP entity id or certificate")
+    settings = saml_settings(connection, request)
+    acs_url = saml_url(request, "acs", connection)
+    _check_addresses(root, acs_url)
+    try:
+        response = SkewedResponse(
+            settings, request.POST["SAMLResponse"], skew=connection.clock_skew
+        )
+    except Exception as exc:  # decryption and parsing errors of the library
+        raise SamlError(
+            "invalid", f"python3-saml could not read it: {exc.__class__.__name__}"
+        ) from exc
+    if response.encrypted:
+        inspect_decrypted(response.decrypted_document)
+        _check_addresses(response.decrypted_document, acs_url)
+    in_response_to = response.get_in_response_to()
+    if in_response_to is None and not connection.allow_idp_initiated:
+        raise SamlError("unsolicited", "response without InResponseTo (IdP-initiated)")
+    try:
+        response.is_valid(request_data(request), request_id=in_response_to, raise_exceptions=True)
+        nameid = response.get_nameid_data()
+        assertion_id = response.get_assertion_id()
+    except Exception as exc:
+        raise _library_error(exc, response) from exc
+    if not assertion_id:
+        raise SamlError("invalid", "assertion without ID")
+    return ValidatedResponse(
+        assertion_id=str(assertion_id),
+        in_response_to=in_response_to,
+        name_id=str(nameid.get("Value") or ""),
+        name_id_format=str(nameid.get("Format") or C.NAMEID_UNSPECIFIED),
+        name_id_qualifier=nameid.get("NameQualifier"),
+        name_id_sp_qualifier=nameid.get("SPNameQualifier"),
+        session_index=response.get_session_index(),
+        attributes={
+            k: [str(v) for v in vs if v is not None] for k, vs in response.get_attributes().items()
+        },
+        expires_at=_expiry(response, connection.clock_skew),
+    )

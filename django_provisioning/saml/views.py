@@ -1,0 +1,243 @@
+"""The SAML endpoints of a connection: login, two-step ACS, metadata, single logout.
+
+The views are thin: validation is :mod:`.validation`, one-time state :mod:`.state`, the
+replay cache :mod:`.replay`, redirect safety :mod:`.redirects`, attribute mapping
+:mod:`.attributes`, and every account change goes through the provisioning core
+(:func:`~django_provisioning.provisioning.provision_from_saml`). Every refusal renders the
+readable error page of :mod:`.errors` (400/403) and writes one log line.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.contrib.auth import login, logout
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import reverse
+from django.utils.http import urlencode
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
+from onelogin.saml2.auth import OneLogin_Saml2_Auth
+from onelogin.saml2.logout_request import OneLogin_Saml2_Logout_Request
+from onelogin.saml2.settings import OneLogin_Saml2_Settings
+
+from .. import signals
+from ..adapter import ProvisioningDenied, get_adapter
+from ..backends import ProvisioningBackend
+from ..connections import get_connection
+from ..models import Connection
+from ..provisioning import Conflict, InvalidData, provision_from_saml
+from . import attributes, redirects, replay, state
+from .config import URL_NAMESPACE, build_saml_settings, request_data
+from .errors import SamlError, render_error
+from .validation import saml_settings, validate_response
+
+logger = logging.getLogger("django_provisioning.saml")
+
+BACKEND = "django_provisioning.backends.ProvisioningBackend"
+
+View = Callable[..., HttpResponse]
+
+
+def _saml_view(view: View) -> View:
+    """Look the connection up and turn every SamlError (and any surprise) into the error page."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, slug: str) -> HttpResponse:
+        try:
+            connection = get_connection(slug, active_only=True)
+            if connection is None:
+                raise SamlError("unknown_connection", "no active connection with this slug")
+            return view(request, connection)
+        except SamlError as error:
+            return render_error(request, error, connection_slug=slug)
+        except Exception as exc:
+            # Untrusted input must never produce a 500 with a stack trace.
+            logger.exception("SAML %s failed unexpectedly (connection %r)", request.path, slug)
+            unexpected = SamlError("invalid", f"unexpected {exc.__class__.__name__}")
+            return render_error(request, unexpected, connection_slug=slug)
+
+    return wrapper
+
+
+def _auth(request: HttpRequest, connection: Connection) -> OneLogin_Saml2_Auth:
+    return OneLogin_Saml2_Auth(
+        request_data(request), old_settings=saml_settings(connection, request)
+    )
+
+
+@never_cache
+@require_GET
+@_saml_view
+def login_view(request: HttpRequest, connection: Connection) -> HttpResponse:
+    """SP-initiated sign-in: an AuthnRequest (redirect binding) bound to this browser session."""
+    next_url = redirects.checked_next(request, request.GET.get("next"))
+    auth = _auth(request, connection)
+    url = auth.login(return_to=next_url)
+    state.remember_request(request, connection, auth.get_last_request_id(), next_url)
+    return HttpResponseRedirect(url)
+
+
+@never_cache
+@csrf_exempt
+@require_POST
+@_saml_view
+def acs_view(request: HttpRequest, connection: Connection) -> HttpResponse:
+    """ACS step 1 (cross-site POST, no session cookie): validate, record, hand over.
+
+    Does every cryptographic check and consumes the assertion id, then redirects (303) to the
+    same-site second step with a one-time key. It never reads or writes the session: under
+    ``SameSite=Lax`` the browser did not send its cookie, and a new session here would replace
+    the one that holds the AuthnRequest id.
+    """
+    relay_state = redirects.checked_next(request, request.POST.get("RelayState"), what="RelayState")
+    validated = validate_response(connection, request)
+    assert validated.expires_at is not None
+    replay.consume_assertion(connection, validated.assertion_id, validated.expires_at)
+    key = state.create_pending_login(connection, validated, relay_state)
+    finish = reverse(f"{URL_NAMESPACE}:acs-finish", args=[connection.slug])
+    return HttpResponseRedirect(f"{finish}?{urlencode({'key': key})}", status=303)
+
+
+@never_cache
+@require_GET
+@_saml_view
+def acs_finish_view(request: HttpRequest, connection: Connection) -> HttpResponse:
+    """ACS step 2 (same-site GET, with the session): check the session, provision, log in."""
+    pending = state.consume_pending_login(connection, request.GET.get("key", ""))
+    next_url = ""
+    if pending.in_response_to:
+        next_url = state.claim_request(request, connection, pending.in_response_to)
+    elif not connection.allow_idp_initiated:
+        raise SamlError("unsolicited", "IdP-initiated sign-in is not allowed")
+    relay_state = redirects.checked_next(request, pending.relay_state, what="RelayState")
+    data = pending.data
+    saml_data = {"connection": connection.slug, **data}
+    adapter = get_adapter()
+    name_id, name_id_format = data["name_id"], data["name_id_format"]
+    document = attributes.build_document(connection, name_id, name_id_format, data["attributes"])
+    document = attributes.canonical_document(
+        adapter.adjust_saml_document(connection, document, saml_data)
+    )
+    group_names = attributes.group_names_for(connection, data["attributes"])
+    try:
+        with transaction.atomic():
+            identity, created = provision_from_saml(
+                connection,
+                name_id=name_id,
+                name_id_format=name_id_format,
+                document=document,
+                group_names=group_names,
+            )
+            user = ProvisioningBackend().authenticate(request, saml_identity=identity)
+            if user is None:
+                raise ProvisioningDenied("This account has been deactivated.")
+            adapter.pre_saml_login(request, connection, user, saml_data)
+    except ProvisioningDenied as exc:
+        raise SamlError("denied", f"refused: {exc}", reason=str(exc)) from exc
+    except Conflict as exc:
+        raise SamlError("denied", f"conflict: {exc}", reason=str(exc)) from exc
+    except InvalidData as exc:
+        raise SamlError("invalid_attributes", f"invalid data: {exc}") from exc
+    login(request, user, backend=BACKEND)
+    request.session[state.SESSION_LOGIN] = {
+        "c": connection.slug,
+        "name_id": name_id,
+        "format": name_id_format,
+        "nq": data.get("name_id_qualifier"),
+        "spnq": data.get("name_id_sp_qualifier"),
+        "session_index": data.get("session_index"),
+    }
+    logger.info("SAML sign-in of user %s via connection %r", user.pk, connection.slug)
+    signals.saml_user_logged_in.send(
+        sender="saml",
+        connection=connection,
+        user=user,
+        identity=identity,
+        request=request,
+        created=created,
+    )
+    return HttpResponseRedirect(next_url or relay_state or redirects.default_login_redirect())
+
+
+@never_cache
+@require_GET
+@_saml_view
+def metadata_view(request: HttpRequest, connection: Connection) -> HttpResponse:
+    """The SP metadata of this connection: entity id, ACS, SLO, certificates when configured."""
+    try:
+        settings = OneLogin_Saml2_Settings(
+            build_saml_settings(connection, request), sp_validation_only=True
+        )
+        xml = settings.get_sp_metadata()
+    except Exception as exc:
+        raise SamlError("misconfigured", f"SP metadata: {exc}") from exc
+    errors = settings.validate_metadata(xml)
+    if errors:
+        raise SamlError("misconfigured", f"SP metadata invalid: {errors}")
+    return HttpResponse(xml, content_type="application/samlmetadata+xml")
+
+
+def _logout_locally(request: HttpRequest) -> None:
+    logout(request)
+
+
+@never_cache
+@require_POST
+@_saml_view
+def logout_view(request: HttpRequest, connection: Connection) -> HttpResponse:
+    """SP-initiated logout (POST, CSRF-protected): end the session, then tell the IdP."""
+    signed_in = request.session.get(state.SESSION_LOGIN) or {}
+    if signed_in.get("c") != connection.slug or not connection.idp_slo_url:
+        _logout_locally(request)
+        return HttpResponseRedirect(redirects.default_logout_redirect())
+    auth = _auth(request, connection)
+    url = auth.logout(
+        name_id=signed_in.get("name_id"),
+        session_index=signed_in.get("session_index"),
+        nq=signed_in.get("nq"),
+        name_id_format=signed_in.get("format"),
+        spnq=signed_in.get("spnq"),
+        return_to="",
+    )
+    _logout_locally(request)
+    request.session[state.SESSION_LOGOUT_REQUEST] = {
+        "c": connection.slug,
+        "id": auth.get_last_request_id(),
+    }
+    return HttpResponseRedirect(url)
+
+
+@never_cache
+@require_GET
+@_saml_view
+def slo_view(request: HttpRequest, connection: Connection) -> HttpResponse:
+    """Single Logout endpoint (redirect binding): IdP LogoutRequests and LogoutResponses."""
+    if not connection.idp_slo_url:
+        raise SamlError("misconfigured", "single logout without an IdP SLO URL")
+    auth = _auth(request, connection)
+    if "SAMLResponse" in request.GET:
+        pending: dict[str, Any] = request.session.pop(state.SESSION_LOGOUT_REQUEST, None) or {}
+        if pending.get("c") != connection.slug:
+            raise SamlError("logout_invalid", "LogoutResponse without a LogoutRequest of ours")
+        auth.process_slo(keep_local_session=True, request_id=pending.get("id"))
+        if auth.get_errors():
+            raise SamlError("logout_invalid", f"LogoutResponse: {auth.get_last_error_reason()}")
+        return HttpResponseRedirect(redirects.default_logout_redirect())
+    if "SAMLRequest" not in request.GET:
+        raise SamlError("logout_invalid", "neither SAMLRequest nor SAMLResponse")
+    url = auth.process_slo(keep_local_session=True)
+    if auth.get_errors() or not url:
+        raise SamlError("logout_invalid", f"LogoutRequest: {auth.get_last_error_reason()}")
+    requested = OneLogin_Saml2_Logout_Request.get_nameid(auth.get_last_request_xml())
+    signed_in = request.session.get(state.SESSION_LOGIN) or {}
+    if signed_in.get("c") == connection.slug and signed_in.get("name_id") == requested:
+        _logout_locally(request)
+    else:
+        logger.info("SAML LogoutRequest for a subject not signed in here (%r)", connection.slug)
+    return HttpResponseRedirect(url)

@@ -1,0 +1,91 @@
+"""The replay cache and the pending logins, below the views."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+from django.utils import timezone
+
+from django_provisioning.models import Connection, SamlAssertionReplay, SamlPendingLogin
+from django_provisioning.saml import replay, state
+from django_provisioning.saml.errors import SamlError
+from django_provisioning.saml.validation import ValidatedResponse
+
+from .conftest import Browser
+
+pytestmark = pytest.mark.django_db
+
+
+def test_second_insert_of_an_assertion_id_is_refused(saml_connection: Connection) -> None:
+    later = timezone.now() + dt.timedelta(minutes=5)
+    replay.consume_assertion(saml_connection, "_a1", later)
+    with pytest.raises(SamlError) as info:
+        replay.consume_assertion(saml_connection, "_a1", later)
+    assert info.value.code == "replayed"
+    assert SamlAssertionReplay.objects.count() == 1
+
+
+def test_same_id_from_another_connection_is_independent(saml_connection: Connection) -> None:
+    other = Connection.objects.create(slug="other", name="Other")
+    later = timezone.now() + dt.timedelta(minutes=5)
+    replay.consume_assertion(saml_connection, "_a1", later)
+    replay.consume_assertion(other, "_a1", later)
+    assert SamlAssertionReplay.objects.count() == 2
+
+
+def test_expired_rows_are_pruned(saml_connection: Connection) -> None:
+    past = timezone.now() - dt.timedelta(seconds=1)
+    SamlAssertionReplay.objects.create(
+        connection=saml_connection, assertion_id="_old", expires_at=past
+    )
+    replay.consume_assertion(saml_connection, "_new", timezone.now() + dt.timedelta(minutes=1))
+    assert list(SamlAssertionReplay.objects.values_list("assertion_id", flat=True)) == ["_new"]
+
+
+def test_very_long_assertion_ids_are_hashed(saml_connection: Connection) -> None:
+    long_id = "_" + "x" * 400
+    later = timezone.now() + dt.timedelta(minutes=5)
+    replay.consume_assertion(saml_connection, long_id, later)
+    with pytest.raises(SamlError):
+        replay.consume_assertion(saml_connection, long_id, later)
+    assert SamlAssertionReplay.objects.get().assertion_id.startswith("sha256:")
+
+
+def _validated() -> ValidatedResponse:
+    return ValidatedResponse(
+        assertion_id="_a", in_response_to="ONELOGIN_x", name_id="a@example.com",
+        name_id_format="urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress",
+        name_id_qualifier=None, name_id_sp_qualifier=None, session_index=None,
+    )  # fmt: skip
+
+
+def test_pending_login_is_stored_hashed_and_single_use(saml_connection: Connection) -> None:
+    key = state.create_pending_login(saml_connection, _validated(), "/next/")
+    row = SamlPendingLogin.objects.get()
+    assert key not in row.key_checksum
+    pending = state.consume_pending_login(saml_connection, key)
+    assert pending.relay_state == "/next/"
+    assert pending.data["name_id"] == "a@example.com"
+    with pytest.raises(SamlError):
+        state.consume_pending_login(saml_connection, key)
+
+
+def test_pending_login_expires(saml_connection: Connection) -> None:
+    key = state.create_pending_login(saml_connection, _validated(), "")
+    SamlPendingLogin.objects.update(created_at=timezone.now() - dt.timedelta(minutes=3))
+    with pytest.raises(SamlError) as info:
+        state.consume_pending_login(saml_connection, key)
+    assert info.value.code == "pending_expired"
+    assert not SamlPendingLogin.objects.exists()
+
+
+def test_step_one_costs_a_fixed_number_of_queries(
+    browser: Browser, saml_connection: Connection, django_assert_max_num_queries: Any
+) -> None:
+    request, relay_state = browser.start()
+    xml = browser.response_for(request)
+    with django_assert_max_num_queries(8):
+        response = browser.post(xml, relay_state)
+    assert response.status_code == 303
