@@ -1,0 +1,96 @@
+"""Settings of the example SaaS: DEBUG on, SQLite, one SSO/SCIM connection named ``demo``.
+
+For local trying-out only (``tox -e demo``); never deploy these settings. The database file is
+``example_project/db.sqlite3`` unless ``EXAMPLE_PROJECT_DB`` names another path.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent  # the example_project/ folder
+
+SECRET_KEY = "example-project-insecure-not-a-secret"
+DEBUG = True
+ALLOWED_HOSTS = ["127.0.0.1", "localhost", "[::1]"]
+ROOT_URLCONF = "example_project.urls"
+WSGI_APPLICATION = "example_project.wsgi.application"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+USE_TZ = True
+TIME_ZONE = "UTC"
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "django_provisioning",
+    "demo",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    # Logs in the users that SAML sign-in provisioned; refuses deactivated ones.
+    "django_provisioning.backends.ProvisioningBackend",
+]
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": os.environ.get("EXAMPLE_PROJECT_DB") or str(BASE_DIR / "db.sqlite3"),
+    }
+}
+
+STATIC_URL = "static/"
+LOGIN_URL = "/admin/login/"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/"
+
+DJANGO_PROVISIONING = {
+    "CONNECTIONS": {
+        # One customer's identity provider. Its SCIM token comes from `demo_setup` (or
+        # `manage.py create_scim_token demo`). For SAML sign-in, add the IdP's entity id,
+        # SSO URL and signing certificate here (idp_entity_id, idp_sso_url, idp_x509_certs)
+        # or on the connection's admin page.
+        "demo": {
+            "name": "Demo customer",
+            "verified_domains": ["example.com"],
+        },
+    },
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "loggers": {"django_provisioning": {"handlers": ["console"], "level": "INFO"}},
+}
