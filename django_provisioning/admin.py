@@ -45,17 +45,48 @@ class ConnectionAdmin(admin.ModelAdmin):
     inlines = [ScimTokenInline]
     actions = ["issue_scim_token"]
     fieldsets = (
-        (None, {"fields": ("slug", "name", "is_active", "deprovision_policy",
-                           "verified_domains")}),
-        (_("SAML identity provider"), {"fields": ("idp_entity_id", "idp_sso_url", "idp_slo_url",
-                                                  "idp_x509_certs", "idp_metadata_xml")}),
-        (_("SAML service provider"), {"fields": (
-            "name_id_format", "sign_authn_requests", "want_assertions_signed",
-            "want_messages_signed", "want_assertions_encrypted", "sp_certificate",
-            "sp_private_key", "clock_skew", "allow_idp_initiated")}),
-        (_("Just-in-time provisioning"), {"fields": (
-            "jit_create", "jit_update", "link_by_email", "attribute_mapping",
-            "groups_attribute", "group_mapping")}),
+        (None, {"fields": ("slug", "name", "is_active", "deprovision_policy", "verified_domains")}),
+        (
+            _("SAML identity provider"),
+            {
+                "fields": (
+                    "idp_entity_id",
+                    "idp_sso_url",
+                    "idp_slo_url",
+                    "idp_x509_certs",
+                    "idp_metadata_xml",
+                )
+            },
+        ),
+        (
+            _("SAML service provider"),
+            {
+                "fields": (
+                    "name_id_format",
+                    "sign_authn_requests",
+                    "want_assertions_signed",
+                    "want_messages_signed",
+                    "want_assertions_encrypted",
+                    "sp_certificate",
+                    "sp_private_key",
+                    "clock_skew",
+                    "allow_idp_initiated",
+                )
+            },
+        ),
+        (
+            _("Just-in-time provisioning"),
+            {
+                "fields": (
+                    "jit_create",
+                    "jit_update",
+                    "link_by_email",
+                    "attribute_mapping",
+                    "groups_attribute",
+                    "group_mapping",
+                )
+            },
+        ),
     )
 
     def get_prepopulated_fields(self, request: HttpRequest, obj: Any = None) -> Any:
@@ -90,8 +121,15 @@ class ScimTokenForm(forms.ModelForm):
 @admin.register(ScimToken)
 class ScimTokenAdmin(admin.ModelAdmin):
     form = ScimTokenForm
-    list_display = ("prefix", "connection", "name", "created_at", "expires_at", "revoked_at",
-                    "last_used_at")
+    list_display = (
+        "prefix",
+        "connection",
+        "name",
+        "created_at",
+        "expires_at",
+        "revoked_at",
+        "last_used_at",
+    )
     list_filter = ("connection",)
     readonly_fields = ("connection", "prefix", "created_at", "revoked_at", "last_used_at")
     actions = ["revoke"]
@@ -107,8 +145,15 @@ class ScimTokenAdmin(admin.ModelAdmin):
 
 @admin.register(ExternalIdentity)
 class ExternalIdentityAdmin(admin.ModelAdmin):
-    list_display = ("user_name", "connection", "user", "external_id", "name_id", "deleted_at",
-                    "updated_at")
+    list_display = (
+        "user_name",
+        "connection",
+        "user",
+        "external_id",
+        "name_id",
+        "deleted_at",
+        "updated_at",
+    )
     list_filter = ("connection",)
     search_fields = ("user_name", "external_id", "name_id", "scim_id")
     list_select_related = ("connection", "user")

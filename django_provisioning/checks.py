@@ -69,8 +69,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
                 errors.append(
                     Error(
                         f"{SETTINGS_NAME}[{key!r}] = {value!r} cannot be imported: {exc}.",
-                        hint="Give the dotted path of a class, e.g. "
-                        f"{DEFAULTS[key]!r}.",
+                        hint=f"Give the dotted path of a class, e.g. {DEFAULTS[key]!r}.",
                         obj=SETTINGS_NAME,
                         id="django_provisioning.E002",
                     )

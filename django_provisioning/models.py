@@ -75,9 +75,7 @@ class Connection(models.Model):
     )
     sp_certificate = models.TextField(_("SP certificate (PEM)"), blank=True)
     sp_private_key = models.TextField(_("SP private key (PEM)"), blank=True)
-    clock_skew = models.PositiveIntegerField(
-        _("allowed clock skew (seconds)"), default=120
-    )
+    clock_skew = models.PositiveIntegerField(_("allowed clock skew (seconds)"), default=120)
     allow_idp_initiated = models.BooleanField(_("allow IdP-initiated sign-in"), default=False)
     # Just-in-time provisioning
     jit_create = models.BooleanField(_("create unknown users at sign-in"), default=True)
@@ -122,9 +120,7 @@ class Connection(models.Model):
 class ScimToken(models.Model):
     """A SCIM bearer token: stored as a SHA-256 checksum, only a short prefix in clear."""
 
-    connection = models.ForeignKey(
-        Connection, on_delete=models.CASCADE, related_name="scim_tokens"
-    )
+    connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="scim_tokens")
     name = models.CharField(_("name"), max_length=200, blank=True)
     prefix = models.CharField(_("prefix"), max_length=16, editable=False)
     checksum = models.CharField(_("checksum"), max_length=64, unique=True, editable=False)
@@ -150,9 +146,7 @@ class ScimToken(models.Model):
 class ExternalIdentity(models.Model):
     """Links a connection to a local user: the SCIM id, externalId, SAML NameID and document."""
 
-    connection = models.ForeignKey(
-        Connection, on_delete=models.CASCADE, related_name="identities"
-    )
+    connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="identities")
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="external_identities"
     )
@@ -172,8 +166,10 @@ class ExternalIdentity(models.Model):
         _("deleted over SCIM"),
         null=True,
         blank=True,
-        help_text=_("Set by SCIM DELETE under the deactivate policy: the SCIM resource is gone "
-                    "(404) but the account is kept, deactivated."),
+        help_text=_(
+            "Set by SCIM DELETE under the deactivate policy: the SCIM resource is gone "
+            "(404) but the account is kept, deactivated."
+        ),
     )
 
     class Meta:
@@ -247,9 +243,7 @@ class ExternalGroup(models.Model):
         verbose_name = _("external group")
         verbose_name_plural = _("external groups")
         constraints = [
-            models.UniqueConstraint(
-                fields=["connection", "group"], name="dp_group_unique_group"
-            ),
+            models.UniqueConstraint(fields=["connection", "group"], name="dp_group_unique_group"),
         ]
 
     def __str__(self) -> str:
@@ -305,9 +299,7 @@ class SamlAssertionReplay(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(
-                fields=["connection", "assertion_id"], name="dp_replay_unique"
-            )
+            models.UniqueConstraint(fields=["connection", "assertion_id"], name="dp_replay_unique")
         ]
 
     def __str__(self) -> str:

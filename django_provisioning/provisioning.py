@@ -133,9 +133,11 @@ def _claim_user_name(
     Returns the user of the cleared link, if any: a person deleted over SCIM and pushed again
     gets their old (deactivated) account back rather than a second one.
     """
-    clash = ExternalIdentity.objects.filter(
-        connection=connection, user_name_normalized=normalized
-    ).exclude(pk=exclude_pk).select_related("user")
+    clash = (
+        ExternalIdentity.objects.filter(connection=connection, user_name_normalized=normalized)
+        .exclude(pk=exclude_pk)
+        .select_related("user")
+    )
     previous = None
     for other in clash:
         if other.deleted_at is None:
@@ -145,9 +147,7 @@ def _claim_user_name(
     return previous
 
 
-def _write_identity(
-    identity: ExternalIdentity, document: dict[str, Any], *, fresh: bool
-) -> None:
+def _write_identity(identity: ExternalIdentity, document: dict[str, Any], *, fresh: bool) -> None:
     adapter = get_adapter()
     identity.document = document
     identity.user_name = str(document.get("userName") or identity.user_name)
@@ -161,8 +161,11 @@ def _write_identity(
             identity.save()
     except IntegrityError as exc:
         raise Conflict("A user with this userName already exists.") from exc
-    _index_values(identity, adapter.user_to_document(identity.user, document, identity.connection),
-                  fresh=fresh)
+    _index_values(
+        identity,
+        adapter.user_to_document(identity.user, document, identity.connection),
+        fresh=fresh,
+    )
 
 
 @transaction.atomic
@@ -193,8 +196,7 @@ def create_user(
     ).delete()
     identity = ExternalIdentity(connection=connection, user=user, name_id=name_id)
     _write_identity(identity, document, fresh=True)
-    _audit(identity, connection, source, "create" if created else "link", user,
-           userName=user_name)
+    _audit(identity, connection, source, "create" if created else "link", user, userName=user_name)
     _send(signals.user_created, source, connection=connection, user=user, identity=identity)
     return identity
 
@@ -243,11 +245,17 @@ def replace_user(
         _after_deactivation(identity, source)
     elif now_active and not was_active:
         _audit(identity, connection, source, "reactivate", user)
-        _send(signals.user_reactivated, source, connection=connection, user=user,
-              identity=identity)
+        _send(signals.user_reactivated, source, connection=connection, user=user, identity=identity)
     changed = sorted(k for k in document if k != "password")
-    _audit(identity, connection, source, "update", user, attributes=changed,
-           password_changed=bool(password))
+    _audit(
+        identity,
+        connection,
+        source,
+        "update",
+        user,
+        attributes=changed,
+        password_changed=bool(password),
+    )
     _send(signals.user_updated, source, connection=connection, user=user, identity=identity)
     return identity
 
@@ -256,8 +264,13 @@ def _after_deactivation(identity: ExternalIdentity, source: str) -> None:
     user = identity.user
     ended = end_user_sessions(user.pk)
     _audit(identity, identity.connection, source, "deactivate", user, sessions_ended=ended)
-    _send(signals.user_deactivated, source, connection=identity.connection, user=user,
-          identity=identity)
+    _send(
+        signals.user_deactivated,
+        source,
+        connection=identity.connection,
+        user=user,
+        identity=identity,
+    )
 
 
 @transaction.atomic
@@ -286,8 +299,17 @@ def delete_user(identity: ExternalIdentity, *, source: str = "scim") -> None:
     if connection.deprovision_policy == "delete":
         ended = end_user_sessions(user.pk)
         shared = ExternalIdentity.objects.filter(user=user).exclude(pk=identity.pk).exists()
-        _audit(identity, connection, source, "delete", None, userName=identity.user_name,
-               user_id=str(user.pk), sessions_ended=ended, kept_shared_user=shared)
+        _audit(
+            identity,
+            connection,
+            source,
+            "delete",
+            None,
+            userName=identity.user_name,
+            user_id=str(user.pk),
+            sessions_ended=ended,
+            kept_shared_user=shared,
+        )
         if shared:
             identity.delete()
         else:
@@ -298,8 +320,15 @@ def delete_user(identity: ExternalIdentity, *, source: str = "scim") -> None:
         deactivate_user(identity, source=source)
     identity.deleted_at = timezone.now()
     identity.save(update_fields=["deleted_at"])
-    _audit(identity, connection, source, "delete", user, userName=identity.user_name,
-           policy="deactivate")
+    _audit(
+        identity,
+        connection,
+        source,
+        "delete",
+        user,
+        userName=identity.user_name,
+        policy="deactivate",
+    )
     _send(signals.user_deleted, source, connection=connection, user=user, identity=identity)
 
 
@@ -315,36 +344,48 @@ def sync_user_groups(
     connection = identity.connection
     user = identity.user
     wanted = {name for name in group_names if name}
-    linked = {eg.display_name: eg for eg in
-              ExternalGroup.objects.filter(connection=connection).select_related("group")}
+    linked = {
+        eg.display_name: eg
+        for eg in ExternalGroup.objects.filter(connection=connection).select_related("group")
+    }
     missing = wanted - set(linked)
     if missing:
         existing = {g.name: g for g in Group.objects.filter(name__in=missing)}
         new_groups = [Group(name=n) for n in sorted(missing - set(existing))]
         Group.objects.bulk_create(new_groups)
         existing.update({g.name: g for g in Group.objects.filter(name__in=missing)})
-        new_links = [ExternalGroup(connection=connection, group=existing[n], display_name=n)
-                     for n in sorted(missing)]
+        new_links = [
+            ExternalGroup(connection=connection, group=existing[n], display_name=n)
+            for n in sorted(missing)
+        ]
         ExternalGroup.objects.bulk_create(new_links, ignore_conflicts=True)
-        linked = {eg.display_name: eg for eg in
-                  ExternalGroup.objects.filter(connection=connection).select_related("group")}
+        linked = {
+            eg.display_name: eg
+            for eg in ExternalGroup.objects.filter(connection=connection).select_related("group")
+        }
     through, user_col, group_col = groups_through(type(user))
-    current = set(through.objects.filter(
-        **{user_col: user.pk, f"{group_col}__in": [eg.group_id for eg in linked.values()]}
-    ).values_list(group_col, flat=True))
+    current = set(
+        through.objects.filter(
+            **{user_col: user.pk, f"{group_col}__in": [eg.group_id for eg in linked.values()]}
+        ).values_list(group_col, flat=True)
+    )
     target = {linked[n].group_id for n in wanted if n in linked}
     if current - target:
-        through.objects.filter(
-            **{user_col: user.pk, f"{group_col}__in": current - target}
-        ).delete()
+        through.objects.filter(**{user_col: user.pk, f"{group_col}__in": current - target}).delete()
     if target - current:
         through.objects.bulk_create(
             [through(**{user_col: user.pk, group_col: g}) for g in target - current],
             ignore_conflicts=True,
         )
     if current != target:
-        _audit(identity, connection, source, "groups", user,
-               groups=sorted(n for n in wanted if n in linked))
+        _audit(
+            identity,
+            connection,
+            source,
+            "groups",
+            user,
+            groups=sorted(n for n in wanted if n in linked),
+        )
 
 
 def find_identity_for_saml(
@@ -380,7 +421,9 @@ def provision_from_saml(
     """
     stored_name_id = "" if name_id_format == NameIdFormat.TRANSIENT else name_id
     identity = find_identity_for_saml(
-        connection, name_id=name_id, name_id_format=name_id_format,
+        connection,
+        name_id=name_id,
+        name_id_format=name_id_format,
         user_name=document.get("userName"),
     )
     adapter = get_adapter()

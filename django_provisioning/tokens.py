@@ -45,9 +45,7 @@ def authenticate_token(raw: str) -> ScimToken | None:
     if not raw or len(raw) > 256:
         return None
     digest = checksum(raw)
-    token = (
-        ScimToken.objects.select_related("connection").filter(checksum=digest).first()
-    )
+    token = ScimToken.objects.select_related("connection").filter(checksum=digest).first()
     if token is None or not hmac.compare_digest(token.checksum, digest):
         return None
     if not token.is_usable or not token.connection.is_active:

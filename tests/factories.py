@@ -13,7 +13,6 @@ from django_provisioning.models import Connection
 from django_provisioning.scim.document import canonicalize
 from django_provisioning.scim.schemas import USER_RESOURCE
 
-
 _serial = itertools.count()
 
 
@@ -44,9 +43,7 @@ class UserFactory(factory.django.DjangoModelFactory):
         return user
 
 
-def scim_user(
-    connection: Connection, user_name: str = "alice@example.com", **attrs: Any
-) -> Any:
+def scim_user(connection: Connection, user_name: str = "alice@example.com", **attrs: Any) -> Any:
     """Provision a user through the core, as SCIM POST would; returns the ExternalIdentity."""
     body = {"schemas": [USER_RESOURCE.schema.id], "userName": user_name, **attrs}
     document, password = canonicalize(body, USER_RESOURCE)

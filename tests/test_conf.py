@@ -29,8 +29,9 @@ def test_unknown_setting_attribute_raises():
 
 
 def test_override_settings_reloads_and_restores():
-    with override_settings(DJANGO_PROVISIONING={"SCIM_MAX_RESULTS": 7,
-                                                "ADAPTER": "tests.test_conf.CustomAdapter"}):
+    with override_settings(
+        DJANGO_PROVISIONING={"SCIM_MAX_RESULTS": 7, "ADAPTER": "tests.test_conf.CustomAdapter"}
+    ):
         assert provisioning_settings.SCIM_MAX_RESULTS == 7
         assert isinstance(get_adapter(), CustomAdapter)
     assert provisioning_settings.SCIM_MAX_RESULTS == 200
@@ -70,6 +71,4 @@ def test_attribute_map_checked():
     assert _ids(USER_ATTRIBUTE_MAP={"userName": username_field, "title": "nope"}) == [
         "django_provisioning.E006"
     ]
-    assert _ids(USER_ATTRIBUTE_MAP={"active": "is_active"}) == [
-        "django_provisioning.E007"
-    ]
+    assert _ids(USER_ATTRIBUTE_MAP={"active": "is_active"}) == ["django_provisioning.E007"]

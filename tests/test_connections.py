@@ -14,8 +14,11 @@ def test_settings_connection_is_mirrored_to_a_row(db):
 
 def test_settings_changes_update_the_row(db):
     get_connection("settings-co")
-    with override_settings(DJANGO_PROVISIONING={"CONNECTIONS": {
-        "settings-co": {"name": "Renamed", "deprovision_policy": "delete"}}}):
+    with override_settings(
+        DJANGO_PROVISIONING={
+            "CONNECTIONS": {"settings-co": {"name": "Renamed", "deprovision_policy": "delete"}}
+        }
+    ):
         connection = get_connection("settings-co")
     assert connection.name == "Renamed" and connection.deprovision_policy == "delete"
     assert Connection.objects.get(slug="settings-co").name == "Renamed"

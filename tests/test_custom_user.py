@@ -23,9 +23,15 @@ MAP = {
 
 
 def test_default_map_uses_email_as_username(scim):
-    response = scim.post("Users", {"schemas": [USER_SCHEMA], "userName": "Ann@Example.com",
-                                   "emails": [{"value": "ann@example.com", "primary": True}],
-                                   "name": {"givenName": "Ann"}})
+    response = scim.post(
+        "Users",
+        {
+            "schemas": [USER_SCHEMA],
+            "userName": "Ann@Example.com",
+            "emails": [{"value": "ann@example.com", "primary": True}],
+            "name": {"givenName": "Ann"},
+        },
+    )
     assert response.status_code == 201, response.content
     user = get_user_model().objects.get()
     assert user.email == "Ann@Example.com"
@@ -34,19 +40,25 @@ def test_default_map_uses_email_as_username(scim):
 
 def test_declarative_map_onto_extra_fields(scim):
     with override_settings(DJANGO_PROVISIONING={"USER_ATTRIBUTE_MAP": MAP}):
-        created = scim.post("Users", {
-            "schemas": [USER_SCHEMA, ENT], "userName": "ann@example.com",
-            "displayName": "Ann Smith", ENT: {"department": "Ops", "employeeNumber": "7"},
-        }).json()
+        created = scim.post(
+            "Users",
+            {
+                "schemas": [USER_SCHEMA, ENT],
+                "userName": "ann@example.com",
+                "displayName": "Ann Smith",
+                ENT: {"department": "Ops", "employeeNumber": "7"},
+            },
+        ).json()
         user = get_user_model().objects.get()
-        assert (user.full_name, user.department, user.employee_number) == ("Ann Smith", "Ops",
-                                                                           "7")
+        assert (user.full_name, user.department, user.employee_number) == ("Ann Smith", "Ops", "7")
         user.department = "Finance"  # changed by the product: SCIM reads the model
         user.save()
         read = scim.get(f"Users/{created['id']}").json()
         assert read[ENT]["department"] == "Finance"
-        response = scim.patch(f"Users/{created['id']}", patch_body(
-            {"op": "replace", "path": f"{ENT}:employeeNumber", "value": "8"}))
+        response = scim.patch(
+            f"Users/{created['id']}",
+            patch_body({"op": "replace", "path": f"{ENT}:employeeNumber", "value": "8"}),
+        )
         assert response.status_code == 200, response.content
         user.refresh_from_db()
         assert user.employee_number == "8"

@@ -26,8 +26,9 @@ TRANSIENT = NameIdFormat.TRANSIENT
 
 def saml(connection, name_id="alice@example.com", fmt=EMAIL, groups=None, **doc):
     document = {"userName": doc.pop("userName", name_id), **doc}
-    return provision_from_saml(connection, name_id=name_id, name_id_format=fmt,
-                               document=document, group_names=groups)
+    return provision_from_saml(
+        connection, name_id=name_id, name_id_format=fmt, document=document, group_names=groups
+    )
 
 
 def test_jit_creates_then_finds_by_name_id(connection):
@@ -61,8 +62,7 @@ def test_scim_then_jit_is_one_account(connection):
 def test_transient_name_id_is_never_stored_or_matched(connection):
     first, _ = saml(connection, name_id="_t1", fmt=TRANSIENT, userName="alice@example.com")
     assert first.name_id == ""
-    second, created = saml(connection, name_id="_t2", fmt=TRANSIENT,
-                           userName="alice@example.com")
+    second, created = saml(connection, name_id="_t2", fmt=TRANSIENT, userName="alice@example.com")
     assert not created and second.pk == first.pk
 
 
@@ -93,8 +93,11 @@ def test_jit_update_refreshes_attributes_only_when_policy_says(connection):
 
 
 def test_links_existing_local_user_only_with_verified_domain_and_policy(connection):
-    local = UserFactory(**{User.USERNAME_FIELD: "bob@example.com", "email": "bob@example.com"}
-                        if User.USERNAME_FIELD != "email" else {"email": "bob@example.com"})
+    local = UserFactory(
+        **{User.USERNAME_FIELD: "bob@example.com", "email": "bob@example.com"}
+        if User.USERNAME_FIELD != "email"
+        else {"email": "bob@example.com"}
+    )
     with pytest.raises(ProvisioningDenied):  # policy off: no takeover, no duplicate
         saml(connection, name_id="bob@example.com")
     connection.link_by_email = True

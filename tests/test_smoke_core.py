@@ -6,8 +6,12 @@ from .factories import scim_user
 
 
 def test_create_user_through_core(connection):
-    identity = scim_user(connection, "Alice@Example.com", name={"givenName": "Alice"},
-                         emails=[{"value": "alice@example.com", "primary": True}])
+    identity = scim_user(
+        connection,
+        "Alice@Example.com",
+        name={"givenName": "Alice"},
+        emails=[{"value": "alice@example.com", "primary": True}],
+    )
     user = get_user_model().objects.get()
     assert identity.user == user
     assert identity.user_name_normalized == "alice@example.com"

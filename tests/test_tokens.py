@@ -69,8 +69,9 @@ def test_create_scim_token_for_settings_connection_creates_row(db):
 
 def test_create_scim_token_with_expiry(connection):
     out = StringIO()
-    call_command("create_scim_token", "acme", "--expires-in-days", "3", stdout=out,
-                 stderr=StringIO())
+    call_command(
+        "create_scim_token", "acme", "--expires-in-days", "3", stdout=out, stderr=StringIO()
+    )
     token = ScimToken.objects.get()
     assert timedelta(days=2, hours=23) < token.expires_at - timezone.now() <= timedelta(days=3)
 
@@ -79,6 +80,12 @@ def test_create_scim_token_errors(db):
     with pytest.raises(CommandError, match="No connection"):
         call_command("create_scim_token", "nope", stdout=StringIO(), stderr=StringIO())
     with pytest.raises(CommandError, match="positive"):
-        call_command("create_scim_token", "settings-co", "--expires-in-days", "0",
-                     stdout=StringIO(), stderr=StringIO())
+        call_command(
+            "create_scim_token",
+            "settings-co",
+            "--expires-in-days",
+            "0",
+            stdout=StringIO(),
+            stderr=StringIO(),
+        )
     assert ScimToken.objects.count() == 0

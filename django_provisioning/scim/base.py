@@ -43,9 +43,7 @@ class LenientNegotiation(DefaultContentNegotiation):
             return renderers[0], renderers[0].media_type
 
 
-def scim_response(
-    data: Any, status: int = 200, headers: dict[str, str] | None = None
-) -> Response:
+def scim_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(data, status=status, headers=headers)
 
 
@@ -106,8 +104,7 @@ class ScimView(APIView):
                 length = 0
             if length > provisioning_settings.SCIM_MAX_PAYLOAD_SIZE:
                 raise errors.PayloadTooLarge(
-                    f"The request body exceeds {provisioning_settings.SCIM_MAX_PAYLOAD_SIZE} "
-                    "bytes."
+                    f"The request body exceeds {provisioning_settings.SCIM_MAX_PAYLOAD_SIZE} bytes."
                 )
 
     def permission_denied(

@@ -79,8 +79,9 @@ class ResourceTypesView(DiscoveryView):
         root = base_url(request)
         if name is None:
             return Response(
-                _list([rt.as_dict(f"{root}ResourceTypes/{rt.name}")
-                       for rt in RESOURCE_TYPES.values()])
+                _list(
+                    [rt.as_dict(f"{root}ResourceTypes/{rt.name}") for rt in RESOURCE_TYPES.values()]
+                )
             )
         for rt in RESOURCE_TYPES.values():
             if rt.name.lower() == name.lower():

@@ -162,9 +162,7 @@ def canonicalize(data: Any, resource: ResourceType) -> tuple[dict[str, Any], str
     return doc, password
 
 
-def check_immutable(
-    resource: ResourceType, old: dict[str, Any], new: dict[str, Any]
-) -> None:
+def check_immutable(resource: ResourceType, old: dict[str, Any], new: dict[str, Any]) -> None:
     """Refuse a change to an ``immutable`` attribute that already has a value (RFC 7643 §2.2)."""
     for attr in resource.schema.attributes:
         if attr.mutability == "immutable" and old.get(attr.name) not in (None, new.get(attr.name)):

@@ -12,11 +12,17 @@ app_name = "django_provisioning_scim"
 
 urlpatterns = [
     path("", discovery.ServiceProviderConfigView.as_view(), name="root"),
-    re_path(r"^ServiceProviderConfig/?$", discovery.ServiceProviderConfigView.as_view(),
-            name="service-provider-config"),
+    re_path(
+        r"^ServiceProviderConfig/?$",
+        discovery.ServiceProviderConfigView.as_view(),
+        name="service-provider-config",
+    ),
     re_path(r"^ResourceTypes/?$", discovery.ResourceTypesView.as_view(), name="resource-types"),
-    re_path(r"^ResourceTypes/(?P<name>[^/]+)/?$", discovery.ResourceTypesView.as_view(),
-            name="resource-type"),
+    re_path(
+        r"^ResourceTypes/(?P<name>[^/]+)/?$",
+        discovery.ResourceTypesView.as_view(),
+        name="resource-type",
+    ),
     re_path(r"^Schemas/?$", discovery.SchemasView.as_view(), name="schemas"),
     re_path(r"^Schemas/(?P<urn>[^/]+)/?$", discovery.SchemasView.as_view(), name="schema"),
     re_path(r"^Users/?$", views.UserListView.as_view(), name="users"),

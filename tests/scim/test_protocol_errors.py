@@ -41,8 +41,9 @@ class BrokenAdapter(DefaultAdapter):
         raise RuntimeError("database password is hunter2")
 
 
-@pytest.mark.parametrize("header", [None, "Bearer", "Bearer nope", "Basic dXNlcjpwYXNz",
-                                    "Token abc"])
+@pytest.mark.parametrize(
+    "header", [None, "Bearer", "Bearer nope", "Basic dXNlcjpwYXNz", "Token abc"]
+)
 def test_401_with_www_authenticate(db, header):
     client = Client(**({"HTTP_AUTHORIZATION": header} if header else {}))
     response = client.get("/scim/v2/Users")
@@ -58,16 +59,18 @@ def test_revoked_token_is_401(connection):
 
 
 def test_403_when_adapter_refuses(scim):
-    with override_settings(DJANGO_PROVISIONING={"ADAPTER":
-                                                "tests.scim.test_protocol_errors.RefusingAdapter"}):
+    with override_settings(
+        DJANGO_PROVISIONING={"ADAPTER": "tests.scim.test_protocol_errors.RefusingAdapter"}
+    ):
         body = assert_error(scim.post("Users", okta_user()), 403)
     assert body["detail"] == "Seat limit reached for this plan."
     assert ExternalIdentity.objects.count() == 0
 
 
 def test_500_is_a_scim_body_without_internals(scim, caplog):
-    with override_settings(DJANGO_PROVISIONING={"ADAPTER":
-                                                "tests.scim.test_protocol_errors.BrokenAdapter"}):
+    with override_settings(
+        DJANGO_PROVISIONING={"ADAPTER": "tests.scim.test_protocol_errors.BrokenAdapter"}
+    ):
         with caplog.at_level(logging.ERROR, "django_provisioning.scim"):
             response = scim.post("Users", okta_user())
     body = assert_error(response, 500)

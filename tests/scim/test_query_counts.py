@@ -9,14 +9,21 @@ from tests.factories import scim_user
 
 
 def _users(connection, n):
-    identities = [scim_user(connection, f"user{i}@example.com", externalId=f"e{i}",
-                            emails=[{"value": f"user{i}@example.com", "primary": True}])
-                  for i in range(n)]
+    identities = [
+        scim_user(
+            connection,
+            f"user{i}@example.com",
+            externalId=f"e{i}",
+            emails=[{"value": f"user{i}@example.com", "primary": True}],
+        )
+        for i in range(n)
+    ]
     return identities
 
 
-def test_list_page_of_100_costs_the_same_as_10(scim, connection, django_assert_max_num_queries,
-                                               django_assert_num_queries):
+def test_list_page_of_100_costs_the_same_as_10(
+    scim, connection, django_assert_max_num_queries, django_assert_num_queries
+):
     identities = _users(connection, 100)
     for identity in identities:
         sync_user_groups(identity, ["engineering", "everyone"])
@@ -27,11 +34,9 @@ def test_list_page_of_100_costs_the_same_as_10(scim, connection, django_assert_m
         page = scim.get("Users", {"count": 100}).json()
     assert len(page["Resources"]) == 100
     assert len(small.captured_queries) == len(large.captured_queries)
-    assert {g["display"] for g in page["Resources"][0]["groups"]} == {"engineering",
-                                                                      "everyone"}
+    assert {g["display"] for g in page["Resources"][0]["groups"]} == {"engineering", "everyone"}
     with django_assert_max_num_queries(5):  # first use writes last_used_at
-        scim.client.get("/scim/v2/Users", {"count": 100},
-                        HTTP_AUTHORIZATION=f"Bearer {scim.token}")
+        scim.client.get("/scim/v2/Users", {"count": 100}, HTTP_AUTHORIZATION=f"Bearer {scim.token}")
 
 
 def test_get_by_id_at_most_4(scim, connection, django_assert_max_num_queries):

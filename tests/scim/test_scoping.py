@@ -15,12 +15,21 @@ def test_other_connection_cannot_see_or_touch(scim, other_scim):
     url = f"Users/{mine['id']}"
     assert other_scim.get(url).status_code == 404
     assert other_scim.put(url, okta_user()).status_code == 404
-    assert other_scim.patch(url, patch_body({"op": "replace", "path": "active",
-                                             "value": False})).status_code == 404
+    assert (
+        other_scim.patch(
+            url, patch_body({"op": "replace", "path": "active", "value": False})
+        ).status_code
+        == 404
+    )
     assert other_scim.delete(url).status_code == 404
     assert other_scim.get("Users").json()["totalResults"] == 0
-    for text in ('userName eq "alice@example.com"', 'externalId eq "00u1abcd"',
-                 f'id eq "{mine["id"]}"', 'userName pr', 'emails.value co "alice"'):
+    for text in (
+        'userName eq "alice@example.com"',
+        'externalId eq "00u1abcd"',
+        f'id eq "{mine["id"]}"',
+        "userName pr",
+        'emails.value co "alice"',
+    ):
         assert other_scim.get("Users", {"filter": text}).json()["totalResults"] == 0, text
     assert other_scim.post(".search", {"filter": "userName pr"}).json()["totalResults"] == 0
     user = get_user_model().objects.get()
@@ -35,8 +44,7 @@ def test_same_username_in_other_connection_is_refused_without_domain(scim, other
     assert ExternalIdentity.objects.count() == 1
 
 
-def test_domain_owner_with_link_policy_links_existing_account(scim, other_connection,
-                                                              other_scim):
+def test_domain_owner_with_link_policy_links_existing_account(scim, other_connection, other_scim):
     other_connection.verified_domains = ["globex.test"]
     other_connection.link_by_email = True
     other_connection.save()

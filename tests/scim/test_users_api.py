@@ -77,9 +77,16 @@ def test_unmapped_attributes_round_trip(scim):
         nickName="Ally",
         phoneNumbers=[{"value": "+1 555 0100", "type": "work"}],
         addresses=[{"type": "work", "locality": "Oxford", "country": "GB"}],
-        **{ENT: {"employeeNumber": "701", "department": "Wonder", "costCenter": "42",
-                 "organization": "Acme", "division": "R&D",
-                 "manager": {"value": "boss-id"}}},
+        **{
+            ENT: {
+                "employeeNumber": "701",
+                "department": "Wonder",
+                "costCenter": "42",
+                "organization": "Acme",
+                "division": "R&D",
+                "manager": {"value": "boss-id"},
+            }
+        },
     )
     body["schemas"].append(ENT)
     created = scim.post("Users", body).json()
@@ -93,15 +100,18 @@ def test_unmapped_attributes_round_trip(scim):
 
 
 def test_attribute_names_are_case_insensitive(scim):
-    response = scim.post("Users", {"schemas": [USER_SCHEMA], "USERNAME": "bob@example.com",
-                                   "Name": {"GivenName": "Bob"}})
+    response = scim.post(
+        "Users",
+        {"schemas": [USER_SCHEMA], "USERNAME": "bob@example.com", "Name": {"GivenName": "Bob"}},
+    )
     assert response.status_code == 201
     assert response.json()["name"] == {"givenName": "Bob"}
 
 
 def test_readonly_attributes_in_post_are_ignored(scim):
-    response = scim.post("Users", okta_user(id="chosen-by-client", meta={"version": "x"},
-                                            groups=[{"value": "g"}]))
+    response = scim.post(
+        "Users", okta_user(id="chosen-by-client", meta={"version": "x"}, groups=[{"value": "g"}])
+    )
     assert response.status_code == 201
     body = response.json()
     assert body["id"] != "chosen-by-client"
@@ -132,8 +142,12 @@ def test_missing_username_is_400(scim):
         {"active": "maybe"},
         {"name": "Alice"},
         {"emails": "alice@example.com"},
-        {"emails": [{"value": "a@example.com", "primary": True},
-                    {"value": "b@example.com", "primary": True}]},
+        {
+            "emails": [
+                {"value": "a@example.com", "primary": True},
+                {"value": "b@example.com", "primary": True},
+            ]
+        },
         {"userName": ["a", "b"]},
         {"schemas": "nope"},
         {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"]},
@@ -175,8 +189,7 @@ def test_list_pagination_is_stable_and_count_zero(scim):
         create(scim, user_name=f"user{n}@example.com", externalId=f"e{n}")
     page = scim.get("Users", {"startIndex": 2, "count": 2}).json()
     assert page["totalResults"] == 5 and page["startIndex"] == 2 and page["itemsPerPage"] == 2
-    assert [r["userName"] for r in page["Resources"]] == ["user1@example.com",
-                                                          "user2@example.com"]
+    assert [r["userName"] for r in page["Resources"]] == ["user1@example.com", "user2@example.com"]
     only_total = scim.get("Users", {"count": 0}).json()
     assert only_total["totalResults"] == 5 and only_total["Resources"] == []
     past_end = scim.get("Users", {"startIndex": 99}).json()
@@ -188,12 +201,14 @@ def test_list_pagination_is_stable_and_count_zero(scim):
 
 def test_okta_lookup_before_create(scim):
     """Okta: GET /Users?filter=userName eq "x"&startIndex=1&count=100 before POST."""
-    empty = scim.get("Users", {"filter": 'userName eq "alice@example.com"', "startIndex": 1,
-                               "count": 100}).json()
+    empty = scim.get(
+        "Users", {"filter": 'userName eq "alice@example.com"', "startIndex": 1, "count": 100}
+    ).json()
     assert empty["totalResults"] == 0 and empty["Resources"] == []
     create(scim)
-    found = scim.get("Users", {"filter": 'userName eq "ALICE@example.com"', "startIndex": 1,
-                               "count": 100}).json()
+    found = scim.get(
+        "Users", {"filter": 'userName eq "ALICE@example.com"', "startIndex": 1, "count": 100}
+    ).json()
     assert found["totalResults"] == 1
 
 
@@ -205,7 +220,7 @@ def test_entra_lookup_by_external_id(scim):
 
 
 def test_filter_errors_are_invalid_filter(scim):
-    for text in ('userName eq', 'password eq "x"', 'nosuch eq "x"', '(userName eq "x"'):
+    for text in ("userName eq", 'password eq "x"', 'nosuch eq "x"', '(userName eq "x"'):
         response = scim.get("Users", {"filter": text})
         assert response.status_code == 400, text
         assert response.json()["scimType"] == "invalidFilter"
@@ -231,8 +246,12 @@ def test_attributes_and_excluded_attributes(scim):
 
 def test_search_endpoints(scim):
     create(scim)
-    body = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
-            "filter": 'userName sw "ali"', "attributes": ["userName"], "count": 10}
+    body = {
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+        "filter": 'userName sw "ali"',
+        "attributes": ["userName"],
+        "count": 10,
+    }
     for path in ("Users/.search", ".search"):
         response = scim.post(path, body)
         assert response.status_code == 200, response.content
@@ -288,8 +307,9 @@ def test_patch_okta_deactivate_ends_sessions(scim, connection):
     browser = Client()
     browser.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
     assert browser.get("/home/").content == b"home: alice@example.com"
-    response = scim.patch(f"Users/{created['id']}",
-                          patch_body({"op": "replace", "value": {"active": False}}))
+    response = scim.patch(
+        f"Users/{created['id']}", patch_body({"op": "replace", "value": {"active": False}})
+    )
     assert response.status_code == 200
     assert response.json()["active"] is False
     user.refresh_from_db()
@@ -319,10 +339,13 @@ def test_patch_entra_dialect(scim):
 
 def test_patch_password_and_readonly(scim):
     created = create(scim)
-    response = scim.patch(f"Users/{created['id']}", patch_body(
-        {"op": "replace", "path": "password", "value": "Changed-pass-1"},
-        {"op": "replace", "path": "id", "value": "hijack"},
-    ))
+    response = scim.patch(
+        f"Users/{created['id']}",
+        patch_body(
+            {"op": "replace", "path": "password", "value": "Changed-pass-1"},
+            {"op": "replace", "path": "id", "value": "hijack"},
+        ),
+    )
     assert response.status_code == 200
     assert response.json()["id"] == created["id"]
     assert User.objects.get().check_password("Changed-pass-1")
@@ -343,8 +366,13 @@ def test_bad_patch_is_400_and_changes_nothing(scim, body):
     created = create(scim)
     response = scim.patch(f"Users/{created['id']}", body)
     assert response.status_code == 400, response.content
-    assert response.json()["scimType"] in {"invalidSyntax", "invalidValue", "invalidPath",
-                                           "noTarget", "mutability"}
+    assert response.json()["scimType"] in {
+        "invalidSyntax",
+        "invalidValue",
+        "invalidPath",
+        "noTarget",
+        "mutability",
+    }
     identity = ExternalIdentity.objects.get()
     assert identity.version == 1 and identity.user_name == "alice@example.com"
 
@@ -363,8 +391,12 @@ def test_etags(scim):
     assert ExternalIdentity.objects.get().version == 1
     fresh = scim.put(url, okta_user(title="x"), HTTP_IF_MATCH='W/"1"')
     assert fresh.status_code == 200 and fresh["ETag"] == 'W/"2"'
-    assert scim.patch(url, patch_body({"op": "add", "path": "title", "value": "y"}),
-                      HTTP_IF_MATCH='"1"').status_code == 412
+    assert (
+        scim.patch(
+            url, patch_body({"op": "add", "path": "title", "value": "y"}), HTTP_IF_MATCH='"1"'
+        ).status_code
+        == 412
+    )
     assert scim.delete(url, HTTP_IF_MATCH='W/"1"').status_code == 412
 
 
