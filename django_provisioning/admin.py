@@ -31,7 +31,9 @@ class ScimTokenInline(admin.TabularInline):
 
 
 # Django 5.x warns that URLField's default scheme becomes https in 6.0; say so now.
-_URL_OVERRIDES = {models.URLField: {"assume_scheme": "https"}} if django.VERSION >= (5, 0) else {}
+_URL_OVERRIDES: dict[type[models.Field[Any, Any]], dict[str, Any]] = (
+    {models.URLField: {"assume_scheme": "https"}} if django.VERSION >= (5, 0) else {}
+)
 
 
 @admin.register(Connection)

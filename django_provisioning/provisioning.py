@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
-from django.core.exceptions import ValidationError
+from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -29,7 +30,7 @@ from .scim.document import primary_value
 from .sessions import end_user_sessions
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractBaseUser
+    pass
 
 __all__ = [
     "Conflict",
@@ -108,7 +109,8 @@ def _index_values(identity: ExternalIdentity, document: dict[str, Any], *, fresh
                 )
             )
     if rows:
-        ExternalIdentityValue.objects.bulk_create(rows)
+        # Batches: PostgreSQL allows 65535 parameters per statement, 7 per row here.
+        ExternalIdentityValue.objects.bulk_create(rows, batch_size=1000)
 
 
 def _save_user(user: Any, connection: Connection, *, created: bool) -> None:
@@ -123,6 +125,30 @@ def _save_user(user: Any, connection: Connection, *, created: bool) -> None:
         raise InvalidData(messages or "The user data is not valid.") from exc
     except IntegrityError as exc:
         raise Conflict("A user with this userName already exists.") from exc
+
+
+def _check_identifiers(connection: Connection, document: dict[str, Any]) -> None:
+    """Refuse a userName or externalId that its columns cannot hold whole.
+
+    Cutting an identifier to fit would make two different userNames one account (or clash for
+    no visible reason), and PostgreSQL refuses an over-long value with an error, not a cut.
+    The normalised userName is checked too: NFKC and case folding can make it longer.
+    """
+    adapter = get_adapter()
+    user_name = str(document.get("userName") or "")
+    limit = ExternalIdentity._meta.get_field("user_name").max_length or 255
+    field_name = adapter.field_for_path("userName", connection)
+    if field_name:
+        try:
+            model_limit = get_user_model()._meta.get_field(field_name).max_length
+        except FieldDoesNotExist:
+            model_limit = None
+        limit = min(limit, model_limit or limit)
+    if len(user_name) > limit or len(adapter.normalize_user_name(user_name)) > 255:
+        raise InvalidData(f"userName: at most {limit} characters.")
+    external_id = document.get("externalId")
+    if external_id is not None and len(str(external_id)) > 255:
+        raise InvalidData("externalId: at most 255 characters.")
 
 
 def _claim_user_name(
@@ -180,6 +206,7 @@ def create_user(
     """Create (or link, under the connection's policy) the user for a canonical SCIM document."""
     adapter = get_adapter()
     user_name = str(document["userName"])
+    _check_identifiers(connection, document)
     previous = _claim_user_name(connection, adapter.normalize_user_name(user_name))
     user = previous or _find_linkable_user(connection, document)
     created = user is None
@@ -231,11 +258,22 @@ def replace_user(
     adapter = get_adapter()
     connection = identity.connection
     user = identity.user
+    _check_identifiers(connection, document)
     was_active = adapter.is_user_active(user)
-    new_norm = adapter.normalize_user_name(str(document.get("userName") or identity.user_name))
+    before = adapter.user_to_document(user, identity.document, connection)
+    new_name = str(document.get("userName") or identity.user_name)
+    new_norm = adapter.normalize_user_name(new_name)
     if new_norm != identity.user_name_normalized:
         _claim_user_name(connection, new_norm, exclude_pk=identity.pk)
+        # As for a create: not onto a local account whose username differs only in case.
+        clash = adapter.find_user_by_user_name(connection, new_name)
+        if clash is not None and clash.pk != user.pk:
+            raise Conflict("A user with this userName already exists.")
     adapter.populate_user(user, document, connection)
+    if not password and adapter.user_to_document(user, document, connection) == before:
+        # Nothing a client can read changed: same version (RFC 7232 §2.3), no audit event,
+        # no signal. Identity providers resend unchanged values all the time.
+        return identity
     if password:
         adapter.set_password(user, password)
     _save_user(user, connection, created=False)

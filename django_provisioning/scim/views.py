@@ -44,7 +44,7 @@ def get_identity(connection: Connection, scim_id: str, *, for_update: bool = Fal
     try:
         key = uuid.UUID(str(scim_id))
     except ValueError:
-        raise errors.NotFound(f"User {scim_id} not found.") from None
+        raise errors.NotFound(f"User {str(scim_id)[:64]} not found.") from None
     qs = identity_queryset(connection)
     if for_update:
         qs = qs.select_for_update(of=("self",))
@@ -114,19 +114,24 @@ def list_users(request: Request, connection: Connection, params: Mapping[str, An
     sort_order = str(params.get("sortOrder") or "ascending").lower()
     if sort_order not in ("ascending", "descending"):
         raise errors.InvalidValue("'sortOrder' must be 'ascending' or 'descending'.")
-    if sort_by:
-        if not isinstance(sort_by, str):
-            raise errors.InvalidValue("'sortBy' must be an attribute path.")
-        order = order_by_for(sort_by, connection, descending=sort_order == "descending")
-    else:
-        order = ["created_at", "id"]
+    if sort_by is not None and not isinstance(sort_by, str):
+        raise errors.InvalidValue("'sortBy' must be an attribute path.")
+    # Without sortBy: creation order, with the pk as tiebreaker, so pages are stable.
+    # sortOrder without sortBy has nothing to order by (RFC 7644 §3.4.2.3): ignored.
+    descending = bool(sort_by) and sort_order == "descending"
+    order = order_by_for(sort_by or None, connection, descending=descending)
     # RFC 7644 §3.4.2.4: startIndex < 1 is 1; a negative count is 0.
     start = max(parse_int(params.get("startIndex"), "startIndex", 1), 1)
     count = parse_int(params.get("count"), "count", provisioning_settings.SCIM_DEFAULT_COUNT)
     count = min(max(count, 0), provisioning_settings.SCIM_MAX_RESULTS)
     projection = Projection(params)
     total = qs.count()
-    page = list(qs.order_by(*order)[start - 1 : start - 1 + count]) if count and total else []
+    # start > total: an empty page without a query (an OFFSET past 2**63 is a database error).
+    page = (
+        list(qs.order_by(*order)[start - 1 : start - 1 + count])
+        if count and total >= start
+        else []
+    )
     for identity in page:
         identity.connection = connection  # already loaded: no query per row
     groups = load_groups(connection, page)
@@ -146,7 +151,9 @@ def _search_params(data: Any) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise errors.InvalidSyntax("A SearchRequest must be a JSON object.")
     schemas = data.get("schemas")
-    if schemas is not None and SEARCH_REQUEST_SCHEMA not in (schemas or []):
+    if schemas is not None and (
+        not isinstance(schemas, list) or SEARCH_REQUEST_SCHEMA not in schemas
+    ):
         raise errors.InvalidSyntax(f"'schemas' must be [\"{SEARCH_REQUEST_SCHEMA}\"].")
     params = {k: data.get(k) for k in ("filter", "sortBy", "sortOrder", "startIndex", "count")}
     for key in ("attributes", "excludedAttributes"):
