@@ -6,6 +6,7 @@ from django.core.checks import run_checks
 from django.test import override_settings
 
 from django_provisioning.adapter import DefaultAdapter, get_adapter
+from django_provisioning.checks import check_settings
 from django_provisioning.conf import provisioning_settings
 
 
@@ -15,7 +16,9 @@ class CustomAdapter(DefaultAdapter):
 
 def _ids(**settings):
     with override_settings(DJANGO_PROVISIONING=settings):
-        return sorted(m.id for m in run_checks() if m.id and m.id.startswith("django_provisioning"))
+        return sorted(
+            m.id for m in check_settings() if m.id and m.id.startswith("django_provisioning")
+        )
 
 
 def test_defaults_are_documented_values():
@@ -44,7 +47,7 @@ def test_clean_settings_pass_checks():
 
 def test_unknown_key_is_reported_with_hint():
     with override_settings(DJANGO_PROVISIONING={"SCIM_MAX_RESULT": 10}):
-        (msg,) = [m for m in run_checks() if m.id == "django_provisioning.E001"]
+        (msg,) = [m for m in check_settings() if m.id == "django_provisioning.E001"]
     assert "SCIM_MAX_RESULT" in msg.msg
     assert "SCIM_MAX_RESULTS" in msg.hint
 
@@ -55,7 +58,7 @@ def test_bad_import_string_is_reported():
 
 def test_not_a_dict():
     with override_settings(DJANGO_PROVISIONING=["x"]):
-        assert [m.id for m in run_checks() if m.id.startswith("django_provisioning")] == [
+        assert [m.id for m in check_settings() if m.id.startswith("django_provisioning")] == [
             "django_provisioning.E000"
         ]
 
@@ -72,3 +75,8 @@ def test_attribute_map_checked():
         "django_provisioning.E006"
     ]
     assert _ids(USER_ATTRIBUTE_MAP={"active": "is_active"}) == ["django_provisioning.E007"]
+
+
+def test_check_is_registered_with_django(db):
+    with override_settings(DJANGO_PROVISIONING={"SCIM_MAX_RESULT": 10}):
+        assert "django_provisioning.E001" in {m.id for m in run_checks()}

@@ -22,6 +22,12 @@ logger = logging.getLogger("django_provisioning.saml")
 # code -> (status, plain-language reason)
 REASONS: dict[str, tuple[int, str]] = {
     "unknown_connection": (404, "This sign-in link does not match any organisation."),
+    # The connection exists but its IdP is not entered yet: anyone can reach this URL, so it
+    # must not look like (or be logged as) a server failure.
+    "not_configured": (
+        404,
+        "Single sign-on is not set up for your organisation yet. Ask your administrator.",
+    ),
     "misconfigured": (
         500,
         "Single sign-on for your organisation is not fully set up. Ask your administrator.",

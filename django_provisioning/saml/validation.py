@@ -170,9 +170,9 @@ def _expiry(response: SkewedResponse, skew: int) -> dt.datetime:
 
 def validate_response(connection: Connection, request: HttpRequest) -> ValidatedResponse:
     """Validate the POSTed SAMLResponse for *connection*; raise :class:`SamlError` if refused."""
-    root = inspect_response(request.POST.get("SAMLResponse"))
     if not (connection.idp_entity_id and connection.idp_x509_certs):
-        raise SamlError("misconfigured", "connection has no IdP entity id or certificate")
+        raise SamlError("not_configured", "connection has no IdP entity id or certificate")
+    root = inspect_response(request.POST.get("SAMLResponse"))
     settings = saml_settings(connection, request)
     acs_url = saml_url(request, "acs", connection)
     _check_addresses(root, acs_url)

@@ -76,6 +76,8 @@ def _auth(request: HttpRequest, connection: Connection) -> OneLogin_Saml2_Auth:
 @_saml_view
 def login_view(request: HttpRequest, connection: Connection) -> HttpResponse:
     """SP-initiated sign-in: an AuthnRequest (redirect binding) bound to this browser session."""
+    if not (connection.idp_entity_id and connection.idp_sso_url and connection.idp_x509_certs):
+        raise SamlError("not_configured", "connection has no IdP entity id, SSO URL or cert")
     next_url = redirects.checked_next(request, request.GET.get("next"))
     auth = _auth(request, connection)
     url = auth.login(return_to=next_url)
@@ -219,7 +221,7 @@ def logout_view(request: HttpRequest, connection: Connection) -> HttpResponse:
 def slo_view(request: HttpRequest, connection: Connection) -> HttpResponse:
     """Single Logout endpoint (redirect binding): IdP LogoutRequests and LogoutResponses."""
     if not connection.idp_slo_url:
-        raise SamlError("misconfigured", "single logout without an IdP SLO URL")
+        raise SamlError("not_configured", "single logout without an IdP SLO URL")
     auth = _auth(request, connection)
     if "SAMLResponse" in request.GET:
         pending: dict[str, Any] = request.session.pop(state.SESSION_LOGOUT_REQUEST, None) or {}

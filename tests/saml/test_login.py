@@ -66,9 +66,15 @@ def test_signed_authn_request_without_key_is_a_readable_error(
     assert "Traceback" not in response.content.decode()
 
 
-def test_connection_without_idp_sso_url(db: Any, caplog: Any) -> None:
-    Connection.objects.create(slug="empty", name="Empty")
-    with caplog.at_level("ERROR", logger="django_provisioning.saml"):
-        response = Client().get("/sso/empty/login/")
-    assert response.status_code == 500
-    assert "not fully set up" in response.content.decode()
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("get", "/sso/bare/login/"), ("post", "/sso/bare/acs/"), ("get", "/sso/bare/slo/")],
+)
+def test_connection_without_idp_gets_a_readable_404(method: str, path: str, caplog: Any) -> None:
+    """Anyone can hit these URLs for a connection not set up yet: not a 500, not an ERROR log."""
+    Connection.objects.create(slug="bare", name="Bare")
+    data = {"SAMLResponse": "PHg+PC94Pg=="} if method == "post" else {}
+    response = getattr(Client(), method)(path, data)
+    assert response.status_code == 404
+    assert b"Single sign-on is not set up for your organisation yet" in response.content
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
