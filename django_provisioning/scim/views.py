@@ -24,10 +24,10 @@ from . import errors
 from .authentication import connection_of
 from .base import ScimView, parse_int
 from .document import canonicalize, check_immutable
-from .filter import parse_filter
+from .filterset import filter_identities
 from .patch import apply_patch
 from .projection import parse_attribute_list, project
-from .query import filter_to_q, order_by_for
+from .query import order_by_for
 from .resources import load_groups, render_user, user_location
 from .schemas import (
     LIST_RESPONSE_SCHEMA,
@@ -105,11 +105,7 @@ def user_response(
 def list_users(request: Request, connection: Connection, params: Mapping[str, Any]) -> Response:
     """A ListResponse page (RFC 7644 §3.4.2): filter, sort, paginate, project."""
     qs = identity_queryset(connection)
-    filter_text = params.get("filter")
-    if filter_text not in (None, ""):
-        if not isinstance(filter_text, str):
-            raise errors.InvalidFilter("'filter' must be a string.")
-        qs = qs.filter(filter_to_q(parse_filter(filter_text), connection))
+    qs = filter_identities(qs, params, connection)
     sort_by = params.get("sortBy")
     sort_order = str(params.get("sortOrder") or "ascending").lower()
     if sort_order not in ("ascending", "descending"):
