@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.core.checks import CheckMessage, Error, Tags, register
+from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.utils.module_loading import import_string
 
 from .conf import DEFAULTS, IMPORT_STRINGS, SETTINGS_NAME
@@ -136,3 +136,20 @@ def _check_attribute_map(mapping: Any) -> list[CheckMessage]:
             )
         )
     return errors
+
+
+BACKEND = "django_provisioning.backends.ProvisioningBackend"
+
+
+@register(Tags.security)
+def check_backend(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """SAML sign-in logs users in through our backend; without it every sign-in fails."""
+    if BACKEND in settings.AUTHENTICATION_BACKENDS:
+        return []
+    return [
+        Warning(
+            f"{BACKEND} is not in AUTHENTICATION_BACKENDS: SAML sign-in cannot log anyone in.",
+            hint=f"Add {BACKEND!r} to AUTHENTICATION_BACKENDS (keep ModelBackend for passwords).",
+            id="django_provisioning.W001",
+        )
+    ]

@@ -6,7 +6,7 @@ from django.core.checks import run_checks
 from django.test import override_settings
 
 from django_provisioning.adapter import DefaultAdapter, get_adapter
-from django_provisioning.checks import check_settings
+from django_provisioning.checks import check_backend, check_settings
 from django_provisioning.conf import provisioning_settings
 
 
@@ -80,3 +80,11 @@ def test_attribute_map_checked():
 def test_check_is_registered_with_django(db):
     with override_settings(DJANGO_PROVISIONING={"SCIM_MAX_RESULT": 10}):
         assert "django_provisioning.E001" in {m.id for m in run_checks()}
+
+
+def test_missing_backend_is_warned():
+    assert check_backend() == []
+    with override_settings(AUTHENTICATION_BACKENDS=["django.contrib.auth.backends.ModelBackend"]):
+        (warning,) = check_backend()
+    assert warning.id == "django_provisioning.W001"
+    assert "ProvisioningBackend" in warning.hint
