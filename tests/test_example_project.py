@@ -69,6 +69,27 @@ def test_demo_setup_prints_base_url_and_a_working_token(db_file: Path) -> None:
     assert db_file.exists()
     assert authenticates(db_file, token) == "demo"
     assert authenticates(db_file, token + "x") == ""
+    password = re.search(r"user admin, password (\S+) \(shown once\)", result.stdout)
+    assert password and password.group(1) != "admin"
+
+
+def test_the_printed_token_provisions_over_the_example_projects_scim(db_file: Path) -> None:
+    """What the README's first command promises: the token works against /scim/v2/."""
+    token = TOKEN_LINE.search(manage(db_file, "demo_setup").stdout).group(1)  # type: ignore[union-attr]
+    code = (
+        "import json\n"
+        "from django.test import Client\n"
+        f"c = Client(HTTP_AUTHORIZATION='Bearer {token}')\n"
+        "body = {'schemas': ['urn:ietf:params:scim:schemas:core:2.0:User'],"
+        " 'userName': 'alice@example.com'}\n"
+        "r = c.post('/scim/v2/Users', json.dumps(body), content_type='application/scim+json',"
+        " HTTP_HOST='127.0.0.1')\n"
+        "l = c.get('/scim/v2/Users', HTTP_HOST='127.0.0.1').json()\n"
+        "print('RESULT', r.status_code, l['totalResults'], l['Resources'][0]['userName'])\n"
+    )
+    result = manage(db_file, "shell", "-c", code)
+    assert result.returncode == 0, result.stderr
+    assert "RESULT 201 1 alice@example.com" in result.stdout
 
 
 def test_demo_setup_runs_again_on_the_same_database(db_file: Path) -> None:

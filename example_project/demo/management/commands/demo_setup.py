@@ -1,14 +1,15 @@
 """``manage.py demo_setup``: make the example project ready to try, and say how.
 
 Migrates the database, makes sure the ``demo`` connection (declared in settings) has its row,
-issues a fresh SCIM bearer token for it, creates an ``admin``/``admin`` superuser for the
-admin site, and prints the SCIM base URL, the token and a sample curl. ``tox -e demo`` runs
+issues a fresh SCIM bearer token for it, creates an ``admin`` superuser with a random
+password (printed once) for the admin site, and prints the SCIM base URL, the token and a sample curl. ``tox -e demo`` runs
 it before ``runserver``. Demo only: the token and the password are printed in clear.
 """
 
 from __future__ import annotations
 
 import json
+import secrets
 import shlex
 from typing import Any
 
@@ -40,7 +41,7 @@ class Command(BaseCommand):
         parser.add_argument("--host", default="127.0.0.1", help="Host runserver listens on.")
         parser.add_argument("--port", type=int, default=8000, help="Port runserver listens on.")
         parser.add_argument(
-            "--no-admin", action="store_true", help="Do not create the admin/admin superuser."
+            "--no-admin", action="store_true", help="Do not create the admin superuser."
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -77,7 +78,8 @@ class Command(BaseCommand):
         username_field = model.USERNAME_FIELD
         if model._default_manager.filter(**{username_field: "admin"}).exists():
             return "user admin exists; password unchanged"
+        password = secrets.token_urlsafe(12)
         model._default_manager.create_superuser(  # type: ignore[attr-defined]
-            **{username_field: "admin"}, email="admin@example.com", password="admin"
+            **{username_field: "admin"}, email="admin@example.com", password=password
         )
-        return "user admin, password admin"
+        return f"user admin, password {password} (shown once)"
