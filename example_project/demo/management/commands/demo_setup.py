@@ -2,8 +2,9 @@
 
 Migrates the database, makes sure the ``demo`` connection (declared in settings) has its row,
 issues a fresh SCIM bearer token for it, creates an ``admin`` superuser with a random
-password (printed once) for the admin site, and prints the SCIM base URL, the token and a sample curl. ``tox -e demo`` runs
-it before ``runserver``. Demo only: the token and the password are printed in clear.
+password (printed once) for the admin site, and prints the SCIM base URL, the token and a
+sample curl. ``tox -e demo`` runs it before ``runserver``. Demo only: the token and the
+password are printed in clear.
 """
 
 from __future__ import annotations
