@@ -30,6 +30,8 @@ from saml2.saml import (
 from saml2.samlp import STATUS_SUCCESS
 from saml2.server import Server
 
+from tests.tools import require
+
 KEYS = Path(__file__).resolve().parent.parent / "keys"
 IDP_ENTITY_ID = "https://idp.example.org/saml/metadata"
 IDP_SSO_URL = "https://idp.example.org/saml/sso"
@@ -68,7 +70,7 @@ class TestIdP:
         config.load(
             {
                 "entityid": IDP_ENTITY_ID,
-                "xmlsec_binary": "/usr/bin/xmlsec1",
+                "xmlsec_binary": require("xmlsec1", "xmlsec1"),
                 "key_file": str(KEYS / f"{key}.key"),
                 "cert_file": str(KEYS / f"{key}.crt"),
                 "metadata": {"inline": [sp_metadata]},

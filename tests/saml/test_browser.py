@@ -5,8 +5,8 @@ identity provider on ``http://127.0.0.1:<port2>``: a different site, so the IdP 
 auto-submitted POST to the ACS is cross-site and headless Chromium does not send the Lax
 session cookie with it. The sign-in must still finish, in the same browser session.
 
-Needs Debian's ``chromium`` and ``chromium-driver``; without them this test fails (CI installs
-them), it is never skipped.
+Needs Debian's ``chromium`` and ``chromium-driver``: without them it is skipped on a developer's
+machine and fails in CI (``tests/tools.py``), so CI never passes without it.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.factories import ConnectionFactory
+from tests.tools import require
 
 from .idp import IDP_ENTITY_ID, TestIdP, b64, pem
 
@@ -120,9 +121,10 @@ def chrome() -> Iterator[webdriver.Chrome]:
         "--no-first-run",
     ):
         options.add_argument(arg)
-    options.binary_location = "/usr/bin/chromium"
+    options.binary_location = require("chromium", "chromium")
     driver = webdriver.Chrome(
-        service=Service(executable_path="/usr/bin/chromedriver"), options=options
+        service=Service(executable_path=require("chromedriver", "chromium-driver")),
+        options=options,
     )
     driver.set_page_load_timeout(30)
     try:

@@ -1,0 +1,24 @@
+"""System tools some tests need (Debian's xmlsec1 for the pysaml2 IdP peer, Chromium).
+
+On a developer's machine without them, those tests are skipped with the command that installs
+them; in CI (``CI`` set, as ``.ci/run`` runs) a missing tool fails the test instead, so CI can
+never pass by skipping them.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+
+def require(tool: str, apt_package: str) -> str:
+    """The path of *tool*; skip (locally) or fail (CI) the calling test when it is missing."""
+    path = shutil.which(tool)
+    if path:
+        return path
+    message = f"{tool} is not installed: apt-get install {apt_package}"
+    if os.environ.get("CI"):
+        pytest.fail(f"{message} (CI must run every test)")
+    pytest.skip(message)
