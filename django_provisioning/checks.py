@@ -98,7 +98,68 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
     mapping = user.get("USER_ATTRIBUTE_MAP")
     if mapping is not None:
         errors.extend(_check_attribute_map(mapping))
+    errors.extend(_check_numbers(user))
+    if isinstance(connections, dict):
+        errors.extend(_check_connection_values(connections))
     return errors
+
+
+POSITIVE_INTEGERS = (
+    "SCIM_MAX_RESULTS",
+    "SCIM_DEFAULT_COUNT",
+    "SCIM_MAX_PAYLOAD_SIZE",
+    "SCIM_TOKEN_LAST_USED_INTERVAL",
+    "SAML_MAX_RESPONSE_SIZE",
+    "SAML_REQUEST_TTL",
+)
+
+
+def _check_numbers(user: dict[str, Any]) -> list[CheckMessage]:
+    return [
+        Error(
+            f"{SETTINGS_NAME}[{key!r}] must be a positive integer, not {user[key]!r}.",
+            hint=f"The default is {DEFAULTS[key]!r}.",
+            obj=SETTINGS_NAME,
+            id="django_provisioning.E009",
+        )
+        for key in POSITIVE_INTEGERS
+        if key in user
+        and (isinstance(user[key], bool) or not isinstance(user[key], int) or user[key] < 1)
+    ]
+
+
+def _check_connection_values(connections: dict[str, Any]) -> list[CheckMessage]:
+    """Each declared option must be a value its Connection field accepts (choices, types)."""
+    from django.core.exceptions import FieldDoesNotExist, ValidationError
+
+    from .models import Connection
+
+    errors: list[CheckMessage] = []
+    for slug, options in connections.items():
+        for key, value in (options or {}).items():
+            try:
+                field = Connection._meta.get_field(key)
+            except FieldDoesNotExist:
+                continue  # reported as E004
+            try:
+                field.clean(value, None)  # type: ignore[union-attr]
+            except ValidationError as exc:
+                errors.append(
+                    Error(
+                        f"Connection {slug!r}: {key} = {value!r} is not valid: "
+                        f"{' '.join(exc.messages)}",
+                        hint=_choices_hint(field),
+                        obj=SETTINGS_NAME,
+                        id="django_provisioning.E010",
+                    )
+                )
+    return errors
+
+
+def _choices_hint(field: Any) -> str:
+    if getattr(field, "choices", None):
+        return "Choose one of: " + ", ".join(repr(c[0]) for c in field.choices) + "."
+    return f"Give a value of the type of Connection.{field.name}."
 
 
 def _check_attribute_map(mapping: Any) -> list[CheckMessage]:
@@ -125,6 +186,20 @@ def _check_attribute_map(mapping: Any) -> list[CheckMessage]:
                     f"{model._meta.label} does not have.",
                     hint="Map it to a concrete field of the user model, or remove it.",
                     id="django_provisioning.E006",
+                )
+            )
+    from .scim.mapping import parse_mapped_path
+
+    for path in mapping:
+        try:
+            parse_mapped_path(path)
+        except ValueError as exc:
+            errors.append(
+                Error(
+                    f"USER_ATTRIBUTE_MAP key {path!r} is not a SCIM attribute path: {exc}",
+                    hint='Use e.g. "name.givenName", "emails[primary eq true].value" or '
+                    '"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department".',
+                    id="django_provisioning.E008",
                 )
             )
     if "userName" not in mapping:

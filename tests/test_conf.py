@@ -88,3 +88,26 @@ def test_missing_backend_is_warned():
         (warning,) = check_backend()
     assert warning.id == "django_provisioning.W001"
     assert "ProvisioningBackend" in warning.hint
+
+
+def test_attribute_map_paths_are_checked():
+    username_field = get_user_model().USERNAME_FIELD
+    assert _ids(USER_ATTRIBUTE_MAP={"userName": username_field, "shoeSize": "is_active"}) == [
+        "django_provisioning.E008"
+    ]
+
+
+@pytest.mark.parametrize("value", ["abc", 0, -5, 2.5, True, None])
+def test_numbers_are_checked(value):
+    assert _ids(SCIM_MAX_RESULTS=value) == ["django_provisioning.E009"]
+
+
+def test_connection_values_are_checked():
+    assert _ids(CONNECTIONS={"s": {"deprovision_policy": "explode"}}) == [
+        "django_provisioning.E010"
+    ]
+    assert _ids(CONNECTIONS={"s": {"name": "x" * 300, "clock_skew": -1}}) == [
+        "django_provisioning.E010",
+        "django_provisioning.E010",
+    ]
+    assert _ids(CONNECTIONS={"s": {"deprovision_policy": "delete", "jit_create": False}}) == []
