@@ -98,9 +98,8 @@ class DefaultAdapter:
                 continue
             if value is None:
                 value = "" if not field.null else None
-            max_length = getattr(field, "max_length", None)
-            if isinstance(value, str) and max_length:
-                value = value[:max_length]
+            # No truncation: a value too long for the field is refused by save_user's
+            # full_clean (400 invalidValue), never stored cut short.
             setattr(user, field_name, value)
 
     def user_to_document(

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.test import Client
+from django.test import Client, override_settings
 
 from django_provisioning.models import AuditEvent, ExternalIdentity, ExternalIdentityValue
 from django_provisioning.scim.schemas import ENTERPRISE_USER_SCHEMA, USER_SCHEMA
@@ -157,6 +157,29 @@ def test_bad_values_are_400_and_write_nothing(scim, change):
     response = scim.post("Users", okta_user(**change))
     assert response.status_code == 400
     assert response.json()["scimType"] in ("invalidValue", "invalidSyntax")
+    assert User.objects.count() == 0 and ExternalIdentity.objects.count() == 0
+
+
+def test_too_long_for_the_user_model_is_400_not_truncated(scim):
+    field = User._meta.get_field(User.USERNAME_FIELD)
+    too_long = "a" * (field.max_length + 1)
+    response = scim.post("Users", okta_user(too_long, emails=[]))
+    assert response.status_code == 400, response.content
+    assert response.json()["scimType"] == "invalidValue"
+    assert str(field.max_length) in response.json()["detail"]
+    assert User.objects.count() == 0 and ExternalIdentity.objects.count() == 0
+
+
+def test_mapped_field_values_are_never_truncated(scim):
+    """A value longer than its mapped model field is a 400, not a silently cut value."""
+    field_name = "first_name" if hasattr(User, "first_name") else "full_name"  # custom model
+    limit = User._meta.get_field(field_name).max_length
+    mapping = {"userName": User.USERNAME_FIELD, "nickName": field_name}
+    with override_settings(DJANGO_PROVISIONING={"USER_ATTRIBUTE_MAP": mapping}):
+        response = scim.post("Users", okta_user(nickName="n" * (limit + 1)))
+    assert response.status_code == 400, response.content
+    assert response.json()["scimType"] == "invalidValue"
+    assert field_name in response.json()["detail"]
     assert User.objects.count() == 0 and ExternalIdentity.objects.count() == 0
 
 
