@@ -7,8 +7,9 @@ are protocol-neutral (:class:`Conflict`, :class:`InvalidData`); each door render
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
@@ -29,9 +30,6 @@ from .models import (
 from .scim.document import primary_value
 from .sessions import end_user_sessions
 
-if TYPE_CHECKING:
-    pass
-
 __all__ = [
     "Conflict",
     "InvalidData",
@@ -45,6 +43,8 @@ __all__ = [
     "replace_user",
     "sync_user_groups",
 ]
+
+logger = logging.getLogger("django_provisioning")
 
 INDEXED_MULTI_VALUED = ("emails", "phoneNumbers", "ims", "photos", "entitlements", "roles")
 
@@ -85,7 +85,17 @@ def _audit(
 
 
 def _send(signal: Any, source: str, **kwargs: Any) -> None:
-    transaction.on_commit(lambda: signal.send(sender=source, **kwargs))
+    """Notify after commit. A failing receiver is logged: the change is committed, so the
+    client must hear that it succeeded (an error would make an IdP retry a done create)."""
+
+    def send() -> None:
+        for receiver, result in signal.send_robust(sender=source, **kwargs):
+            if isinstance(result, Exception):
+                logger.error(
+                    "Receiver %r of a provisioning signal failed", receiver, exc_info=result
+                )
+
+    transaction.on_commit(send)
 
 
 def _index_values(identity: ExternalIdentity, document: dict[str, Any], *, fresh: bool) -> None:
@@ -136,11 +146,11 @@ def _check_identifiers(connection: Connection, document: dict[str, Any]) -> None
     """
     adapter = get_adapter()
     user_name = str(document.get("userName") or "")
-    limit = ExternalIdentity._meta.get_field("user_name").max_length or 255
+    limit = getattr(ExternalIdentity._meta.get_field("user_name"), "max_length", None) or 255
     field_name = adapter.field_for_path("userName", connection)
     if field_name:
         try:
-            model_limit = get_user_model()._meta.get_field(field_name).max_length
+            model_limit = getattr(get_user_model()._meta.get_field(field_name), "max_length", None)
         except FieldDoesNotExist:
             model_limit = None
         limit = min(limit, model_limit or limit)

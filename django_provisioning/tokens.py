@@ -42,8 +42,8 @@ def issue_token(
 
 def authenticate_token(raw: str) -> ScimToken | None:
     """The usable token row for *raw* (with its connection), or None."""
-    if not raw or len(raw) > 256:
-        return None
+    if not raw or len(raw) > 256 or not raw.isascii():
+        return None  # Tokens are ASCII; anything else cannot match (and may not encode).
     digest = checksum(raw)
     token = ScimToken.objects.select_related("connection").filter(checksum=digest).first()
     if token is None or not hmac.compare_digest(token.checksum, digest):

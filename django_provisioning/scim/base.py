@@ -11,7 +11,7 @@ import logging
 import time
 from typing import Any, NoReturn
 
-from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import DisallowedHost, RequestDataTooBig, SuspiciousOperation
 from django.http import Http404
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.negotiation import DefaultContentNegotiation
@@ -39,7 +39,9 @@ class LenientNegotiation(DefaultContentNegotiation):
     def select_renderer(self, request: Any, renderers: Any, format_suffix: Any = None) -> Any:
         try:
             return super().select_renderer(request, renderers, format_suffix)
-        except drf_exceptions.NotAcceptable:
+        except (drf_exceptions.NotAcceptable, Http404):
+            # Http404: DRF's ``?format=`` override named no renderer; SCIM has no such
+            # parameter, so it is ignored like any unknown one.
             return renderers[0], renderers[0].media_type
 
 
@@ -68,6 +70,11 @@ def to_scim_error(exc: Exception) -> errors.ScimError:
         return errors.NotFound()
     if isinstance(exc, RequestDataTooBig):
         return errors.PayloadTooLarge()
+    if isinstance(exc, SuspiciousOperation):  # DisallowedHost and friends: Django says 400
+        logging.getLogger(f"django.security.{exc.__class__.__name__}").error(str(exc))
+        if isinstance(exc, DisallowedHost):
+            return errors.ScimError("The Host header names a host this service does not serve.")
+        return errors.ScimError("The request was refused as suspicious.")
     if isinstance(exc, (drf_exceptions.NotAuthenticated, drf_exceptions.AuthenticationFailed)):
         return errors.NotAuthenticated()
     if isinstance(exc, drf_exceptions.PermissionDenied):
@@ -96,6 +103,9 @@ class ScimView(APIView):
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         self._started = time.monotonic()
+        # Validate Host (ALLOWED_HOSTS, X-Forwarded-Host) before any work: responses build
+        # absolute URLs from it, and failing there would come after the write was committed.
+        request.get_host()
         super().initial(request, *args, **kwargs)
         if request.method in ("POST", "PUT", "PATCH"):
             try:
@@ -150,9 +160,9 @@ class ScimView(APIView):
 def parse_int(value: Any, name: str, default: int) -> int:
     if value in (None, ""):
         return default
-    if isinstance(value, bool):
+    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
         raise errors.InvalidValue(f"'{name}' must be an integer.")
     try:
         return int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise errors.InvalidValue(f"'{name}' must be an integer.") from None

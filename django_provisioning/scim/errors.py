@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 ERROR_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:Error"
+MAX_DETAIL_LENGTH = 1000
 
 
 class ScimError(Exception):
@@ -18,6 +19,9 @@ class ScimError(Exception):
         self, detail: str | None = None, *, scim_type: str | None = None, status: int | None = None
     ) -> None:
         self.detail = detail or self.default_detail
+        if len(self.detail) > MAX_DETAIL_LENGTH:
+            # Details quote the client's input (ids, filter tokens): never echo it at length.
+            self.detail = self.detail[: MAX_DETAIL_LENGTH - 1] + "…"
         if scim_type is not None:
             self.scim_type = scim_type
         if status is not None:

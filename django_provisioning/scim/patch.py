@@ -57,7 +57,7 @@ from ._patch_values import (
     remove_listed,
     seed_element,
 )
-from .document import coerce_value
+from .document import check_text, check_value_count, coerce_value
 from .errors import (
     InvalidPath,
     InvalidSyntax,
@@ -140,6 +140,19 @@ class _Patch:
     # -- operations ---------------------------------------------------------------------
 
     def apply(self, operation: Any) -> None:
+        self.apply_one(operation)
+        # Bound the work of the next operations, not only the size of the final document.
+        containers = [self.doc] + [
+            v
+            for k, v in self.doc.items()
+            if isinstance(v, dict) and self.resource.extension(k) is not None
+        ]
+        for container in containers:
+            for name, items in container.items():
+                if isinstance(items, list):
+                    check_value_count(items, name)
+
+    def apply_one(self, operation: Any) -> None:
         if not isinstance(operation, dict):
             raise InvalidSyntax("Each operation must be a JSON object.")
         _p, op = _member(operation, "op")
@@ -253,7 +266,7 @@ class _Patch:
             if value is not None and not isinstance(value, str):
                 raise InvalidValue("Attribute 'password' must be a string.")
             if value is not None:
-                self.password = value
+                self.password = check_text(value, "password")
             return
         container = self.container(target.urn, create=True)
         assert container is not None

@@ -90,12 +90,14 @@ def user_response(
     request: Request,
     identity: ExternalIdentity,
     status: int = 200,
-    params: Mapping[str, Any] | None = None,
+    projection: Projection | None = None,
 ) -> Response:
+    """One user; writes pass the *projection* they parsed before writing (a bad
+    ``attributes`` must refuse the request, not answer 400 after the commit)."""
     groups = load_groups(identity.connection, [identity]).get(identity.user_id)
-    body = Projection(params if params is not None else request.query_params)(
-        render_user(request, identity, groups)
-    )
+    if projection is None:
+        projection = Projection(request.query_params)
+    body = projection(render_user(request, identity, groups))
     headers = {"ETag": identity.etag}
     if status == 201:
         headers["Location"] = user_location(request, identity)
@@ -124,9 +126,7 @@ def list_users(request: Request, connection: Connection, params: Mapping[str, An
     total = qs.count()
     # start > total: an empty page without a query (an OFFSET past 2**63 is a database error).
     page = (
-        list(qs.order_by(*order)[start - 1 : start - 1 + count])
-        if count and total >= start
-        else []
+        list(qs.order_by(*order)[start - 1 : start - 1 + count]) if count and total >= start else []
     )
     for identity in page:
         identity.connection = connection  # already loaded: no query per row
@@ -170,9 +170,10 @@ class UserListView(ScimView):
 
     def post(self, request: Request) -> Response:
         connection = connection_of(request)
+        projection = Projection(request.query_params)
         document, password = canonicalize(request.data, USER_RESOURCE)
         identity = provisioning.create_user(connection, document, password=password)
-        return user_response(request, identity, status=201)
+        return user_response(request, identity, status=201, projection=projection)
 
 
 class UserSearchView(ScimView):
@@ -196,16 +197,18 @@ class UserDetailView(ScimView):
 
     def put(self, request: Request, scim_id: str) -> Response:
         connection = connection_of(request)
+        projection = Projection(request.query_params)
         document, password = canonicalize(request.data, USER_RESOURCE)
         with transaction.atomic():
             identity = get_identity(connection, scim_id, for_update=True)
             check_if_match(request, identity)
             check_immutable(USER_RESOURCE, provisioning.current_document(identity), document)
             identity = provisioning.replace_user(identity, document, password=password)
-        return user_response(request, identity)
+        return user_response(request, identity, projection=projection)
 
     def patch(self, request: Request, scim_id: str) -> Response:
         connection = connection_of(request)
+        projection = Projection(request.query_params)
         with transaction.atomic():
             identity = get_identity(connection, scim_id, for_update=True)
             check_if_match(request, identity)
@@ -216,7 +219,7 @@ class UserDetailView(ScimView):
             )
             check_immutable(USER_RESOURCE, current, document)
             identity = provisioning.replace_user(identity, document, password=password)
-        return user_response(request, identity)
+        return user_response(request, identity, projection=projection)
 
     def delete(self, request: Request, scim_id: str) -> Response:
         connection = connection_of(request)
