@@ -137,10 +137,13 @@ class DefaultAdapter:
         """May *connection* take over existing local *user* by *email*?
 
         The default allows it only when the connection's policy links by e-mail and the
-        connection has verified the e-mail's domain, and the user is not linked to another
-        connection already.
+        connection has verified the e-mail's domain, the user is not linked to another
+        connection already, and the user is not staff or a superuser: an identity provider
+        must never be able to take over (and then set the password of) an operator's account.
         """
         if not (connection.link_by_email and connection.owns_email_domain(email)):
+            return False
+        if getattr(user, "is_staff", False) or getattr(user, "is_superuser", False):
             return False
         return not user.external_identities.exclude(connection=connection).exists()  # type: ignore[attr-defined]
 

@@ -156,3 +156,19 @@ def test_group_sync_audits_changes(connection):
     sync_user_groups(identity, ["a"])
     sync_user_groups(identity, ["a"])  # no change, no event
     assert AuditEvent.objects.filter(action="groups").count() == 1
+
+
+def test_linking_never_takes_over_staff_or_superusers(connection, scim):
+    connection.link_by_email = True
+    connection.save()
+    fields = {User.USERNAME_FIELD: "root@example.com"}
+    if User.USERNAME_FIELD != "email":
+        fields["email"] = "root@example.com"
+    admin = User.objects.create_superuser(password="keep-me", **fields)
+    with pytest.raises(ProvisioningDenied):
+        saml(connection, name_id="root@example.com")
+    response = scim.post("Users", okta_user("root@example.com", password="Taken-over-1"))
+    assert response.status_code == 409
+    admin.refresh_from_db()
+    assert admin.check_password("keep-me")
+    assert ExternalIdentity.objects.count() == 0
