@@ -9,34 +9,9 @@ from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.utils.module_loading import import_string
 
 from .conf import DEFAULTS, IMPORT_STRINGS, SETTINGS_NAME
+from .models import CONNECTION_OPTIONS
 
-CONNECTION_KEYS = frozenset(
-    {
-        "name",
-        "is_active",
-        "deprovision_policy",
-        "verified_domains",
-        "idp_entity_id",
-        "idp_sso_url",
-        "idp_slo_url",
-        "idp_x509_certs",
-        "name_id_format",
-        "sign_authn_requests",
-        "want_assertions_signed",
-        "want_messages_signed",
-        "want_assertions_encrypted",
-        "sp_certificate",
-        "sp_private_key",
-        "clock_skew",
-        "allow_idp_initiated",
-        "jit_create",
-        "jit_update",
-        "link_by_email",
-        "attribute_mapping",
-        "groups_attribute",
-        "group_mapping",
-    }
-)
+CONNECTION_KEYS = frozenset(CONNECTION_OPTIONS)
 
 
 @register(Tags.compatibility)

@@ -117,6 +117,15 @@ class Connection(models.Model):
         return domain in {d.strip().lower() for d in self.verified_domains or []}
 
 
+#: The fields a connection is configured by, in model order: the keys a connection in
+#: ``DJANGO_PROVISIONING["CONNECTIONS"]`` may set, and the admin form's fields besides ``slug``.
+CONNECTION_OPTIONS: tuple[str, ...] = tuple(
+    field.name
+    for field in Connection._meta.concrete_fields
+    if field.editable and field.name not in ("id", "slug")
+)
+
+
 class ScimToken(models.Model):
     """A SCIM bearer token: stored as a SHA-256 checksum, only a short prefix in clear."""
 
