@@ -5,9 +5,10 @@
 Sets up an in-memory SQLite database itself. pysaml2 (with Debian's ``xmlsec1``) plays the
 identity provider; responses are generated before timing starts. For each response:
 
-* *ACS*: our step 1 (size cap, hardened parse, transform allowlist, python3-saml validation,
-  replay insert, pending row) and step 2 (session check, JIT provisioning, ``login()``), through
-  Django's test client: a full HTTP round trip minus the network.
+* *ACS*: our step 1 (size cap, hardened parse, structure, transform and reference checks,
+  address and InResponseTo checks, python3-saml validation, replay insert, pending row) and
+  step 2 (session check, JIT provisioning, ``login()``), through Django's test client: a full
+  HTTP round trip minus the network.
 * *bare*: ``OneLogin_Saml2_Response(settings, response).is_valid(request_data, request_id)``.
 """
 

@@ -100,12 +100,19 @@ def idp_certificates(connection: Connection) -> list[str]:
     return seen
 
 
-def build_saml_settings(connection: Connection, request: HttpRequest) -> dict[str, Any]:
+def build_saml_settings(
+    connection: Connection, request: HttpRequest, *, logout: bool = False
+) -> dict[str, Any]:
     """python3-saml's settings dict for *connection*, with URLs on *request*'s public host.
 
     Strict mode, signed assertions (unless the connection turns it off), SHA-1 refused, a
     NameID required, repeated attribute names allowed (some IdPs send one value per element),
     every configured IdP certificate accepted (``x509certMulti``, for rollovers).
+
+    *logout*: the settings of single logout, where the IdP's LogoutRequests and
+    LogoutResponses must be signed (``wantMessagesSigned``) whatever the connection says:
+    an unsigned LogoutRequest would let any site log the user out (logout CSRF). Verifying
+    needs only the IdP certificate, so this holds when the SP has no key of its own.
     """
     sp_cert, sp_key = sp_key_pair(connection)
     sp: dict[str, Any] = {
@@ -142,7 +149,7 @@ def build_saml_settings(connection: Connection, request: HttpRequest) -> dict[st
         "logoutRequestSigned": can_sign,
         "logoutResponseSigned": can_sign,
         "signMetadata": False,
-        "wantMessagesSigned": connection.want_messages_signed,
+        "wantMessagesSigned": True if logout else connection.want_messages_signed,
         "wantAssertionsSigned": connection.want_assertions_signed,
         "wantAssertionsEncrypted": connection.want_assertions_encrypted,
         "wantNameId": True,

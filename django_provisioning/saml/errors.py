@@ -44,6 +44,15 @@ REASONS: dict[str, tuple[int, str]] = {
         400,
         "The sign-in response uses a signature transform this site does not allow.",
     ),
+    "forbidden_reference": (
+        400,
+        "The sign-in response refers to content outside itself, which this site refuses.",
+    ),
+    "unexpected_encryption": (
+        400,
+        "The sign-in response is encrypted, but this site is not set up for encrypted "
+        "sign-in responses. Ask your administrator.",
+    ),
     "bad_signature": (
         400,
         "The sign-in response was signed with a key this site does not trust, "
@@ -90,6 +99,10 @@ REASONS: dict[str, tuple[int, str]] = {
         "Your identity provider sent account details this site cannot store.",
     ),
     "logout_invalid": (400, "The sign-out message from your identity provider is not valid."),
+    "logout_unsigned": (
+        400,
+        "The sign-out message from your identity provider is not signed, so it was ignored.",
+    ),
 }
 
 

@@ -5,10 +5,14 @@ are attacker-controlled. A value that names a place (a path, or a URL with a sch
 ``//`` host) must pass Django's ``url_has_allowed_host_and_scheme`` with the request's host
 plus ``SAML_ALLOWED_REDIRECT_HOSTS``, and https when the request is secure; otherwise the
 exchange is refused. A RelayState that is an opaque token (some IdPs send one) is ignored.
+A value with a control character inside (after the surrounding whitespace is stripped) is
+refused whatever it looks like: browsers drop tabs and newlines from URLs (``/\t/evil`` is
+``//evil`` to them), and a NUL cannot even be stored in a PostgreSQL text column.
 """
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 from django.conf import settings
@@ -20,6 +24,8 @@ from .errors import SamlError
 
 if TYPE_CHECKING:
     from django.http import HttpRequest
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def is_safe(request: HttpRequest, url: str) -> bool:
@@ -41,6 +47,8 @@ def checked_next(request: HttpRequest, value: str | None, *, what: str = "next")
     value = (value or "").strip()
     if not value:
         return ""
+    if _CONTROL.search(value):
+        raise SamlError("unsafe_redirect", f"{what} with a control character")
     if not looks_like_url(value):
         return ""
     if len(value) > 2048 or not is_safe(request, value):

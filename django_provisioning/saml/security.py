@@ -12,13 +12,27 @@ seconds of CPU and hundreds of MB per request). So before the library sees the r
 * every ``ds:Transform`` and ``ds:CanonicalizationMethod`` must be on :data:`ALLOWED_TRANSFORMS`
   (the enveloped-signature transform and the canonicalisations);
 * the root must be a ``samlp:Response`` holding exactly one assertion (encrypted or not), which
-  catches the signature-wrapping variants that hide a second assertion anywhere in the tree.
+  catches the signature-wrapping variants that hide a second assertion anywhere in the tree;
+* no reference may leave the document: python3-saml decrypts an ``EncryptedAssertion`` in
+  ``OneLogin_Saml2_Response.__init__``, before any signature check, and xmlsec dereferences
+  every URI it meets while decrypting (``xenc:CipherReference URI="file:///dev/zero"`` reads
+  forever; ``file://`` and ``http://`` URIs read local files or reach the network). So any
+  ``xenc:CipherReference`` is refused, and every other ``URI`` attribute (``ds:Reference``,
+  ``ds:RetrievalMethod``, ``xenc:DataReference``, ``xenc:KeyReference``, anything else) must
+  be a same-document ``#id`` reference (``""``, the whole document, is also allowed on the
+  ``ds:Reference`` of a ``ds:SignedInfo``);
+* an ``EncryptedAssertion`` is refused unless the connection asked for encrypted assertions
+  and has an SP private key: nothing is decrypted that the connection does not expect.
+
+The same checks run again on the decrypted document before python3-saml validates it.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import re
+import zlib
 
 from lxml import etree
 
@@ -28,6 +42,10 @@ from .errors import SamlError
 NS_DS = "http://www.w3.org/2000/09/xmldsig#"
 NS_SAML = "urn:oasis:names:tc:SAML:2.0:assertion"
 NS_SAMLP = "urn:oasis:names:tc:SAML:2.0:protocol"
+NS_XENC = "http://www.w3.org/2001/04/xmlenc#"
+
+#: A same-document reference to an element id: ``#`` and an XML NCName (no XPointer).
+_SAME_DOCUMENT = re.compile(r"#[A-Za-z_][\w.\-]*")
 
 ALLOWED_TRANSFORMS: frozenset[str] = frozenset(
     {
@@ -123,16 +141,94 @@ def check_structure(root: etree._Element) -> None:
         raise SamlError("wrapped", f"{assertions} assertions in the response")
 
 
-def inspect_response(encoded: str | None) -> etree._Element:
-    """Every check above, in order; returns the parsed root for read-only peeking."""
+def check_references(root: etree._Element) -> None:
+    """Refuse every reference xmlsec could follow out of the document.
+
+    ``xenc:CipherReference`` is refused outright (SAML has no use for it). Any other ``URI``
+    attribute, on whatever element, must be a same-document ``#id``; the ``ds:Reference`` of a
+    ``ds:SignedInfo`` may also be ``""`` (the whole document).
+    """
+    if root.xpath("//xenc:CipherReference", namespaces={"xenc": NS_XENC}):
+        raise SamlError("forbidden_reference", "xenc:CipherReference present")
+    for node in root.xpath("//*[@URI]"):
+        uri = node.get("URI", "")
+        tag = etree.QName(node)
+        parent = node.getparent()
+        signed_info = parent is not None and parent.tag == f"{{{NS_DS}}}SignedInfo"
+        if uri == "" and signed_info and tag.localname == "Reference":
+            continue
+        if not _SAME_DOCUMENT.fullmatch(uri):
+            raise SamlError("forbidden_reference", f"{tag.localname} URI={uri[:200]!r}")
+
+
+def check_encryption(root: etree._Element, *, decryption_allowed: bool) -> None:
+    """Refuse an ``EncryptedAssertion`` the connection is not set up to expect."""
+    if decryption_allowed:
+        return
+    if root.xpath("//saml:EncryptedAssertion", namespaces={"saml": NS_SAML}):
+        raise SamlError(
+            "unexpected_encryption",
+            "EncryptedAssertion, but the connection does not want encrypted assertions "
+            "or has no SP private key",
+        )
+
+
+def inspect_response(encoded: str | None, *, decryption_allowed: bool = False) -> etree._Element:
+    """Every check above, in order; returns the parsed root for read-only peeking.
+
+    *decryption_allowed*: the connection wants encrypted assertions and has an SP key.
+    """
     xml = decode_response(encoded)
     root = parse_hardened(xml)
     check_structure(root)
     check_transforms(root)
+    check_references(root)
+    check_encryption(root, decryption_allowed=decryption_allowed)
     return root
 
 
 def inspect_decrypted(document: etree._Element) -> None:
-    """The same transform and structure checks on a decrypted response, before validation."""
+    """The same structure, transform and reference checks on a decrypted response."""
     check_structure(document)
     check_transforms(document)
+    check_references(document)
+
+
+def decode_redirect_message(encoded: str | None) -> bytes:
+    """The XML bytes of a redirect-binding ``SAMLRequest`` / ``SAMLResponse``, size-capped.
+
+    Base64, then raw DEFLATE inflated at most to ``SAML_MAX_RESPONSE_SIZE`` bytes (a deflate
+    bomb stops there). Like python3-saml, a value that does not inflate is taken as plain
+    base64-encoded XML.
+    """
+    if not encoded:
+        raise SamlError("missing_response", "empty redirect-binding message")
+    limit = int(provisioning_settings.SAML_MAX_RESPONSE_SIZE)
+    if len(encoded) > limit * 4 // 3 + 4:
+        raise SamlError("too_large", f"redirect-binding message of {len(encoded)} characters")
+    try:
+        raw = base64.b64decode("".join(encoded.split()), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise SamlError("malformed", "redirect-binding message is not base64") from exc
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    try:
+        xml = inflater.decompress(raw, limit + 1)
+    except zlib.error:
+        return raw
+    if len(xml) > limit or inflater.unconsumed_tail:
+        raise SamlError("too_large", "redirect-binding message inflates beyond the size cap")
+    return xml if inflater.eof else raw
+
+
+def inspect_logout_message(encoded: str | None, kind: str) -> etree._Element:
+    """A redirect-binding ``LogoutRequest`` or ``LogoutResponse`` (*kind*), before python3-saml.
+
+    Decoded and parsed as above (no DTD, entities, comments), its root must be *kind*, and its
+    transforms and references pass the same checks as a response's.
+    """
+    root = parse_hardened(decode_redirect_message(encoded))
+    if root.tag != f"{{{NS_SAMLP}}}{kind}":
+        raise SamlError("malformed", f"root element is {etree.QName(root).localname!r}")
+    check_transforms(root)
+    check_references(root)
+    return root

@@ -1,11 +1,17 @@
 """Validate a POST-binding SAMLResponse for a connection: our checks around python3-saml's.
 
 Order matters: :func:`.security.inspect_response` (size, DTD, comments, transform allowlist,
-one assertion) runs before python3-saml touches the document, then exact Destination and
-Recipient checks (python3-saml compares them by prefix and substring), then
-``OneLogin_Saml2_Response.is_valid`` in strict mode with ``request_id`` set to the response's
-own InResponseTo (the browser-session check happens in the second ACS step, see
-:mod:`.state`).
+one assertion, no reference out of the document, no encryption the connection did not ask for)
+runs before python3-saml touches the document, because python3-saml decrypts an encrypted
+assertion as soon as it reads the response. Then the InResponseTo checks (present unless
+IdP-initiated sign-in is allowed, short enough to store), exact Destination and Recipient checks
+(python3-saml compares them by prefix and substring, and accepts a missing Recipient) and, when
+IdP-initiated sign-in is off, the signed SubjectConfirmationData's InResponseTo equal to the
+Response's; for an encrypted assertion these run on the decrypted document, after the
+:func:`.security.inspect_decrypted` checks. Then ``OneLogin_Saml2_Response.is_valid`` in strict
+mode with ``request_id`` set to the response's own InResponseTo (the browser-session check
+happens in the second ACS step, see :mod:`.state`), and the NameID length. Nothing is written
+before all of this has passed.
 
 Clock skew: python3-saml widens the Conditions window by ``ALLOWED_CLOCK_DRIFT``, a class
 constant shared by every thread. We never mutate it; :class:`SkewedResponse` overrides the one
@@ -27,7 +33,7 @@ from onelogin.saml2.response import OneLogin_Saml2_Response
 from onelogin.saml2.settings import OneLogin_Saml2_Settings
 from onelogin.saml2.utils import OneLogin_Saml2_Utils, return_false_on_exception
 
-from .config import build_saml_settings, request_data, saml_url
+from .config import build_saml_settings, request_data, saml_url, sp_key_pair
 from .errors import SamlError
 from .security import NS_SAML, inspect_decrypted, inspect_response
 
@@ -35,6 +41,11 @@ if TYPE_CHECKING:
     from django.http import HttpRequest
 
     from ..models import Connection
+
+#: Longest InResponseTo stored (``SamlPendingLogin.in_response_to``); ours are 49 characters.
+MAX_ID_LENGTH = 255
+#: Longest NameID stored (``ExternalIdentity.name_id``).
+MAX_NAME_ID_LENGTH = 512
 
 _CODES: dict[int, str] = {
     VE.INVALID_SIGNATURE: "bad_signature",
@@ -116,24 +127,55 @@ class ValidatedResponse:
         }
 
 
-def saml_settings(connection: Connection, request: HttpRequest) -> OneLogin_Saml2_Settings:
+def saml_settings(
+    connection: Connection, request: HttpRequest, *, logout: bool = False
+) -> OneLogin_Saml2_Settings:
     """python3-saml's settings object for *connection*; a config error becomes a SamlError."""
     try:
-        return OneLogin_Saml2_Settings(build_saml_settings(connection, request))
+        return OneLogin_Saml2_Settings(build_saml_settings(connection, request, logout=logout))
     except OneLogin_Saml2_Error as exc:
         raise SamlError("misconfigured", f"python3-saml settings: {exc}") from exc
 
 
-def _check_addresses(document: etree._Element, acs_url: str) -> None:
-    """Destination and every bearer Recipient, when present, must be exactly our ACS URL."""
-    normal = OneLogin_Saml2_Utils.normalize_url(acs_url)
+def _check_destination(document: etree._Element, acs_url: str) -> None:
+    """The Response's Destination, when present, must be exactly our ACS URL."""
     destination = document.get("Destination")
-    if destination is not None and OneLogin_Saml2_Utils.normalize_url(destination) != normal:
+    if destination is not None and OneLogin_Saml2_Utils.normalize_url(
+        destination
+    ) != OneLogin_Saml2_Utils.normalize_url(acs_url):
         raise SamlError("wrong_destination", f"Destination {destination[:200]!r}")
+
+
+def _check_confirmations(document: etree._Element, acs_url: str, *, solicited_only: bool) -> None:
+    """Recipient (required on bearer confirmations) and, when solicited only, InResponseTo.
+
+    Every SubjectConfirmationData Recipient, when present, must be exactly our ACS URL, and a
+    bearer one must carry it (SAML profiles 4.1.4.2; python3-saml accepts it missing). When
+    IdP-initiated sign-in is off, every bearer SubjectConfirmationData must carry an
+    InResponseTo equal to the Response's: the Response's own attribute is outside the signed
+    assertion, so an unsolicited assertion re-wrapped in a Response that names the attacker's
+    own AuthnRequest would otherwise pass as solicited.
+    """
+    normal = OneLogin_Saml2_Utils.normalize_url(acs_url)
     for data in document.iter(f"{{{NS_SAML}}}SubjectConfirmationData"):
         recipient = data.get("Recipient")
         if recipient is not None and OneLogin_Saml2_Utils.normalize_url(recipient) != normal:
             raise SamlError("wrong_recipient", f"Recipient {recipient[:200]!r}")
+    in_response_to = document.get("InResponseTo") or None
+    for confirmation in document.iter(f"{{{NS_SAML}}}SubjectConfirmation"):
+        if confirmation.get("Method", C.CM_BEARER) != C.CM_BEARER:
+            continue
+        data = confirmation.find(f"{{{NS_SAML}}}SubjectConfirmationData")
+        if data is None or data.get("Recipient") is None:
+            raise SamlError("wrong_recipient", "bearer SubjectConfirmationData without Recipient")
+        if solicited_only and (
+            in_response_to is None or data.get("InResponseTo") != in_response_to
+        ):
+            raise SamlError(
+                "unsolicited",
+                f"SubjectConfirmationData InResponseTo {str(data.get('InResponseTo'))[:80]!r} "
+                f"is not the Response's {str(in_response_to)[:80]!r}",
+            )
 
 
 def _confirmation_expired(response: SkewedResponse) -> bool:
@@ -172,10 +214,20 @@ def validate_response(connection: Connection, request: HttpRequest) -> Validated
     """Validate the POSTed SAMLResponse for *connection*; raise :class:`SamlError` if refused."""
     if not (connection.idp_entity_id and connection.idp_x509_certs):
         raise SamlError("not_configured", "connection has no IdP entity id or certificate")
-    root = inspect_response(request.POST.get("SAMLResponse"))
+    decryption_allowed = bool(connection.want_assertions_encrypted and sp_key_pair(connection)[1])
+    root = inspect_response(request.POST.get("SAMLResponse"), decryption_allowed=decryption_allowed)
+    in_response_to = root.get("InResponseTo") or None
+    solicited_only = not connection.allow_idp_initiated
+    if in_response_to is None and solicited_only:
+        raise SamlError("unsolicited", "response without InResponseTo (IdP-initiated)")
+    if in_response_to is not None and len(in_response_to) > MAX_ID_LENGTH:
+        # No AuthnRequest id of ours is that long; refused before anything is stored.
+        raise SamlError("invalid", f"InResponseTo of {len(in_response_to)} characters")
     settings = saml_settings(connection, request)
     acs_url = saml_url(request, "acs", connection)
-    _check_addresses(root, acs_url)
+    _check_destination(root, acs_url)
+    if not root.xpath("//saml:EncryptedAssertion", namespaces={"saml": NS_SAML}):
+        _check_confirmations(root, acs_url, solicited_only=solicited_only)
     try:
         response = SkewedResponse(
             settings, request.POST["SAMLResponse"], skew=connection.clock_skew
@@ -186,10 +238,7 @@ def validate_response(connection: Connection, request: HttpRequest) -> Validated
         ) from exc
     if response.encrypted:
         inspect_decrypted(response.decrypted_document)
-        _check_addresses(response.decrypted_document, acs_url)
-    in_response_to = response.get_in_response_to()
-    if in_response_to is None and not connection.allow_idp_initiated:
-        raise SamlError("unsolicited", "response without InResponseTo (IdP-initiated)")
+        _check_confirmations(response.decrypted_document, acs_url, solicited_only=solicited_only)
     try:
         response.is_valid(request_data(request), request_id=in_response_to, raise_exceptions=True)
         nameid = response.get_nameid_data()
@@ -198,10 +247,13 @@ def validate_response(connection: Connection, request: HttpRequest) -> Validated
         raise _library_error(exc, response) from exc
     if not assertion_id:
         raise SamlError("invalid", "assertion without ID")
+    name_id = str(nameid.get("Value") or "")
+    if len(name_id) > MAX_NAME_ID_LENGTH:
+        raise SamlError("invalid_attributes", f"NameID of {len(name_id)} characters")
     return ValidatedResponse(
         assertion_id=str(assertion_id),
         in_response_to=in_response_to,
-        name_id=str(nameid.get("Value") or ""),
+        name_id=name_id,
         name_id_format=str(nameid.get("Format") or C.NAMEID_UNSPECIFIED),
         name_id_qualifier=nameid.get("NameQualifier"),
         name_id_sp_qualifier=nameid.get("SPNameQualifier"),

@@ -35,6 +35,7 @@ from ..provisioning import Conflict, InvalidData, provision_from_saml
 from . import attributes, redirects, replay, state
 from .config import URL_NAMESPACE, build_saml_settings, request_data
 from .errors import SamlError, render_error
+from .security import inspect_logout_message
 from .validation import saml_settings, validate_response
 
 logger = logging.getLogger("django_provisioning.saml")
@@ -66,8 +67,10 @@ def _saml_view(view: View) -> View:
 
 
 def _auth(request: HttpRequest, connection: Connection) -> OneLogin_Saml2_Auth:
+    """python3-saml's Auth; its settings require signed logout messages (``logout=True``),
+    which only matters to :func:`slo_view`: login and SP-initiated logout receive nothing."""
     return OneLogin_Saml2_Auth(
-        request_data(request), old_settings=saml_settings(connection, request)
+        request_data(request), old_settings=saml_settings(connection, request, logout=True)
     )
 
 
@@ -104,6 +107,22 @@ def acs_view(request: HttpRequest, connection: Connection) -> HttpResponse:
     key = state.create_pending_login(connection, validated, relay_state)
     finish = reverse(f"{URL_NAMESPACE}:acs-finish", args=[connection.slug])
     return HttpResponseRedirect(f"{finish}?{urlencode({'key': key})}", status=303)
+
+
+def _send_logged_in(**kwargs: Any) -> None:
+    """``saml_user_logged_in`` once the transaction commits, like the core's signals.
+
+    A failing receiver is logged, not raised: the person is signed in by then, and an error
+    page would tell them otherwise.
+    """
+
+    def send() -> None:
+        results = signals.saml_user_logged_in.send_robust(sender="saml", **kwargs)
+        for receiver, result in results:
+            if isinstance(result, Exception):
+                logger.error("Receiver %r of saml_user_logged_in failed", receiver, exc_info=result)
+
+    transaction.on_commit(send)
 
 
 @never_cache
@@ -156,13 +175,8 @@ def acs_finish_view(request: HttpRequest, connection: Connection) -> HttpRespons
         "session_index": data.get("session_index"),
     }
     logger.info("SAML sign-in of user %s via connection %r", user.pk, connection.slug)
-    signals.saml_user_logged_in.send(
-        sender="saml",
-        connection=connection,
-        user=user,
-        identity=identity,
-        request=request,
-        created=created,
+    _send_logged_in(
+        connection=connection, user=user, identity=identity, request=request, created=created
     )
     return HttpResponseRedirect(next_url or relay_state or redirects.default_login_redirect())
 
@@ -215,28 +229,60 @@ def logout_view(request: HttpRequest, connection: Connection) -> HttpResponse:
     return HttpResponseRedirect(url)
 
 
+def _checked_logout_message(request: HttpRequest, kind: str) -> None:
+    """Refuse a logout message that is malformed or unsigned, before python3-saml reads it."""
+    field_name = "SAMLRequest" if kind == "LogoutRequest" else "SAMLResponse"
+    try:
+        inspect_logout_message(request.GET.get(field_name), kind)
+    except SamlError as error:
+        raise SamlError("logout_invalid", f"{kind}: {error.detail or error.code}") from error
+    if not (request.GET.get("Signature") and request.GET.get("SigAlg")):
+        raise SamlError("logout_unsigned", f"{kind} without a redirect-binding signature")
+
+
+def _process_slo(auth: OneLogin_Saml2_Auth, kind: str, **kwargs: Any) -> str | None:
+    """python3-saml's ``process_slo``; its exceptions and errors become ``logout_invalid``."""
+    try:
+        url = auth.process_slo(keep_local_session=True, **kwargs)
+    except Exception as exc:
+        raise SamlError("logout_invalid", f"{kind}: {exc.__class__.__name__}") from exc
+    if auth.get_errors():
+        raise SamlError("logout_invalid", f"{kind}: {auth.get_last_error_reason()}")
+    return url  # type: ignore[no-any-return]
+
+
 @never_cache
 @require_GET
 @_saml_view
 def slo_view(request: HttpRequest, connection: Connection) -> HttpResponse:
-    """Single Logout endpoint (redirect binding): IdP LogoutRequests and LogoutResponses."""
+    """Single Logout endpoint (redirect binding): IdP LogoutRequests and LogoutResponses.
+
+    Both must carry a valid redirect-binding signature by the IdP (see
+    :func:`.config.build_saml_settings`): an unsigned LogoutRequest is refused, so another
+    site cannot log the user out by sending the browser here.
+    """
     if not connection.idp_slo_url:
         raise SamlError("not_configured", "single logout without an IdP SLO URL")
-    auth = _auth(request, connection)
     if "SAMLResponse" in request.GET:
+        _checked_logout_message(request, "LogoutResponse")
         pending: dict[str, Any] = request.session.pop(state.SESSION_LOGOUT_REQUEST, None) or {}
         if pending.get("c") != connection.slug:
             raise SamlError("logout_invalid", "LogoutResponse without a LogoutRequest of ours")
-        auth.process_slo(keep_local_session=True, request_id=pending.get("id"))
-        if auth.get_errors():
-            raise SamlError("logout_invalid", f"LogoutResponse: {auth.get_last_error_reason()}")
+        _process_slo(_auth(request, connection), "LogoutResponse", request_id=pending.get("id"))
         return HttpResponseRedirect(redirects.default_logout_redirect())
     if "SAMLRequest" not in request.GET:
         raise SamlError("logout_invalid", "neither SAMLRequest nor SAMLResponse")
-    url = auth.process_slo(keep_local_session=True)
-    if auth.get_errors() or not url:
-        raise SamlError("logout_invalid", f"LogoutRequest: {auth.get_last_error_reason()}")
-    requested = OneLogin_Saml2_Logout_Request.get_nameid(auth.get_last_request_xml())
+    _checked_logout_message(request, "LogoutRequest")
+    auth = _auth(request, connection)
+    url = _process_slo(auth, "LogoutRequest")
+    if not url:
+        raise SamlError("logout_invalid", "LogoutRequest: no LogoutResponse built")
+    try:
+        requested = OneLogin_Saml2_Logout_Request.get_nameid(auth.get_last_request_xml())
+    except Exception as exc:
+        raise SamlError(
+            "logout_invalid", f"LogoutRequest NameID: {exc.__class__.__name__}"
+        ) from exc
     signed_in = request.session.get(state.SESSION_LOGIN) or {}
     if signed_in.get("c") == connection.slug and signed_in.get("name_id") == requested:
         _logout_locally(request)

@@ -149,9 +149,15 @@ class TestIdP:
     # ------------------------------------------------------------------ SLO
 
     def logout_request_url(
-        self, sp_slo_url: str, sp_entity_id: str, name_id: str, name_id_format: str = "email"
+        self,
+        sp_slo_url: str,
+        sp_entity_id: str,
+        name_id: str,
+        name_id_format: str = "email",
+        *,
+        sign: bool = True,
     ) -> str:
-        """A signed redirect-binding LogoutRequest from the IdP to our SLO endpoint."""
+        """A redirect-binding LogoutRequest from the IdP to our SLO endpoint (signed by default)."""
         _id, request = self.server.create_logout_request(
             sp_slo_url,
             sp_entity_id,
@@ -163,8 +169,8 @@ class TestIdP:
             str(request),
             sp_slo_url,
             relay_state="rs-42",
-            sign=True,
-            sigalg=xmldsig.SIG_RSA_SHA256,
+            sign=sign,
+            sigalg=xmldsig.SIG_RSA_SHA256 if sign else None,
         )
         return dict(info["headers"])["Location"]
 
@@ -173,8 +179,8 @@ class TestIdP:
         parsed = self.server.parse_logout_request(query["SAMLRequest"][0], BINDING_HTTP_REDIRECT)
         return parsed.message
 
-    def logout_response_url(self, request: Any, sp_slo_url: str) -> str:
-        """A signed redirect-binding LogoutResponse (Success) to our SLO endpoint."""
+    def logout_response_url(self, request: Any, sp_slo_url: str, *, sign: bool = True) -> str:
+        """A redirect-binding LogoutResponse (Success) to our SLO endpoint (signed by default)."""
         response = self.server.create_logout_response(
             request, [BINDING_HTTP_REDIRECT], status=None, sign=False
         )
@@ -184,8 +190,8 @@ class TestIdP:
             str(response),
             sp_slo_url,
             response=True,
-            sign=True,
-            sigalg=xmldsig.SIG_RSA_SHA256,
+            sign=sign,
+            sigalg=xmldsig.SIG_RSA_SHA256 if sign else None,
         )
         return dict(info["headers"])["Location"]
 
@@ -249,6 +255,33 @@ def resign_assertion(
     return to_bytes(root)
 
 
+def encrypt_assertion(xml: bytes, cert: str = "sp.crt") -> bytes:
+    """Replace the response's ``saml:Assertion`` by an ``EncryptedAssertion`` for *cert*.
+
+    AES-128-CBC with an RSA-OAEP key transport, with the ``xmlsec`` module: lets an attack test
+    hide content (a transform, a reference) from every check made before decryption.
+    """
+    root = tree(xml)
+    assertion = root.find("saml:Assertion", NS)
+    assert assertion is not None
+    data = xmlsec.template.encrypted_data_create(
+        root, xmlsec.Transform.AES128, type=xmlsec.EncryptionType.ELEMENT, ns="xenc"
+    )
+    xmlsec.template.encrypted_data_ensure_cipher_value(data)
+    key_info = xmlsec.template.encrypted_data_ensure_key_info(data, ns="ds")
+    encrypted_key = xmlsec.template.add_encrypted_key(key_info, xmlsec.Transform.RSA_OAEP)
+    xmlsec.template.encrypted_data_ensure_cipher_value(encrypted_key)
+    manager = xmlsec.KeysManager()
+    manager.add_key(xmlsec.Key.from_file(str(KEYS / cert), xmlsec.KeyFormat.CERT_PEM, None))
+    ctx = xmlsec.EncryptionContext(manager)
+    ctx.key = xmlsec.Key.generate(xmlsec.KeyData.AES, 128, xmlsec.KeyDataType.SESSION)
+    data = ctx.encrypt_xml(data, assertion)
+    wrapper = root.makeelement(f"{{{NS['saml']}}}EncryptedAssertion")
+    data.addprevious(wrapper)
+    wrapper.append(data)
+    return to_bytes(root)
+
+
 __all__ = [
     "BINDING_HTTP_POST",
     "IDP_ENTITY_ID",
@@ -258,6 +291,7 @@ __all__ = [
     "STATUS_SUCCESS",
     "TestIdP",
     "b64",
+    "encrypt_assertion",
     "pem",
     "resign_assertion",
     "saml_time",

@@ -249,8 +249,13 @@ def test_transient_name_id_matches_by_attribute(
             "urn:oid:2.5.4.42": ["Bob"],
             "urn:oid:2.5.4.4": ["Builder"],
         },
+        {  # JumpCloud's default attribute names (all lower case)
+            "email": ["bob@example.com"],
+            "firstname": ["Bob"],
+            "lastname": ["Builder"],
+        },
     ],
-    ids=["entra", "onelogin", "oid"],
+    ids=["entra", "onelogin", "oid", "jumpcloud"],
 )
 def test_default_attribute_names_of_common_idps(
     browser: Browser, saml_connection: Connection, attributes: dict[str, list[str]]
@@ -344,6 +349,7 @@ def test_signals_sent_after_commit(
     seen: list[tuple[str, Any]] = []
 
     def on_login(sender: Any, **kwargs: Any) -> None:
+        assert kwargs["user"].is_authenticated and kwargs["request"].user == kwargs["user"]
         seen.append(("login", kwargs["created"]))
 
     def on_created(sender: Any, **kwargs: Any) -> None:
@@ -352,13 +358,35 @@ def test_signals_sent_after_commit(
     signals.saml_user_logged_in.connect(on_login)
     signals.user_created.connect(on_created)
     try:
-        with django_capture_on_commit_callbacks(execute=True):
-            browser.sign_in()
+        # The test runs inside a transaction that never commits: nothing may be sent yet.
+        with django_capture_on_commit_callbacks(execute=False) as callbacks:
+            response = browser.sign_in()
+        assert response.status_code == 302
+        assert browser.who() == "home: alice@example.com"
+        assert seen == []
+        assert len(callbacks) >= 2
+        for callback in callbacks:  # "commit"
+            callback()
     finally:
         signals.saml_user_logged_in.disconnect(on_login)
         signals.user_created.disconnect(on_created)
-    assert ("created", "saml") in seen
-    assert ("login", True) in seen
+    assert seen == [("created", "saml"), ("login", True)]
+
+
+def test_failing_login_receiver_does_not_undo_the_sign_in(
+    browser: Browser, saml_connection: Connection, django_capture_on_commit_callbacks: Any
+) -> None:
+    def broken(sender: Any, **kwargs: Any) -> None:
+        raise RuntimeError("receiver bug")
+
+    signals.saml_user_logged_in.connect(broken)
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            response = browser.sign_in()
+    finally:
+        signals.saml_user_logged_in.disconnect(broken)
+    assert response.status_code == 302
+    assert browser.who() == "home: alice@example.com"
 
 
 def test_idp_initiated_allowed_when_connection_allows_it(

@@ -10,12 +10,17 @@ from __future__ import annotations
 import base64
 import copy
 import datetime as dt
+import os
+import threading
+import time
 from typing import Any
 from unittest import mock
+from urllib.parse import urljoin, urlsplit
 
 import pytest
 import xmlsec
 from django.contrib.auth import get_user_model
+from django.db import connections as db_connections
 from django.test import Client
 
 from django_provisioning.models import (
@@ -25,8 +30,18 @@ from django_provisioning.models import (
     SamlPendingLogin,
 )
 
-from .conftest import Browser, sp_metadata
-from .idp import NS, TestIdP, b64, resign_assertion, saml_time, to_bytes, tree
+from .conftest import ACS_URL, SP_ENTITY_ID, Browser, sp_metadata
+from .idp import (
+    NS,
+    TestIdP,
+    b64,
+    encrypt_assertion,
+    pem,
+    resign_assertion,
+    saml_time,
+    to_bytes,
+    tree,
+)
 
 User = get_user_model()
 pytestmark = pytest.mark.django_db
@@ -490,10 +505,45 @@ def test_pending_login_of_another_connection(
 # ---------------------------------------------------------------------- redirects
 
 
-@pytest.mark.parametrize(
-    "target",
-    ["https://evil.example/", "//evil.example/x", "javascript:alert(1)", "\\\\evil.example"],
-)
+#: next / RelayState values that lead off the site (or nowhere safe); each is refused.
+HOSTILE_REDIRECTS = [
+    "https://evil.example/",
+    "//evil.example/x",
+    "///evil.example",
+    "/\\evil.example",
+    "\\\\evil.example",
+    "https:evil.example",
+    "https:/evil.example",
+    "http:///evil.example",
+    "https://testserver@evil.example/",  # userinfo: the host is evil.example
+    "http://evil.example\\@testserver/",
+    "http://evil.example#@testserver",
+    "http://testserver.evil.example/",
+    " //evil.example",
+    "\t//evil.example",
+    "/\t/evil.example",
+    "/\r\n/evil.example",
+    "\r\n//evil.example",
+    "/home/\r\nSet-Cookie: x=1",
+    "\x01//evil.example",
+    "/home/\x00",
+    "javascript:alert(1)",
+    "JaVaScRiPt:alert(1)",
+    "java\tscript:alert(1)",
+    "data:text/html,<script>alert(1)</script>",
+]
+
+#: Values that look hostile but are paths on this site; accepted, and they stay here.
+SAME_HOST_REDIRECTS = [
+    "%2F%2Fevil.example",
+    "/%2F/evil.example",
+    "/%5Cevil.example",
+    "/.evil.example",
+    "/home/?next=//evil.example",
+]
+
+
+@pytest.mark.parametrize("target", HOSTILE_REDIRECTS)
 def test_next_to_an_evil_host(
     browser: Browser, saml_connection: Connection, caplog: Any, target: str
 ) -> None:
@@ -503,14 +553,57 @@ def test_next_to_an_evil_host(
     assert "_dp_saml_requests" not in browser.client.session
 
 
-@pytest.mark.parametrize(
-    "target", ["https://evil.example/", "//evil.example/x", "javascript:alert(1)"]
-)
+@pytest.mark.parametrize("target", HOSTILE_REDIRECTS)
 def test_relay_state_to_an_evil_host(
     browser: Browser, started: tuple[Any, str], good_xml: bytes, caplog: Any, target: str
 ) -> None:
     with caplog.at_level("INFO", logger="django_provisioning.saml"):
         response = browser.post(good_xml, target)
+    assert_refused(response, 400, "not on this site", caplog)
+
+
+def _stays_here(location: str) -> None:
+    assert not location.replace("\\", "/").startswith("//"), location
+    resolved = urljoin("http://testserver/sso/acme/acs/finish/", location)
+    assert urlsplit(resolved).hostname == "testserver", (location, resolved)
+
+
+@pytest.mark.parametrize("target", SAME_HOST_REDIRECTS)
+def test_next_that_only_looks_hostile_stays_on_the_site(
+    browser: Browser, saml_connection: Connection, target: str
+) -> None:
+    response = browser.sign_in(next_url=target)
+    assert response.status_code == 302
+    _stays_here(response["Location"])
+
+
+@pytest.mark.parametrize("target", SAME_HOST_REDIRECTS)
+def test_relay_state_that_only_looks_hostile_stays_on_the_site(
+    browser: Browser, saml_connection: Connection, target: str
+) -> None:
+    saml_connection.allow_idp_initiated = True  # so the RelayState is what decides
+    saml_connection.save()
+    response = browser.finish(browser.post(browser.response_for(None), target))
+    assert response.status_code == 302
+    _stays_here(response["Location"])
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "https://good.example@evil.example/",
+        "https://good.example:443@evil.example/",
+        "https://evil.example/.good.example",
+        "https://evil.example?.good.example",
+        "https://good.example.evil.example/",
+    ],
+)
+def test_userinfo_and_suffix_tricks_on_an_allowed_host(
+    browser: Browser, saml_connection: Connection, settings: Any, caplog: Any, target: str
+) -> None:
+    settings.DJANGO_PROVISIONING = {"SAML_ALLOWED_REDIRECT_HOSTS": ["good.example"]}
+    with caplog.at_level("INFO", logger="django_provisioning.saml"):
+        response = browser.client.get("/sso/acme/login/", {"next": target})
     assert_refused(response, 400, "not on this site", caplog)
 
 
@@ -547,3 +640,505 @@ def test_base64_with_whitespace_accepted(
 ) -> None:
     wrapped = base64.encodebytes(good_xml).decode()  # line-wrapped, as some IdPs send it
     assert browser.finish(browser.post(wrapped, started[1])).status_code == 302
+
+
+# ---------------------------------------------------------------------- references and decryption
+#
+# python3-saml decrypts an EncryptedAssertion in OneLogin_Saml2_Response.__init__, before any
+# signature check, and xmlsec follows every URI it meets while decrypting. So the references
+# are checked before python3-saml sees the response.
+
+XENC = "http://www.w3.org/2001/04/xmlenc#"
+
+
+def _want_encrypted(connection: Connection) -> None:
+    connection.want_assertions_encrypted = True
+    # pysaml2 signs the message around the encrypted assertion, not the assertion.
+    connection.want_assertions_signed = False
+    connection.want_messages_signed = True
+    connection.sp_certificate = pem("sp.crt")
+    connection.sp_private_key = pem("sp.key")
+    connection.save()
+
+
+def _encrypted_xml(browser: Browser, request: Any) -> bytes:
+    return browser.response_for(
+        request,
+        encrypt_assertion=True,
+        encrypt_cert_assertion=pem("sp.crt"),
+        sign_assertion=False,
+        sign_response=True,
+    )
+
+
+def _cipher_reference(xml: bytes, uri: str) -> tuple[bytes, bytes]:
+    """(the response with its assertion's ciphertext replaced by a reference to *uri*,
+    the ciphertext that was there)."""
+    root = tree(xml)
+    cipher_data = root.find(
+        f".//saml:EncryptedAssertion/{{{XENC}}}EncryptedData/{{{XENC}}}CipherData", NS
+    )
+    value = cipher_data.find(f"{{{XENC}}}CipherValue")
+    ciphertext = base64.b64decode(value.text)
+    cipher_data.remove(value)
+    reference = cipher_data.makeelement(f"{{{XENC}}}CipherReference", {"URI": uri})
+    cipher_data.append(reference)
+    return to_bytes(root), ciphertext
+
+
+@pytest.fixture
+def no_decryption() -> Any:
+    """Fail the test if xmlsec is asked to decrypt anything."""
+    with mock.patch(
+        "onelogin.saml2.utils.OneLogin_Saml2_Utils.decrypt_element",
+        side_effect=AssertionError("decrypt_element called"),
+    ) as decrypt:
+        yield decrypt
+
+
+@pytest.mark.django_db(transaction=True)
+def test_cipher_reference_to_dev_zero_is_refused_at_once(
+    browser: Browser, saml_connection: Connection, caplog: Any
+) -> None:
+    # Without the check xmlsec reads /dev/zero forever (100% CPU, memory growing without
+    # bound). The request runs in a thread so that a regression fails here instead of hanging.
+    _want_encrypted(saml_connection)
+    request, relay_state = browser.start()
+    xml, _ciphertext = _cipher_reference(_encrypted_xml(browser, request), "file:///dev/zero")
+    answers: list[Any] = []
+
+    def post() -> None:
+        try:
+            answers.append(browser.post(xml, relay_state))
+        finally:
+            db_connections.close_all()  # this thread's own database connection
+
+    worker = threading.Thread(target=post, daemon=True)
+    started = time.monotonic()
+    with caplog.at_level("INFO", logger="django_provisioning.saml"):
+        worker.start()
+        worker.join(10)
+    assert not worker.is_alive(), "the ACS is still reading file:///dev/zero"
+    assert time.monotonic() - started < 10
+    assert_refused(answers[0], 400, "refers to content outside itself", caplog)
+
+
+def test_cipher_reference_to_a_local_file_is_refused_before_decryption(
+    browser: Browser,
+    saml_connection: Connection,
+    caplog: Any,
+    tmp_path: Any,
+    no_decryption: Any,
+) -> None:
+    # The file holds the very ciphertext the reference replaced, so it would decrypt: its
+    # contents must not matter.
+    _want_encrypted(saml_connection)
+    request, relay_state = browser.start()
+    stored = tmp_path / "ciphertext"
+    xml, ciphertext = _cipher_reference(_encrypted_xml(browser, request), stored.as_uri())
+    stored.write_bytes(ciphertext)
+    response = attack(browser, (request, relay_state), xml, caplog)
+    assert_refused(response, 400, "refers to content outside itself", caplog)
+    assert not no_decryption.called
+
+
+def test_cipher_reference_to_a_local_file_is_never_opened(
+    browser: Browser, saml_connection: Connection, caplog: Any, tmp_path: Any
+) -> None:
+    # A FIFO tells whether anyone opened it: opening it for writing without blocking succeeds
+    # only while a reader has it open. Nothing is mocked, so xmlsec would open it if asked.
+    _want_encrypted(saml_connection)
+    request, relay_state = browser.start()
+    probe = tmp_path / "probe"
+    os.mkfifo(probe)
+    xml, _ciphertext = _cipher_reference(_encrypted_xml(browser, request), probe.as_uri())
+    opened = threading.Event()
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            try:
+                fd = os.open(probe, os.O_WRONLY | os.O_NONBLOCK)
+            except OSError:
+                time.sleep(0.005)
+                continue
+            opened.set()
+            os.close(fd)  # the reader, if any, gets end-of-file and goes on
+            return
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        response = attack(browser, (request, relay_state), xml, caplog)
+    finally:
+        done.set()
+        watcher.join(5)
+    assert not opened.is_set(), "xmlsec opened a local file named by the response"
+    assert_refused(response, 400, "refers to content outside itself", caplog)
+
+
+def _add_key_info_child(xml: bytes, make: Any) -> bytes:
+    """Add an element built by *make(parent)* under the EncryptedData's ds:KeyInfo."""
+    root = tree(xml)
+    key_info = root.find(f".//{{{XENC}}}EncryptedData/ds:KeyInfo", NS)
+    make(key_info)
+    return to_bytes(root)
+
+
+def _retrieval_method(uri: str) -> Any:
+    def make(key_info: Any) -> None:
+        key_info.insert(
+            0,
+            key_info.makeelement(
+                f"{{{NS['ds']}}}RetrievalMethod",
+                {"URI": uri, "Type": f"{XENC}EncryptedKey"},
+            ),
+        )
+
+    return make
+
+
+def _reference_list(kind: str, uri: str) -> Any:
+    def make(key_info: Any) -> None:
+        encrypted_key = key_info.find(f"{{{XENC}}}EncryptedKey")
+        references = encrypted_key.makeelement(f"{{{XENC}}}ReferenceList")
+        references.append(references.makeelement(f"{{{XENC}}}{kind}", {"URI": uri}))
+        encrypted_key.append(references)
+
+    return make
+
+
+def _key_info_reference(uri: str) -> Any:
+    def make(key_info: Any) -> None:
+        key_info.append(key_info.makeelement(f"{{{NS['ds']}}}Reference", {"URI": uri}))
+
+    return make
+
+
+EXTERNAL_URIS = ["file:///etc/passwd", "http://127.0.0.1:9/key", "#xpointer(/)", "EK_1", ""]
+
+
+@pytest.mark.parametrize("uri", EXTERNAL_URIS)
+@pytest.mark.parametrize(
+    "element",
+    ["RetrievalMethod", "DataReference", "KeyReference", "KeyInfo-Reference"],
+)
+def test_reference_out_of_the_document_is_refused(
+    browser: Browser,
+    saml_connection: Connection,
+    caplog: Any,
+    no_decryption: Any,
+    element: str,
+    uri: str,
+) -> None:
+    _want_encrypted(saml_connection)
+    request, relay_state = browser.start()
+    make = {
+        "RetrievalMethod": _retrieval_method,
+        "DataReference": lambda u: _reference_list("DataReference", u),
+        "KeyReference": lambda u: _reference_list("KeyReference", u),
+        "KeyInfo-Reference": _key_info_reference,
+    }[element](uri)
+    xml = _add_key_info_child(_encrypted_xml(browser, request), make)
+    response = attack(browser, (request, relay_state), xml, caplog)
+    assert_refused(response, 400, "refers to content outside itself", caplog)
+    assert not no_decryption.called
+
+
+def test_same_document_references_pass_the_inspection(
+    browser: Browser, saml_connection: Connection
+) -> None:
+    # The control for the test above: "#id" references (how an EncryptedData points at an
+    # EncryptedKey elsewhere in the document) are what SAML uses, and pass.
+    from django_provisioning.saml.security import check_references
+
+    _want_encrypted(saml_connection)
+    request, _relay_state = browser.start()
+    xml = _encrypted_xml(browser, request)
+    for make in (_retrieval_method("#EK_1"), _reference_list("DataReference", "#ED_1")):
+        xml = _add_key_info_child(xml, make)
+    check_references(tree(xml))  # no exception
+
+
+def test_encrypted_assertion_refused_when_the_connection_does_not_want_one(
+    browser: Browser,
+    saml_connection: Connection,
+    caplog: Any,
+    settings: Any,
+    no_decryption: Any,
+) -> None:
+    # The site has a global SP key, so python3-saml would decrypt whatever arrives.
+    settings.DJANGO_PROVISIONING = {
+        "SAML_SP_CERTIFICATE": pem("sp.crt"),
+        "SAML_SP_PRIVATE_KEY": pem("sp.key"),
+    }
+    assert saml_connection.want_assertions_encrypted is False
+    request, relay_state = browser.start()
+    response = attack(browser, (request, relay_state), _encrypted_xml(browser, request), caplog)
+    assert_refused(response, 400, "not set up for encrypted sign-in responses", caplog)
+    assert not no_decryption.called
+
+
+def test_encrypted_assertion_refused_without_an_sp_key(
+    browser: Browser, saml_connection: Connection, caplog: Any, no_decryption: Any
+) -> None:
+    request, relay_state = browser.start()
+    xml = _encrypted_xml(browser, request)
+    saml_connection.want_assertions_encrypted = True
+    saml_connection.save()
+    response = attack(browser, (request, relay_state), xml, caplog)
+    assert_refused(response, 400, "not set up for encrypted sign-in responses", caplog)
+    assert not no_decryption.called
+
+
+def _hide_in_encryption(xml: bytes, hidden: str) -> bytes:
+    """Sign the assertion with something forbidden inside, then encrypt it for the SP."""
+    if hidden == "xslt":
+        signed = resign_assertion(
+            xml,
+            transforms=[
+                xmlsec.Transform.ENVELOPED,
+                xmlsec.Transform.XSLT,
+                xmlsec.Transform.EXCL_C14N,
+            ],
+        )
+    else:
+        root = tree(resign_assertion(xml))
+        key_info = root.find("saml:Assertion/ds:Signature/ds:KeyInfo", NS)
+        key_info.append(
+            key_info.makeelement(f"{{{NS['ds']}}}RetrievalMethod", {"URI": "file:///etc/passwd"})
+        )
+        signed = to_bytes(root)
+    return encrypt_assertion(signed)
+
+
+@pytest.mark.parametrize(
+    ("hidden", "text"),
+    [
+        ("xslt", "signature transform this site does not allow"),
+        ("retrieval_method", "refers to content outside itself"),
+    ],
+)
+def test_decrypted_assertion_is_inspected_before_validation(
+    browser: Browser, saml_connection: Connection, caplog: Any, hidden: str, text: str
+) -> None:
+    _want_encrypted(saml_connection)
+    saml_connection.want_messages_signed = False
+    saml_connection.want_assertions_signed = True
+    saml_connection.save()
+    request, relay_state = browser.start()
+    xml = _hide_in_encryption(browser.response_for(request), hidden)
+    assert b"EncryptedAssertion" in xml and b"xslt" not in xml and b"etc/passwd" not in xml
+    with (
+        mock.patch("onelogin.saml2.response.OneLogin_Saml2_Response.is_valid") as is_valid,
+        mock.patch("onelogin.saml2.utils.OneLogin_Saml2_Utils.validate_sign") as validate_sign,
+    ):
+        response = attack(browser, (request, relay_state), xml, caplog)
+    assert not is_valid.called
+    assert not validate_sign.called
+    assert_refused(response, 400, text, caplog)
+
+
+def test_encrypted_assertion_made_by_the_test_helper_is_accepted(
+    browser: Browser, saml_connection: Connection
+) -> None:
+    # The control for the test above: the same encryption, nothing hidden, signs in.
+    _want_encrypted(saml_connection)
+    saml_connection.want_messages_signed = False
+    saml_connection.want_assertions_signed = True
+    saml_connection.save()
+    request, relay_state = browser.start()
+    xml = encrypt_assertion(browser.response_for(request))
+    assert browser.finish(browser.post(xml, relay_state)).status_code == 302
+    assert browser.who() == "home: alice@example.com"
+
+
+# ---------------------------------------------------------------------- solicited only
+
+
+@pytest.mark.parametrize("stolen_for", ["idp-initiated", "another-request"])
+def test_unsolicited_assertion_rewrapped_as_a_response_to_my_request(
+    browser: Browser, saml_connection: Connection, caplog: Any, stolen_for: str
+) -> None:
+    # The attacker holds an assertion signed by the IdP (IdP-initiated, so its
+    # SubjectConfirmationData has no InResponseTo, or answering someone else's request) and
+    # sets the unsigned Response's InResponseTo to an AuthnRequest of their own session.
+    assert not saml_connection.allow_idp_initiated
+    other = Browser(browser.idp).start()[0] if stolen_for == "another-request" else None
+    root = tree(browser.response_for(other))
+    request, relay_state = browser.start()
+    root.set("InResponseTo", request.id)
+    with caplog.at_level("INFO", logger="django_provisioning.saml"):
+        response = browser.post(to_bytes(root), relay_state)
+    assert_refused(response, 403, "accepts sign-ins started here only", caplog, browser)
+    assert browser.who() == "home: anonymous"
+
+
+def test_unsolicited_rewrapped_is_still_fine_when_idp_initiated_is_allowed(
+    browser: Browser, saml_connection: Connection
+) -> None:
+    # With IdP-initiated sign-in on, such a response is no worse than the bare assertion.
+    saml_connection.allow_idp_initiated = True
+    saml_connection.save()
+    root = tree(browser.response_for(None))
+    request, relay_state = browser.start()
+    root.set("InResponseTo", request.id)
+    assert browser.finish(browser.post(to_bytes(root), relay_state)).status_code == 302
+
+
+# ---------------------------------------------------------------------- Recipient required
+
+
+@pytest.mark.parametrize("destination", [True, False], ids=["with-destination", "without"])
+def test_bearer_confirmation_without_recipient(
+    browser: Browser,
+    started: tuple[Any, str],
+    good_xml: bytes,
+    caplog: Any,
+    destination: bool,
+) -> None:
+    root = tree(good_xml)
+    if not destination:
+        del root.attrib["Destination"]
+    for data in root.iterfind(".//saml:SubjectConfirmationData", NS):
+        del data.attrib["Recipient"]
+    response = attack(browser, started, resign_assertion(to_bytes(root)), caplog)
+    assert_refused(response, 400, "meant for another address", caplog)
+
+
+def test_response_without_destination_but_with_recipient_accepted(
+    browser: Browser, started: tuple[Any, str], good_xml: bytes
+) -> None:
+    root = tree(good_xml)
+    del root.attrib["Destination"]  # optional when the message is not signed
+    assert browser.finish(browser.post(to_bytes(root), started[1])).status_code == 302
+
+
+# ---------------------------------------------------------------------- signed Response XSW
+
+
+@pytest.fixture
+def signed_response(browser: Browser, saml_connection: Connection) -> tuple[Any, str, bytes]:
+    """A response whose Response (not assertion) is signed, and a connection requiring it."""
+    saml_connection.want_messages_signed = True
+    saml_connection.want_assertions_signed = False
+    saml_connection.save()
+    request, relay_state = browser.start()
+    xml = browser.response_for(request, sign_response=True, sign_assertion=False)
+    assert tree(xml).find("ds:Signature", NS) is not None
+    assert tree(xml).find("saml:Assertion/ds:Signature", NS) is None
+    return request, relay_state, xml
+
+
+def _evil_response(original: Any) -> Any:
+    evil = copy.deepcopy(original)
+    evil.remove(evil.find("ds:Signature", NS))
+    evil.set("ID", "_evil_response")
+    evil.find("saml:Assertion/saml:Subject/saml:NameID", NS).text = "admin@example.com"
+    return evil
+
+
+def _xsw(xml: bytes, variant: str) -> bytes:
+    original = tree(xml)
+    evil = _evil_response(original)
+    signature = copy.deepcopy(original.find("ds:Signature", NS))
+    unsigned_original = copy.deepcopy(original)
+    unsigned_original.remove(unsigned_original.find("ds:Signature", NS))
+    if variant == "xsw1-original-in-signature-object":
+        obj = signature.makeelement(f"{{{NS['ds']}}}Object")
+        obj.append(unsigned_original)
+        signature.append(obj)
+        evil.find("saml:Issuer", NS).addnext(signature)
+    elif variant == "xsw2-original-detached-before-signature":
+        evil.find("saml:Issuer", NS).addnext(signature)
+        signature.addprevious(unsigned_original)
+    elif variant == "same-id-original-in-extensions":
+        evil.set("ID", original.get("ID"))
+        extensions = evil.makeelement(f"{{{NS['samlp']}}}Extensions")
+        extensions.append(unsigned_original)
+        evil.find("saml:Issuer", NS).addnext(extensions)
+        extensions.addnext(signature)
+    elif variant == "signed-response-kept-evil-assertion-added":
+        original.append(_evil_assertion(original))
+        return to_bytes(original)
+    else:  # pragma: no cover
+        raise AssertionError(variant)
+    return to_bytes(evil)
+
+
+@pytest.mark.parametrize(
+    "variant",
+    [
+        "xsw1-original-in-signature-object",
+        "xsw2-original-detached-before-signature",
+        "same-id-original-in-extensions",
+        "signed-response-kept-evil-assertion-added",
+    ],
+)
+def test_xsw_with_a_signed_response(
+    browser: Browser, signed_response: tuple[Any, str, bytes], caplog: Any, variant: str
+) -> None:
+    request, relay_state, xml = signed_response
+    response = attack(browser, (request, relay_state), _xsw(xml, variant), caplog)
+    assert_refused(response, 400, "unexpected structure", caplog, browser)
+
+
+def test_signed_response_control(browser: Browser, signed_response: tuple[Any, str, bytes]) -> None:
+    _request, relay_state, xml = signed_response
+    assert browser.finish(browser.post(xml, relay_state)).status_code == 302
+    assert browser.who() == "home: alice@example.com"
+
+
+def test_signed_response_with_the_evil_assertion_swapped_in(
+    browser: Browser, signed_response: tuple[Any, str, bytes], caplog: Any
+) -> None:
+    # One assertion only, but not the signed one: the Response signature no longer matches.
+    request, relay_state, xml = signed_response
+    root = tree(xml)
+    root.replace(root.find("saml:Assertion", NS), _evil_assertion(root))
+    response = attack(browser, (request, relay_state), to_bytes(root), caplog)
+    assert_refused(response, 400, "changed after it was signed", caplog, browser)
+
+
+# ---------------------------------------------------------------------- values the database refuses
+#
+# Each is refused in step 1 by an explicit check, before the replay row or the pending row is
+# written (PostgreSQL would otherwise fail the insert after the replay row was committed).
+
+
+def test_in_response_to_longer_than_the_column(
+    browser: Browser, saml_connection: Connection, caplog: Any
+) -> None:
+    saml_connection.allow_idp_initiated = True  # the InResponseTo is then not ours to match
+    saml_connection.save()
+    xml = browser.idp.response_xml(
+        sp_entity_id=SP_ENTITY_ID, acs_url=ACS_URL, in_response_to="_" + "a" * 300
+    )
+    with caplog.at_level("INFO", logger="django_provisioning.saml"):
+        response = browser.post(xml)
+    assert_refused(response, 400, "is not valid", caplog, browser)
+
+
+def test_name_id_longer_than_the_column(
+    browser: Browser, started: tuple[Any, str], caplog: Any
+) -> None:
+    long_name = "a" * 600 + "@example.com"
+    xml = browser.response_for(started[0], name_id=long_name)
+    response = attack(browser, started, xml, caplog)
+    assert_refused(response, 400, "account details this site cannot store", caplog, browser)
+
+
+@pytest.mark.parametrize("relay_state", ["/home/\x00", "\x00", "/home/\x00/evil"])
+def test_nul_in_relay_state(
+    browser: Browser, started: tuple[Any, str], good_xml: bytes, caplog: Any, relay_state: str
+) -> None:
+    with caplog.at_level("INFO", logger="django_provisioning.saml"):
+        response = browser.post(good_xml, relay_state)
+    assert_refused(response, 400, "not on this site", caplog, browser)
+
+
+def test_nul_in_next(browser: Browser, saml_connection: Connection, caplog: Any) -> None:
+    with caplog.at_level("INFO", logger="django_provisioning.saml"):
+        response = browser.client.get("/sso/acme/login/", {"next": "/home/\x00"})
+    assert_refused(response, 400, "not on this site", caplog)
+    assert "_dp_saml_requests" not in browser.client.session
