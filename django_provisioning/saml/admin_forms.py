@@ -9,7 +9,7 @@ from django import forms
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from ..models import Connection
+from ..models import CONNECTION_OPTIONS, Connection
 from .metadata_import import MetadataError, parse_idp_metadata
 
 # Django 5.x warns unless URL form fields say which scheme a bare host gets; IdP URLs are https.
@@ -36,32 +36,7 @@ class ConnectionAdminForm(forms.ModelForm):
     class Meta:
         model = Connection
         formfield_callback = formfield
-        fields = (
-            "slug",
-            "name",
-            "is_active",
-            "deprovision_policy",
-            "verified_domains",
-            "idp_entity_id",
-            "idp_sso_url",
-            "idp_slo_url",
-            "idp_x509_certs",
-            "name_id_format",
-            "sign_authn_requests",
-            "want_assertions_signed",
-            "want_messages_signed",
-            "want_assertions_encrypted",
-            "sp_certificate",
-            "sp_private_key",
-            "clock_skew",
-            "allow_idp_initiated",
-            "jit_create",
-            "jit_update",
-            "link_by_email",
-            "attribute_mapping",
-            "groups_attribute",
-            "group_mapping",
-        )
+        fields = ("slug", *CONNECTION_OPTIONS)
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
