@@ -451,3 +451,50 @@ def test_delete_policy_deletes_user(scim, connection):
     assert scim.delete(f"Users/{created['id']}").status_code == 204
     assert User.objects.count() == 0 and ExternalIdentity.objects.count() == 0
     assert AuditEvent.objects.filter(action="delete").count() == 1
+
+
+def test_patch_multi_valued_end_to_end(scim):
+    """remove with and without a filter, add on an empty filter: response, row and index."""
+    created = create(
+        scim,
+        emails=[
+            {"value": "alice@example.com", "type": "work", "primary": True},
+            {"value": "alice@home.test", "type": "home"},
+        ],
+        phoneNumbers=[{"value": "+1 555 0100", "type": "work"}],
+    )
+    url = f"Users/{created['id']}"
+
+    def found(text: str) -> int:
+        return scim.get("Users", {"filter": text}).json()["totalResults"]
+
+    assert found('emails[type eq "home"].value eq "alice@home.test"') == 1
+    response = scim.patch(url, patch_body({"op": "remove", "path": 'emails[type eq "home"]'}))
+    assert response.status_code == 200
+    assert [e["type"] for e in response.json()["emails"]] == ["work"]
+    assert found('emails[type eq "home"].value eq "alice@home.test"') == 0
+    assert ExternalIdentity.objects.get().document["emails"][0]["type"] == "work"
+
+    response = scim.patch(url, patch_body({"op": "remove", "path": "phoneNumbers"}))
+    assert "phoneNumbers" not in response.json()
+    assert found("phoneNumbers pr") == 0
+
+    response = scim.patch(
+        url,
+        patch_body(
+            {"op": "add", "path": 'phoneNumbers[type eq "mobile"].value', "value": "+1 555 0199"}
+        ),
+    )
+    assert response.json()["phoneNumbers"] == [{"type": "mobile", "value": "+1 555 0199"}]
+    assert found('phoneNumbers[type eq "mobile"].value eq "+1 555 0199"') == 1
+
+
+def test_put_without_active_means_active(scim):
+    """RFC 7643 §4.1.1 leaves `active` to the service provider: absent means active."""
+    created = create(scim, active=False)
+    assert User.objects.get().is_active is False
+    body = okta_user(password=None)
+    del body["active"]
+    response = scim.put(f"Users/{created['id']}", body)
+    assert response.json()["active"] is True
+    assert User.objects.get().is_active is True
