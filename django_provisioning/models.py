@@ -10,6 +10,7 @@ import uuid
 from typing import Any
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -75,7 +76,13 @@ class Connection(models.Model):
     )
     sp_certificate = models.TextField(_("SP certificate (PEM)"), blank=True)
     sp_private_key = models.TextField(_("SP private key (PEM)"), blank=True)
-    clock_skew = models.PositiveIntegerField(_("allowed clock skew (seconds)"), default=120)
+    clock_skew = models.PositiveIntegerField(
+        _("allowed clock skew (seconds)"),
+        default=120,
+        # Stated, not left to the database backend (Django 4.2 on SQLite adds no bound): more
+        # than an hour of skew would make assertion expiry meaningless.
+        validators=[MinValueValidator(0), MaxValueValidator(3600)],
+    )
     allow_idp_initiated = models.BooleanField(_("allow IdP-initiated sign-in"), default=False)
     # Just-in-time provisioning
     jit_create = models.BooleanField(_("create unknown users at sign-in"), default=True)
