@@ -11,9 +11,8 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
-from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
-from django.core.exceptions import FieldDoesNotExist, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -137,28 +136,21 @@ def _save_user(user: Any, connection: Connection, *, created: bool) -> None:
         raise Conflict("A user with this userName already exists.") from exc
 
 
-def _check_identifiers(connection: Connection, document: dict[str, Any]) -> None:
-    """Refuse a userName or externalId that its columns cannot hold whole.
+def _check_identifiers(document: dict[str, Any]) -> None:
+    """Refuse a userName or externalId that the link row's columns cannot hold whole.
 
-    Cutting an identifier to fit would make two different userNames one account (or clash for
-    no visible reason), and PostgreSQL refuses an over-long value with an error, not a cut.
-    The normalised userName is checked too: NFKC and case folding can make it longer.
+    Cutting an identifier to fit would make two different userNames one account, and
+    PostgreSQL refuses an over-long value with an error, not a cut. The normalised userName is
+    checked too: NFKC and case folding can make it longer. (The user model's own field limits
+    are enforced by ``save_user``'s ``full_clean``.)
     """
-    adapter = get_adapter()
+    limit = ExternalIdentity._meta.get_field("user_name").max_length or 255
     user_name = str(document.get("userName") or "")
-    limit = getattr(ExternalIdentity._meta.get_field("user_name"), "max_length", None) or 255
-    field_name = adapter.field_for_path("userName", connection)
-    if field_name:
-        try:
-            model_limit = getattr(get_user_model()._meta.get_field(field_name), "max_length", None)
-        except FieldDoesNotExist:
-            model_limit = None
-        limit = min(limit, model_limit or limit)
-    if len(user_name) > limit or len(adapter.normalize_user_name(user_name)) > 255:
+    if len(user_name) > limit or len(get_adapter().normalize_user_name(user_name)) > limit:
         raise InvalidData(f"userName: at most {limit} characters.")
     external_id = document.get("externalId")
-    if external_id is not None and len(str(external_id)) > 255:
-        raise InvalidData("externalId: at most 255 characters.")
+    if external_id is not None and len(str(external_id)) > limit:
+        raise InvalidData(f"externalId: at most {limit} characters.")
 
 
 def _claim_user_name(
@@ -216,7 +208,7 @@ def create_user(
     """Create (or link, under the connection's policy) the user for a canonical SCIM document."""
     adapter = get_adapter()
     user_name = str(document["userName"])
-    _check_identifiers(connection, document)
+    _check_identifiers(document)
     previous = _claim_user_name(connection, adapter.normalize_user_name(user_name))
     user = previous or _find_linkable_user(connection, document)
     created = user is None
@@ -268,7 +260,7 @@ def replace_user(
     adapter = get_adapter()
     connection = identity.connection
     user = identity.user
-    _check_identifiers(connection, document)
+    _check_identifiers(document)
     was_active = adapter.is_user_active(user)
     before = adapter.user_to_document(user, identity.document, connection)
     new_name = str(document.get("userName") or identity.user_name)
