@@ -144,7 +144,7 @@ def _check_identifiers(document: dict[str, Any]) -> None:
     checked too: NFKC and case folding can make it longer. (The user model's own field limits
     are enforced by ``save_user``'s ``full_clean``.)
     """
-    limit = ExternalIdentity._meta.get_field("user_name").max_length or 255
+    limit = ExternalIdentity._meta.get_field("user_name").max_length or 255  # type: ignore[union-attr]
     user_name = str(document.get("userName") or "")
     if len(user_name) > limit or len(get_adapter().normalize_user_name(user_name)) > limit:
         raise InvalidData(f"userName: at most {limit} characters.")
