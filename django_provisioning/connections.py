@@ -46,13 +46,3 @@ def get_connection(slug: str, *, active_only: bool = False) -> Connection | None
     if connection is None or (active_only and not connection.is_active):
         return None
     return connection
-
-
-def sync_settings_connections() -> list[Connection]:
-    """Create or update the rows of every settings-declared connection."""
-    out = []
-    for slug in settings_connections():
-        connection = get_connection(slug)
-        if connection is not None:
-            out.append(connection)
-    return out

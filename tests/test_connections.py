@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.test import override_settings
 
-from django_provisioning.connections import get_connection, sync_settings_connections
+from django_provisioning.connections import get_connection
 from django_provisioning.models import Connection
 
 
@@ -29,10 +29,6 @@ def test_database_connection_and_unknown(connection):
     assert get_connection("missing") is None
     Connection.objects.filter(pk=connection.pk).update(is_active=False)
     assert get_connection("acme", active_only=True) is None
-
-
-def test_sync_settings_connections(db):
-    assert [c.slug for c in sync_settings_connections()] == ["settings-co"]
 
 
 def test_owns_email_domain(connection):

@@ -45,10 +45,6 @@ class LenientNegotiation(DefaultContentNegotiation):
             return renderers[0], renderers[0].media_type
 
 
-def scim_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(data, status=status, headers=headers)
-
-
 def error_response(exc: errors.ScimError) -> Response:
     response = Response(exc.as_body(), status=exc.status)
     if exc.status == 401:
