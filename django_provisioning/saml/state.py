@@ -16,7 +16,6 @@ with that key. The row is consumed by the first attempt, and expires after
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 import time
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from django.utils import timezone
 
 from ..conf import provisioning_settings
 from ..models import SamlPendingLogin
+from ..tokens import checksum
 from .errors import SamlError
 
 if TYPE_CHECKING:
@@ -74,10 +74,6 @@ def claim_request(request: HttpRequest, connection: Connection, request_id: str)
     return str(entry.get("n") or "")
 
 
-def _checksum(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
-
-
 def create_pending_login(
     connection: Connection, validated: ValidatedResponse, relay_state: str
 ) -> str:
@@ -87,7 +83,7 @@ def create_pending_login(
     SamlPendingLogin.objects.filter(created_at__lt=cutoff).delete()
     SamlPendingLogin.objects.create(
         connection=connection,
-        key_checksum=_checksum(key),
+        key_checksum=checksum(key),
         in_response_to=validated.in_response_to or "",
         relay_state=relay_state,
         data=validated.as_data(),
@@ -109,7 +105,7 @@ def consume_pending_login(connection: Connection, key: str) -> PendingLogin:
     cutoff = timezone.now() - timedelta(seconds=PENDING_LOGIN_TTL)
     with transaction.atomic():
         row = SamlPendingLogin.objects.filter(
-            connection=connection, key_checksum=_checksum(key)
+            connection=connection, key_checksum=checksum(key)
         ).first()
         # delete() answers how many rows went: of two racing requests only one sees 1.
         if row is None or SamlPendingLogin.objects.filter(pk=row.pk).delete()[0] != 1:
