@@ -7,7 +7,6 @@ are protocol-neutral (:class:`Conflict`, :class:`InvalidData`); each door render
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable
 from typing import Any
 
@@ -42,8 +41,6 @@ __all__ = [
     "replace_user",
     "sync_user_groups",
 ]
-
-logger = logging.getLogger("django_provisioning")
 
 INDEXED_MULTI_VALUED = ("emails", "phoneNumbers", "ims", "photos", "entitlements", "roles")
 
@@ -84,17 +81,7 @@ def _audit(
 
 
 def _send(signal: Any, source: str, **kwargs: Any) -> None:
-    """Notify after commit. A failing receiver is logged: the change is committed, so the
-    client must hear that it succeeded (an error would make an IdP retry a done create)."""
-
-    def send() -> None:
-        for receiver, result in signal.send_robust(sender=source, **kwargs):
-            if isinstance(result, Exception):
-                logger.error(
-                    "Receiver %r of a provisioning signal failed", receiver, exc_info=result
-                )
-
-    transaction.on_commit(send)
+    signals.send_after_commit(signal, source, **kwargs)
 
 
 def _index_values(identity: ExternalIdentity, document: dict[str, Any], *, fresh: bool) -> None:

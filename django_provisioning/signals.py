@@ -7,7 +7,13 @@ arguments ``connection``, ``user`` and ``identity`` (the :class:`ExternalIdentit
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
+from django.db import transaction
 from django.dispatch import Signal
+
+logger = logging.getLogger("django_provisioning")
 
 user_created = Signal()
 user_updated = Signal()
@@ -16,3 +22,21 @@ user_reactivated = Signal()
 user_deleted = Signal()
 #: A user signed in over SAML (after ``login()``); extra kwargs ``request`` and ``created``.
 saml_user_logged_in = Signal()
+
+
+def send_after_commit(signal: Signal, sender: str, **kwargs: Any) -> None:
+    """Send *signal* once the current transaction commits.
+
+    Receivers run through ``send_robust``: one that raises is logged, not re-raised, because the
+    change is committed by then and the client (an IdP, or a person signing in) must hear that
+    it succeeded; an error would make an IdP retry a create that is done.
+    """
+
+    def send() -> None:
+        for receiver, result in signal.send_robust(sender=sender, **kwargs):
+            if isinstance(result, Exception):
+                logger.error(
+                    "Receiver %r of a provisioning signal failed", receiver, exc_info=result
+                )
+
+    transaction.on_commit(send)

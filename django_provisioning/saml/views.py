@@ -109,22 +109,6 @@ def acs_view(request: HttpRequest, connection: Connection) -> HttpResponse:
     return HttpResponseRedirect(f"{finish}?{urlencode({'key': key})}", status=303)
 
 
-def _send_logged_in(**kwargs: Any) -> None:
-    """``saml_user_logged_in`` once the transaction commits, like the core's signals.
-
-    A failing receiver is logged, not raised: the person is signed in by then, and an error
-    page would tell them otherwise.
-    """
-
-    def send() -> None:
-        results = signals.saml_user_logged_in.send_robust(sender="saml", **kwargs)
-        for receiver, result in results:
-            if isinstance(result, Exception):
-                logger.error("Receiver %r of saml_user_logged_in failed", receiver, exc_info=result)
-
-    transaction.on_commit(send)
-
-
 @never_cache
 @require_GET
 @_saml_view
@@ -175,8 +159,14 @@ def acs_finish_view(request: HttpRequest, connection: Connection) -> HttpRespons
         "session_index": data.get("session_index"),
     }
     logger.info("SAML sign-in of user %s via connection %r", user.pk, connection.slug)
-    _send_logged_in(
-        connection=connection, user=user, identity=identity, request=request, created=created
+    signals.send_after_commit(
+        signals.saml_user_logged_in,
+        "saml",
+        connection=connection,
+        user=user,
+        identity=identity,
+        request=request,
+        created=created,
     )
     return HttpResponseRedirect(next_url or relay_state or redirects.default_login_redirect())
 
