@@ -44,7 +44,7 @@ class DefaultAdapter:
         Defaults to ``USER_ATTRIBUTE_MAP``; when that is unset, the built-in map restricted to
         the fields the user model has, with ``userName`` on the model's ``USERNAME_FIELD``.
         """
-        return _attribute_map(id(provisioning_settings.USER_ATTRIBUTE_MAP))
+        return configured_attribute_map()
 
     def mapped_paths(self, connection: Connection | None = None) -> list[tuple[MappedPath, str]]:
         mapping = self.get_user_attribute_map(connection)
@@ -192,8 +192,9 @@ def _deep_copy(value: Any) -> Any:
     return value
 
 
-@lru_cache(maxsize=8)
-def _attribute_map(_key: int) -> dict[str, str]:
+@lru_cache(maxsize=1)
+def configured_attribute_map() -> dict[str, str]:
+    """The attribute map in force (cached; dropped with the settings on ``setting_changed``)."""
     configured = provisioning_settings.USER_ATTRIBUTE_MAP
     if configured is not None:
         return dict(configured)
@@ -216,6 +217,5 @@ def _attribute_map(_key: int) -> dict[str, str]:
 @lru_cache(maxsize=1)
 def get_adapter() -> DefaultAdapter:
     """The configured adapter instance (cached; dropped when settings change)."""
-    _attribute_map.cache_clear()
     cls = provisioning_settings.ADAPTER
     return cls()  # type: ignore[no-any-return]

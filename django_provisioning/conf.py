@@ -97,9 +97,10 @@ provisioning_settings = ProvisioningSettings()
 def _reload(*, setting: str, **kwargs: Any) -> None:
     if setting in (SETTINGS_NAME, "AUTH_USER_MODEL", "LOGIN_REDIRECT_URL"):
         provisioning_settings.reload()
-        from .adapter import get_adapter
+        from .adapter import configured_attribute_map, get_adapter
 
         get_adapter.cache_clear()
+        configured_attribute_map.cache_clear()
 
 
 setting_changed.connect(_reload)
