@@ -49,6 +49,9 @@ DEFAULTS: dict[str, Any] = {
     "SAML_SP_CERTIFICATE": "",
     "SAML_SP_PRIVATE_KEY": "",
     "SAML_MAX_RESPONSE_SIZE": 262_144,
+    # Seconds after its IssueInstant (plus the connection's clock skew) that an assertion is
+    # still accepted, whatever its NotOnOrAfter says; its replay-cache row lives as long.
+    "SAML_MAX_ASSERTION_AGE": 600,
     # Hosts (besides the request's own) that RelayState/next may redirect to.
     "SAML_ALLOWED_REDIRECT_HOSTS": [],
     # Where to go after sign-in when no safe next/RelayState is given (None: LOGIN_REDIRECT_URL).
