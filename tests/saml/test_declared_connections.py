@@ -241,10 +241,11 @@ def test_every_load_is_effective(saml_connection: Connection) -> None:
 
 
 def test_effective_is_cached_and_follows_setting_changes(saml_connection: Connection) -> None:
-    from django_provisioning.connections import effective
+    from django_provisioning.connections import declared_connections, effective
 
     stale_row(saml_connection)
     with override_settings(DJANGO_PROVISIONING=declared(clock_skew=10)):
+        assert declared_connections() is declared_connections()  # resolved once per process
         assert effective(Connection(slug="acme", from_settings=True)).clock_skew == 10
         with override_settings(DJANGO_PROVISIONING=declared(clock_skew=20)):
             assert Connection.objects.get().clock_skew == 20
