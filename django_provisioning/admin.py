@@ -13,7 +13,15 @@ from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from .models import AuditEvent, Connection, ExternalGroup, ExternalIdentity, ScimToken
+from .connections import declared_connections, effective_q, is_retired
+from .models import (
+    AuditEvent,
+    Connection,
+    DeprovisionPolicy,
+    ExternalGroup,
+    ExternalIdentity,
+    ScimToken,
+)
 from .saml.admin_forms import ConnectionAdminForm
 from .tokens import issue_token
 
@@ -36,12 +44,65 @@ _URL_OVERRIDES: dict[type[models.Field[Any, Any]], dict[str, Any]] = (
 )
 
 
+class EffectiveFilter(admin.SimpleListFilter):
+    """Filter connections on an option as it is in force: settings laid over the rows."""
+
+    option = ""
+    values: tuple[tuple[Any, Any], ...] = ()
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> Any:
+        return [(str(value), label) for value, label in self.values]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Connection]) -> Any:
+        for value, _label in self.values:
+            if self.value() == str(value):
+                return queryset.filter(effective_q(self.option, value))
+        return queryset
+
+
+class ActiveFilter(EffectiveFilter):
+    title = _("active")
+    parameter_name = option = "is_active"
+    values = ((True, _("Yes")), (False, _("No")))
+
+
+class PolicyFilter(EffectiveFilter):
+    title = _("on SCIM DELETE")
+    parameter_name = option = "deprovision_policy"
+    values = tuple(DeprovisionPolicy.choices)
+
+
+class SourceFilter(admin.SimpleListFilter):
+    title = _("declared in")
+    parameter_name = "source"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> Any:
+        return [
+            ("settings", _("settings")),
+            ("retired", _("settings, since removed (inactive)")),
+            ("database", _("database")),
+        ]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Connection]) -> Any:
+        declared = list(declared_connections())
+        if self.value() == "settings":
+            return queryset.filter(slug__in=declared)
+        if self.value() == "retired":
+            return queryset.filter(from_settings=True).exclude(slug__in=declared)
+        if self.value() == "database":
+            return queryset.filter(from_settings=False).exclude(slug__in=declared)
+        return queryset
+
+
 @admin.register(Connection)
 class ConnectionAdmin(admin.ModelAdmin):
+    """Connections as they are in force: a declared one shows (read-only) what its settings say,
+    and filters match on that too (see :func:`..connections.effective`)."""
+
     formfield_overrides = _URL_OVERRIDES
     form = ConnectionAdminForm  # adds "paste IdP metadata XML"
-    list_display = ("slug", "name", "is_active", "from_settings", "deprovision_policy")
-    list_filter = ("is_active", "from_settings", "deprovision_policy")
+    list_display = ("slug", "name", "is_active", "source", "deprovision_policy")
+    list_filter = (ActiveFilter, SourceFilter, PolicyFilter)
     search_fields = ("slug", "name", "idp_entity_id")
     prepopulated_fields = {"slug": ("name",)}
     inlines = [ScimTokenInline]
@@ -98,9 +159,16 @@ class ConnectionAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         if obj is not None and obj.from_settings:
-            # Settings are authoritative; edits here would be overwritten on next use.
+            # Settings are authoritative: what is shown is read from them (the row loads with
+            # them laid over it), and an edit here would change nothing in force.
             return [f.name for f in Connection._meta.fields]
         return ()
+
+    @admin.display(description=_("declared in"))
+    def source(self, obj: Connection) -> str:
+        if is_retired(obj):
+            return str(_("settings, since removed (inactive)"))
+        return str(_("settings") if obj.from_settings else _("database"))
 
     @admin.action(description=_("Issue a new SCIM token (shown once)"))
     def issue_scim_token(self, request: HttpRequest, queryset: QuerySet[Connection]) -> None:

@@ -31,7 +31,8 @@ DEFAULTS: dict[str, Any] = {
     # Dotted path of the adapter class (see django_provisioning.adapter.DefaultAdapter).
     "ADAPTER": "django_provisioning.adapter.DefaultAdapter",
     # Connections declared in settings: {slug: {"name": ..., "verified_domains": [...], ...}}.
-    # Keys are Connection model field names; they are written to the database row on use.
+    # Keys are Connection model field names, laid over the connection's row whenever it is
+    # read (options left out take the field's default); see django_provisioning.connections.
     "CONNECTIONS": {},
     # SCIM attribute path -> user model field. None means "the default map, minus fields the
     # user model does not have".
@@ -48,6 +49,9 @@ DEFAULTS: dict[str, Any] = {
     "SAML_SP_CERTIFICATE": "",
     "SAML_SP_PRIVATE_KEY": "",
     "SAML_MAX_RESPONSE_SIZE": 262_144,
+    # Seconds after its IssueInstant (plus the connection's clock skew) that an assertion is
+    # still accepted, whatever its NotOnOrAfter says; its replay-cache row lives as long.
+    "SAML_MAX_ASSERTION_AGE": 600,
     # Hosts (besides the request's own) that RelayState/next may redirect to.
     "SAML_ALLOWED_REDIRECT_HOSTS": [],
     # Where to go after sign-in when no safe next/RelayState is given (None: LOGIN_REDIRECT_URL).
@@ -98,9 +102,11 @@ def _reload(*, setting: str, **kwargs: Any) -> None:
     if setting in (SETTINGS_NAME, "AUTH_USER_MODEL", "LOGIN_REDIRECT_URL"):
         provisioning_settings.reload()
         from .adapter import configured_attribute_map, get_adapter
+        from .connections import declared_connections
 
         get_adapter.cache_clear()
         configured_attribute_map.cache_clear()
+        declared_connections.cache_clear()
 
 
 setting_changed.connect(_reload)

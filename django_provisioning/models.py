@@ -115,6 +115,23 @@ class Connection(models.Model):
     def __str__(self) -> str:
         return self.name or self.slug
 
+    @classmethod
+    def from_db(  # type: ignore[override]
+        cls, db: str | None, field_names: Any, values: Any, *args: Any, **kwargs: Any
+    ) -> Connection:
+        """A row as loaded, with the settings laid over it (see :mod:`..connections`).
+
+        Every load goes through here (querysets, ``select_related``, foreign keys), so no
+        caller can act on a declared connection's stale row values.
+        """
+        # *args/**kwargs: Django 6.1 added keyword arguments (fetch_mode); pass them on.
+        instance = super().from_db(db, field_names, values, *args, **kwargs)
+        if not {"slug", "from_settings"} & instance.get_deferred_fields():
+            from .connections import effective  # connections imports this module
+
+            effective(instance)
+        return instance
+
     def owns_email_domain(self, email: str) -> bool:
         """True when the domain of *email* is one of this connection's verified domains."""
         _local, at, domain = (email or "").rpartition("@")

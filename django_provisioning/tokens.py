@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from django.utils import timezone
 
 from .conf import provisioning_settings
+from .connections import effective
 from .models import Connection, ScimToken
 
 TOKEN_PREFIX = "scim_"
@@ -48,6 +49,9 @@ def authenticate_token(raw: str) -> ScimToken | None:
     token = ScimToken.objects.select_related("connection").filter(checksum=digest).first()
     if token is None or not hmac.compare_digest(token.checksum, digest):
         return None
+    # select_related loads the connection through Connection.from_db, which already lays the
+    # settings over it; effective() says so here, where a stale row would let a token in.
+    effective(token.connection)
     if not token.is_usable or not token.connection.is_active:
         return None
     now = timezone.now()

@@ -74,3 +74,26 @@ def test_pages_render(admin_client, connection):
         assert admin_client.get(url).status_code == 200, url
     assert admin_client.get("/admin/django_provisioning/scimtoken/add/").status_code == 403
     assert admin_client.get("/admin/django_provisioning/auditevent/add/").status_code == 403
+
+
+def test_connection_list_shows_and_filters_what_is_in_force(admin_client, connection):
+    """A declared connection's stale row is neither shown nor filtered on (settings are)."""
+    from django.test import override_settings
+
+    from django_provisioning.models import Connection
+
+    declared = get_connection("settings-co")
+    Connection.objects.filter(pk=declared.pk).update(is_active=True, name="Stale name")
+    Connection.objects.create(slug="gone", name="Gone", from_settings=True, is_active=True)
+    url = "/admin/django_provisioning/connection/"
+    settings = {"CONNECTIONS": {"settings-co": {"name": "In force", "is_active": False}}}
+    with override_settings(DJANGO_PROVISIONING=settings):
+        inactive = admin_client.get(url, {"is_active": "False"}).content.decode()
+        active = admin_client.get(url, {"is_active": "True"}).content.decode()
+        retired = admin_client.get(url, {"source": "retired"}).content.decode()
+        page = admin_client.get(f"{url}{declared.pk}/change/").content.decode()
+    assert "In force" in inactive and "Gone" in inactive and "Acme" not in inactive
+    assert "Acme" in active and "In force" not in active and "Gone" not in active
+    assert "Stale name" not in inactive + active
+    assert "Gone" in retired and "In force" not in retired
+    assert "In force" in page and "Stale name" not in page

@@ -102,6 +102,12 @@ def test_numbers_are_checked(value):
     assert _ids(SCIM_MAX_RESULTS=value) == ["django_provisioning.E009"]
 
 
+@pytest.mark.parametrize("value", ["600", 0, -1, None])
+def test_max_assertion_age_is_checked(value):
+    assert _ids(SAML_MAX_ASSERTION_AGE=value) == ["django_provisioning.E009"]
+    assert _ids(SAML_MAX_ASSERTION_AGE=300) == []
+
+
 def test_connection_values_are_checked():
     assert _ids(CONNECTIONS={"s": {"deprovision_policy": "explode"}}) == [
         "django_provisioning.E010"

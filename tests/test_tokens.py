@@ -89,3 +89,16 @@ def test_create_scim_token_errors(db):
             stderr=StringIO(),
         )
     assert ScimToken.objects.count() == 0
+
+
+def test_create_scim_token_warns_for_an_inactive_connection(db):
+    from django.test import override_settings
+
+    settings = {"CONNECTIONS": {"settings-co": {"is_active": False}}}
+    out, err = StringIO(), StringIO()
+    with override_settings(DJANGO_PROVISIONING=settings):
+        call_command("create_scim_token", "settings-co", stdout=out, stderr=err)
+        raw = out.getvalue().strip().splitlines()[-1]
+        assert authenticate_token(raw) is None
+    assert "inactive" in err.getvalue()
+    assert authenticate_token(raw).connection.slug == "settings-co"  # active by default

@@ -3,17 +3,24 @@
 python3-saml accepts the same valid response as often as it is posted. Each accepted assertion
 id is inserted into :class:`~django_provisioning.models.SamlAssertionReplay`, whose unique
 constraint on (connection, assertion id) makes the second insert fail even when two processes
-race. Rows are kept until the assertion could no longer be accepted anyway (its latest
-NotOnOrAfter plus the connection's clock skew), then pruned.
+race. Rows are kept until the assertion could no longer be accepted anyway (the earlier of its
+latest NotOnOrAfter and its IssueInstant + ``SAML_MAX_ASSERTION_AGE``, plus the connection's
+clock skew: see :mod:`.validation`), then pruned.
+
+Pruning is bounded: each consumed assertion deletes at most :data:`PRUNE_BATCH` expired rows,
+oldest first, by the indexed ``expires_at``, in one statement. Each sign-in adds one row, so
+this keeps up, and a backlog (a large cache after an outage, or an older release's ten-year
+rows) never makes a sign-in slow; ``manage.py prune_saml_state`` clears any backlog at once.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connections, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from ..models import SamlAssertionReplay
@@ -22,11 +29,27 @@ from .errors import SamlError
 if TYPE_CHECKING:
     from ..models import Connection
 
+#: Expired rows (of each kind) removed by one pruning pass during normal operation.
+PRUNE_BATCH = 100
 
-def prune_expired(now: dt.datetime | None = None) -> int:
-    """Delete the rows of assertions that have expired; return how many went."""
-    deleted, _ = SamlAssertionReplay.objects.filter(expires_at__lte=now or timezone.now()).delete()
+
+def delete_oldest(queryset: QuerySet[Any], order_by: str, limit: int) -> int:
+    """Delete at most *limit* rows of *queryset*, first in *order_by*; return how many went.
+
+    One ``DELETE ... WHERE id IN (SELECT id ... ORDER BY ... LIMIT n)`` where the database
+    allows a limit in such a subquery (PostgreSQL, SQLite), else a SELECT then a DELETE.
+    """
+    oldest: Any = queryset.order_by(order_by).values_list("pk", flat=True)[:limit]
+    if not connections[queryset.db].features.allow_sliced_subqueries_with_in:
+        oldest = list(oldest)
+    deleted, _ = queryset.model._default_manager.filter(pk__in=oldest).delete()
     return deleted
+
+
+def prune_expired(now: dt.datetime | None = None, *, limit: int = PRUNE_BATCH) -> int:
+    """Delete up to *limit* rows of assertions that have expired; return how many went."""
+    expired = SamlAssertionReplay.objects.filter(expires_at__lte=now or timezone.now())
+    return delete_oldest(expired, "expires_at", limit)
 
 
 def consume_assertion(connection: Connection, assertion_id: str, expires_at: dt.datetime) -> None:

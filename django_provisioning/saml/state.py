@@ -11,7 +11,8 @@ validates without the session, stores the result in
 :class:`~django_provisioning.models.SamlPendingLogin` under the SHA-256 of a random one-time key
 and redirects (303, a same-site top-level GET, which carries the cookie) to the second step
 with that key. The row is consumed by the first attempt, and expires after
-``PENDING_LOGIN_TTL`` seconds.
+``PENDING_LOGIN_TTL`` seconds; expired rows are pruned a bounded batch at a time by each new
+pending login, and all at once by ``manage.py prune_saml_state``.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from __future__ import annotations
 import secrets
 import time
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
@@ -29,6 +30,7 @@ from ..conf import provisioning_settings
 from ..models import SamlPendingLogin
 from ..tokens import checksum
 from .errors import SamlError
+from .replay import PRUNE_BATCH, delete_oldest
 
 if TYPE_CHECKING:
     from django.http import HttpRequest
@@ -74,13 +76,19 @@ def claim_request(request: HttpRequest, connection: Connection, request_id: str)
     return str(entry.get("n") or "")
 
 
+def prune_pending_logins(now: datetime | None = None, *, limit: int = PRUNE_BATCH) -> int:
+    """Delete up to *limit* pending logins older than their time to live; return how many."""
+    cutoff = (now or timezone.now()) - timedelta(seconds=PENDING_LOGIN_TTL)
+    expired = SamlPendingLogin.objects.filter(created_at__lt=cutoff)
+    return delete_oldest(expired, "created_at", limit)
+
+
 def create_pending_login(
     connection: Connection, validated: ValidatedResponse, relay_state: str
 ) -> str:
     """Store a validated response for the second step; return the one-time key."""
     key = secrets.token_urlsafe(32)
-    cutoff = timezone.now() - timedelta(seconds=PENDING_LOGIN_TTL)
-    SamlPendingLogin.objects.filter(created_at__lt=cutoff).delete()
+    prune_pending_logins()
     SamlPendingLogin.objects.create(
         connection=connection,
         key_checksum=checksum(key),

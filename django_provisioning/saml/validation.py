@@ -17,6 +17,10 @@ Clock skew: python3-saml widens the Conditions window by ``ALLOWED_CLOCK_DRIFT``
 constant shared by every thread. We never mutate it; :class:`SkewedResponse` overrides the one
 method that reads it and uses the connection's ``clock_skew`` instead. SubjectConfirmationData
 and SessionNotOnOrAfter are checked by python3-saml without any allowance (stricter).
+
+Age: an IdP may set NotOnOrAfter years ahead, so an assertion is also refused once its
+IssueInstant is more than ``SAML_MAX_ASSERTION_AGE`` plus the clock skew ago (or is further
+than the skew in the future); its replay row expires at the earlier of the two bounds.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from onelogin.saml2.response import OneLogin_Saml2_Response
 from onelogin.saml2.settings import OneLogin_Saml2_Settings
 from onelogin.saml2.utils import OneLogin_Saml2_Utils, return_false_on_exception
 
+from ..conf import provisioning_settings
 from .config import build_saml_settings, request_data, saml_url, sp_key_pair
 from .errors import SamlError
 from .security import NS_SAML, inspect_decrypted, inspect_response
@@ -198,8 +203,34 @@ def _library_error(exc: Exception, response: SkewedResponse) -> SamlError:
     return SamlError("invalid", f"python3-saml {exc.__class__.__name__}: {exc}")
 
 
-def _expiry(response: SkewedResponse, skew: int) -> dt.datetime:
-    """When the assertion can no longer be accepted, however the clocks differ."""
+def _age_deadline(response: SkewedResponse, skew: int) -> int:
+    """The last second the assertion may be used by its age: IssueInstant + maximum + skew.
+
+    Refuses an assertion past it (``expired``) or issued in the future beyond the skew
+    (``not_yet_valid``: that would move the whole window, and the replay row, ahead).
+    """
+    try:
+        issued = int(response.get_assertion_issue_instant())
+    except Exception as exc:  # absent or unreadable; the schema check normally catches it
+        raise SamlError("invalid", "assertion without a readable IssueInstant") from exc
+    now = OneLogin_Saml2_Utils.now()
+    max_age = int(provisioning_settings.SAML_MAX_ASSERTION_AGE)
+    if issued > now + skew:
+        raise SamlError("not_yet_valid", f"IssueInstant {issued - now} s in the future")
+    deadline = issued + max_age + skew
+    if deadline <= now:
+        raise SamlError(
+            "expired",
+            f"issued {now - issued} s ago; SAML_MAX_ASSERTION_AGE is {max_age} s "
+            f"(+ {skew} s clock skew)",
+        )
+    return deadline
+
+
+def _expiry(response: SkewedResponse, skew: int, deadline: int) -> dt.datetime:
+    """When the assertion can no longer be accepted, however the clocks differ: its latest
+    NotOnOrAfter plus the skew, but never after its age *deadline* (an IdP may set
+    NotOnOrAfter years ahead; the replay row lives exactly this long)."""
     times: list[int] = []
     for conditions in response._query_assertion("/saml:Conditions[@NotOnOrAfter]"):
         times.append(OneLogin_Saml2_Utils.parse_SAML_to_time(conditions.get("NotOnOrAfter")))
@@ -207,7 +238,7 @@ def _expiry(response: SkewedResponse, skew: int) -> dt.datetime:
         times.append(int(response.get_assertion_not_on_or_after()))
     if not times:
         raise SamlError("invalid", "assertion without any NotOnOrAfter")
-    return dt.datetime.fromtimestamp(max(times) + skew, tz=dt.timezone.utc)
+    return dt.datetime.fromtimestamp(min(max(times) + skew, deadline), tz=dt.timezone.utc)
 
 
 def validate_response(connection: Connection, request: HttpRequest) -> ValidatedResponse:
@@ -247,6 +278,7 @@ def validate_response(connection: Connection, request: HttpRequest) -> Validated
         raise _library_error(exc, response) from exc
     if not assertion_id:
         raise SamlError("invalid", "assertion without ID")
+    deadline = _age_deadline(response, connection.clock_skew)
     name_id = str(nameid.get("Value") or "")
     if len(name_id) > MAX_NAME_ID_LENGTH:
         raise SamlError("invalid_attributes", f"NameID of {len(name_id)} characters")
@@ -261,5 +293,5 @@ def validate_response(connection: Connection, request: HttpRequest) -> Validated
         attributes={
             k: [str(v) for v in vs if v is not None] for k, vs in response.get_attributes().items()
         },
-        expires_at=_expiry(response, connection.clock_skew),
+        expires_at=_expiry(response, connection.clock_skew, deadline),
     )

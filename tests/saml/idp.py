@@ -119,9 +119,16 @@ class TestIdP:
         attributes: dict[str, Any] | None = None,
         sign_response: bool = False,
         sign_assertion: bool = True,
+        issue_instant: dt.datetime | None = None,
+        not_on_or_after: dt.datetime | None = None,
         **extra: Any,
     ) -> bytes:
-        """A signed AuthnResponse (XML bytes) for the given SP and request id."""
+        """A signed AuthnResponse (XML bytes) for the given SP and request id.
+
+        *issue_instant* sets the IssueInstant of the Response and the assertion, and
+        *not_on_or_after* the NotOnOrAfter of the Conditions and every SubjectConfirmationData
+        (default: pysaml2's, now and now + 5 minutes); the assertion is signed after.
+        """
         attrs = (
             attributes
             if attributes is not None
@@ -143,8 +150,21 @@ class TestIdP:
             digest_alg=self.digest_alg,
             **extra,
         )
-        xml = str(response)
-        return xml.encode("utf-8")
+        xml = str(response).encode("utf-8")
+        if issue_instant is None and not_on_or_after is None:
+            return xml
+        assert sign_assertion and not sign_response, "retimed responses sign the assertion only"
+        root = tree(xml)
+        assertion = root.find("saml:Assertion", NS)
+        if issue_instant is not None:
+            for element in (root, assertion):
+                element.set("IssueInstant", issue_instant.strftime("%Y-%m-%dT%H:%M:%SZ"))
+        if not_on_or_after is not None:
+            when = not_on_or_after.strftime("%Y-%m-%dT%H:%M:%SZ")
+            assertion.find("saml:Conditions", NS).set("NotOnOrAfter", when)
+            for data in assertion.iterfind(".//saml:SubjectConfirmationData", NS):
+                data.set("NotOnOrAfter", when)
+        return resign_assertion(to_bytes(root))
 
     # ------------------------------------------------------------------ SLO
 

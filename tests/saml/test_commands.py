@@ -211,3 +211,10 @@ def test_admin_reports_bad_pasted_metadata(admin_client: Client) -> None:
     response = admin_client.post(url, data)
     assert response.status_code == 200
     assert "not acceptable XML" in response.content.decode()
+
+
+def test_import_refuses_a_connection_removed_from_settings(tmp_path: Path) -> None:
+    Connection.objects.create(slug="gone", name="Gone", from_settings=True)
+    with pytest.raises(CommandError, match="removed from them, so it is inactive"):
+        call_command("import_idp_metadata", "gone", write(tmp_path, metadata_xml()))
+    assert Connection.objects.values_list("idp_entity_id", flat=True).get(slug="gone") == ""

@@ -40,4 +40,10 @@ class Command(BaseCommand):
             + (f", expires {expires_at:%Y-%m-%d}" if expires_at else "")
             + ". It is shown once:"
         )
+        if not connection.is_active:
+            # Settings (or the row) say inactive, or it was removed from settings.
+            self.stderr.write(
+                f"Warning: connection {connection.slug} is inactive; the token is refused "
+                "until it is active."
+            )
         self.stdout.write(raw)

@@ -9,7 +9,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
-from ...connections import settings_connections
+from ...connections import is_retired, settings_connections
 from ...models import Connection
 from ...saml.metadata_import import MetadataError, apply_idp_metadata, parse_idp_metadata
 
@@ -50,6 +50,12 @@ class Command(BaseCommand):
         with transaction.atomic():
             connection = Connection.objects.select_for_update().filter(slug=slug).first()
             created = connection is None
+            if connection is not None and is_retired(connection):
+                raise CommandError(
+                    f"Connection {slug!r} was declared in settings and has been removed from "
+                    "them, so it is inactive; declare it in DJANGO_PROVISIONING['CONNECTIONS'] "
+                    "again."
+                )
             if connection is None:
                 connection = Connection(slug=slug, name=slug)
             try:
