@@ -2,8 +2,8 @@
 
     DJANGO_SETTINGS_MODULE=tests.settings python benchmarks/bench_acs.py [-n 50]
 
-Sets up an in-memory SQLite database itself. pysaml2 (with Debian's ``xmlsec1``) plays the
-identity provider; responses are generated before timing starts. For each response:
+Sets up an in-memory SQLite database itself. The tests' pure-Python IdP (``tests/saml/idp.py``)
+plays the identity provider; responses are generated before timing starts. For each response:
 
 * *ACS*: our step 1 (size cap, hardened parse, structure, transform and reference checks,
   address and InResponseTo checks, python3-saml validation, replay insert, pending row) and
@@ -58,7 +58,7 @@ def main() -> None:
         )
         idp = TestIdP(Client().get("/sso/acme/metadata/").content.decode())
 
-        print(f"Preparing {args.n} pysaml2 responses ...", flush=True)
+        print(f"Preparing {args.n} test IdP responses ...", flush=True)
         rounds = []
         for i in range(args.n):
             browser = Client()

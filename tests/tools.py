@@ -1,4 +1,4 @@
-"""System tools some tests need (Debian's xmlsec1 for the pysaml2 IdP peer, Chromium).
+"""System tools some tests need (Debian's xmlsec1 for the pysaml2 interop tests, Chromium).
 
 On a developer's machine without them, those tests are skipped with the command that installs
 them; in CI (``CI`` set, as ``.ci/run`` runs) a missing tool fails the test instead, so CI can

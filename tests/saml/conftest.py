@@ -53,7 +53,7 @@ class Browser:
         self.client = Client()
 
     def start(self, next_url: str | None = None) -> tuple[Any, str]:
-        """GET the login view; return (AuthnRequest as parsed by pysaml2, RelayState)."""
+        """GET the login view; return (the AuthnRequest as the IdP read it, RelayState)."""
         data = {"next": next_url} if next_url is not None else {}
         response = self.client.get(f"/sso/{self.slug}/login/", data)
         assert response.status_code == 302, response.content

@@ -1,112 +1,129 @@
-"""A real SAML identity provider for the tests: pysaml2's ``saml2.server.Server``.
+"""The SAML tests' identity provider: written here, in Python alone (lxml and ``xmlsec``).
 
-It parses our redirect-binding AuthnRequests and answers with AuthnResponses signed by pysaml2
-(through Debian's ``xmlsec1``), SHA-256 by default, so InResponseTo, Destination, Audience and
-signatures are produced by a different SAML implementation than the one under test. The attack
-helpers start from such a response and tamper with it using lxml; :func:`resign_assertion`
-re-signs with the ``xmlsec`` module when an attack needs a valid signature over changed content.
+It reads our redirect-binding AuthnRequests and LogoutRequests/LogoutResponses and checks them
+as an IdP would (:mod:`tests.saml.messages`), and it builds SAML Responses (signed assertion
+and/or signed response, optionally encrypted) and redirect-binding LogoutRequests and
+LogoutResponses with their own signatures (:mod:`tests.saml.signing`). It shares no code with
+the package under test or python3-saml, so what the tests post was made by an independent
+implementation of the IdP side; ``tests/saml/test_interop_pysaml2.py`` checks the SP against
+pysaml2 as well. The attack helpers (:mod:`tests.saml.tamper`, re-exported here) start from
+such a response and tamper with it using lxml.
 """
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
-from pathlib import Path
+import secrets
+from collections.abc import Mapping, Sequence
+from types import EllipsisType
 from typing import Any
-from urllib.parse import parse_qs, urlparse
 
-import xmlsec
 from lxml import etree
-from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT, xmldsig
-from saml2.config import IdPConfig
-from saml2.saml import (
-    NAME_FORMAT_URI,
-    NAMEID_FORMAT_EMAILADDRESS,
-    NAMEID_FORMAT_PERSISTENT,
-    NAMEID_FORMAT_TRANSIENT,
-    NAMEID_FORMAT_UNSPECIFIED,
-    NameID,
+
+from .messages import (
+    BINDING_HTTP_POST,
+    STATUS_SUCCESS,
+    AuthnRequest,
+    LogoutRequest,
+    LogoutResponse,
+    PeerRefused,
+    SpMetadata,
+    authn_request,
+    logout_request,
+    logout_response,
+    read_message,
 )
-from saml2.samlp import STATUS_SUCCESS
-from saml2.server import Server
+from .signing import KEYS, NS, encrypt_element, pem, redirect_query, sign_element
+from .tamper import b64, encrypt_assertion, resign_assertion, to_bytes, tree
 
-from tests.tools import require
-
-KEYS = Path(__file__).resolve().parent.parent / "keys"
 IDP_ENTITY_ID = "https://idp.example.org/saml/metadata"
 IDP_SSO_URL = "https://idp.example.org/saml/sso"
 IDP_SLO_URL = "https://idp.example.org/saml/slo"
-NS = {
-    "samlp": "urn:oasis:names:tc:SAML:2.0:protocol",
-    "saml": "urn:oasis:names:tc:SAML:2.0:assertion",
-    "ds": "http://www.w3.org/2000/09/xmldsig#",
-}
+XS = "http://www.w3.org/2001/XMLSchema"
+XSI = "http://www.w3.org/2001/XMLSchema-instance"
 FORMATS = {
-    "email": NAMEID_FORMAT_EMAILADDRESS,
-    "persistent": NAMEID_FORMAT_PERSISTENT,
-    "transient": NAMEID_FORMAT_TRANSIENT,
-    "unspecified": NAMEID_FORMAT_UNSPECIFIED,
+    "email": "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress",
+    "persistent": "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent",
+    "transient": "urn:oasis:names:tc:SAML:2.0:nameid-format:transient",
+    "unspecified": "urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified",
 }
+ENTITY = "urn:oasis:names:tc:SAML:2.0:nameid-format:entity"
+BEARER = "urn:oasis:names:tc:SAML:2.0:cm:bearer"
+PASSWORD_PROTECTED = "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport"
+NAME_FORMAT_UNSPECIFIED = "urn:oasis:names:tc:SAML:2.0:attrname-format:unspecified"
+DEFAULT_ATTRIBUTES = {
+    "email": ["alice@example.com"],
+    "firstName": ["Alice"],
+    "lastName": ["Liddell"],
+}
+#: ``...`` for an optional argument means "the usual value"; ``None`` leaves the XML out.
+Default = EllipsisType
 
 
-IDENTITY_XSLT = b"""<xsl:stylesheet version="1.0" xmlns:xsl="http://www.w3.org/1999/XSL/Transform">
-<xsl:template match="@*|node()"><xsl:copy><xsl:apply-templates select="@*|node()"/></xsl:copy>
-</xsl:template></xsl:stylesheet>"""
+def new_id() -> str:
+    """A fresh xs:ID, as IdPs make them (``_`` and 32 hex digits)."""
+    return "_" + secrets.token_hex(16)
 
 
-def pem(name: str) -> str:
-    return (KEYS / name).read_text()
+def saml_time(delta: dt.timedelta = dt.timedelta(0), *, at: dt.datetime | None = None) -> str:
+    """``xs:dateTime`` of now (or *at*) plus *delta*, in UTC to the second."""
+    when = (at or dt.datetime.now(dt.timezone.utc)) + delta
+    return when.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _sub(
+    parent: etree._Element, prefix: str, tag: str, text: str | None = None, **attrs: Any
+) -> etree._Element:
+    node = etree.SubElement(parent, f"{{{NS[prefix]}}}{tag}")
+    for name, value in attrs.items():
+        if value is not None:
+            node.set(name, value)
+    if text is not None:
+        node.text = text
+    return node
 
 
 class TestIdP:
-    """pysaml2 acting as the customer's identity provider."""
+    """A customer's identity provider, as the SAML tests see it.
+
+    *sp_metadata* is our SP's metadata XML (entity id, ACS and SLO URLs, certificates): what
+    the IdP checks our requests against. *key* names the signing pair in ``tests/keys``
+    (``idp``, ``idp2``, ``foreign``); *sha1* signs with RSA-SHA1 and SHA-1 digests (refused by
+    the SP), else *sign_alg* / *digest_alg* (``sha256`` by default, ``sha1``, ``sha512``).
+    """
 
     __test__ = False  # not a pytest test class
 
     def __init__(
-        self, sp_metadata: str, *, key: str = "idp", sha1: bool = False, sso_url: str = IDP_SSO_URL
+        self,
+        sp_metadata: str,
+        *,
+        key: str = "idp",
+        sha1: bool = False,
+        sign_alg: str | None = None,
+        digest_alg: str | None = None,
+        sso_url: str = IDP_SSO_URL,
+        slo_url: str = IDP_SLO_URL,
+        entity_id: str = IDP_ENTITY_ID,
+        clock_skew: dt.timedelta = dt.timedelta(minutes=5),
     ) -> None:
-        config = IdPConfig()
-        config.load(
-            {
-                "entityid": IDP_ENTITY_ID,
-                "xmlsec_binary": require("xmlsec1", "xmlsec1"),
-                "key_file": str(KEYS / f"{key}.key"),
-                "cert_file": str(KEYS / f"{key}.crt"),
-                "metadata": {"inline": [sp_metadata]},
-                "allow_unknown_attributes": True,
-                # No attribute converters: send attribute names exactly as given (Okta, Entra
-                # and the others each use their own names; pysaml2 would rename them to OIDs).
-                "attribute_map_dir": str(Path(__file__).resolve().parent / "attributemaps"),
-                "service": {
-                    "idp": {
-                        "endpoints": {
-                            "single_sign_on_service": [(sso_url, BINDING_HTTP_REDIRECT)],
-                            "single_logout_service": [(IDP_SLO_URL, BINDING_HTTP_REDIRECT)],
-                        },
-                        "name_id_format": list(FORMATS.values()),
-                        "policy": {
-                            "default": {
-                                "lifetime": {"minutes": 5},
-                                "attribute_restrictions": None,
-                                "name_form": NAME_FORMAT_URI,
-                            }
-                        },
-                    }
-                },
-            }
-        )
-        self.server = Server(config=config)
-        self.sign_alg = xmldsig.SIG_RSA_SHA1 if sha1 else xmldsig.SIG_RSA_SHA256
-        self.digest_alg = xmldsig.DIGEST_SHA1 if sha1 else xmldsig.DIGEST_SHA256
+        self.sp = SpMetadata.parse(sp_metadata)
+        self.key = key
+        self.sign_alg = sign_alg or ("sha1" if sha1 else "sha256")
+        self.digest_alg = digest_alg or self.sign_alg
+        self.sso_url = sso_url
+        self.slo_url = slo_url
+        self.entity_id = entity_id
+        self.clock_skew = clock_skew
+        self.sent_logout_requests: list[str] = []  # ids, for the SP's LogoutResponse
 
     # ------------------------------------------------------------------ SSO
 
-    def parse_login_redirect(self, location: str) -> tuple[Any, str]:
-        """(the parsed AuthnRequest, RelayState) of our redirect to the IdP's SSO URL."""
-        query = parse_qs(urlparse(location).query)
-        request = self.server.parse_authn_request(query["SAMLRequest"][0], BINDING_HTTP_REDIRECT)
-        return request.message, query.get("RelayState", [""])[0]
+    def parse_login_redirect(self, location: str) -> tuple[AuthnRequest, str]:
+        """(the checked AuthnRequest, RelayState) of our redirect to the IdP's SSO URL."""
+        root, common = self._read(location, "SAMLRequest", "AuthnRequest", self.sso_url)
+        request = authn_request(root, common, self.sp)
+        return request, request.relay_state or ""
 
     def response_xml(
         self,
@@ -116,57 +133,185 @@ class TestIdP:
         in_response_to: str | None,
         name_id: str = "alice@example.com",
         name_id_format: str = "email",
-        attributes: dict[str, Any] | None = None,
+        attributes: Mapping[str, Sequence[str] | str] | None = None,
         sign_response: bool = False,
         sign_assertion: bool = True,
+        encrypt_assertion: bool = False,
+        encrypt_cert_assertion: str | None = None,
+        key: str | None = None,
         issue_instant: dt.datetime | None = None,
+        lifetime: dt.timedelta = dt.timedelta(minutes=5),
+        not_before: dt.datetime | None = None,
         not_on_or_after: dt.datetime | None = None,
-        **extra: Any,
+        session_index: str | Default | None = ...,
+        session_not_on_or_after: dt.datetime | None = None,
+        destination: str | Default | None = ...,
+        recipient: str | Default | None = ...,
+        audience: str | Default | None = ...,
+        issuer: str | None = None,
+        status: str = STATUS_SUCCESS,
+        status_message: str | None = None,
+        response_id: str | None = None,
+        assertion_id: str | None = None,
+        attribute_name_format: str = NAME_FORMAT_UNSPECIFIED,
     ) -> bytes:
-        """A signed AuthnResponse (XML bytes) for the given SP and request id.
+        """A SAML Response (XML bytes, with an XML declaration) to *acs_url*.
 
-        *issue_instant* sets the IssueInstant of the Response and the assertion, and
-        *not_on_or_after* the NotOnOrAfter of the Conditions and every SubjectConfirmationData
-        (default: pysaml2's, now and now + 5 minutes); the assertion is signed after.
+        By default: issued now, valid for *lifetime* (5 minutes), the assertion signed with
+        RSA-SHA256 / SHA-256, the Response not signed, Destination and Recipient *acs_url*,
+        Audience *sp_entity_id*. *attributes* maps a name to its values (a list sends a
+        multi-valued attribute); ``None`` sends Alice's e-mail, first and last name.
+        *encrypt_assertion* encrypts the (signed, if asked) assertion for
+        *encrypt_cert_assertion* (PEM or a ``tests/keys`` name; default: the SP's encryption
+        certificate from its metadata, else ``sp.crt``) before the Response is signed.
+        A *status* other than Success sends no assertion.
         """
-        attrs = (
-            attributes
-            if attributes is not None
-            else {"email": ["alice@example.com"], "firstName": ["Alice"], "lastName": ["Liddell"]}
+        now = issue_instant or dt.datetime.now(dt.timezone.utc)
+        ends = not_on_or_after or now + lifetime
+        root = etree.Element(
+            f"{{{NS['samlp']}}}Response", nsmap={"samlp": NS["samlp"], "saml": NS["saml"]}
         )
-        response = self.server.create_authn_response(
-            identity=attrs,
-            in_response_to=in_response_to,
-            destination=acs_url,
-            sp_entity_id=sp_entity_id,
-            name_id=NameID(format=FORMATS.get(name_id_format, name_id_format), text=name_id),
-            authn={
-                "class_ref": "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport",
-                "authn_auth": IDP_ENTITY_ID,
-            },
-            sign_response=sign_response,
-            sign_assertion=sign_assertion,
-            sign_alg=self.sign_alg,
-            digest_alg=self.digest_alg,
-            **extra,
-        )
-        xml = str(response).encode("utf-8")
-        if issue_instant is None and not_on_or_after is None:
-            return xml
-        assert sign_assertion and not sign_response, "retimed responses sign the assertion only"
-        root = tree(xml)
-        assertion = root.find("saml:Assertion", NS)
-        if issue_instant is not None:
-            for element in (root, assertion):
-                element.set("IssueInstant", issue_instant.strftime("%Y-%m-%dT%H:%M:%SZ"))
-        if not_on_or_after is not None:
-            when = not_on_or_after.strftime("%Y-%m-%dT%H:%M:%SZ")
-            assertion.find("saml:Conditions", NS).set("NotOnOrAfter", when)
-            for data in assertion.iterfind(".//saml:SubjectConfirmationData", NS):
-                data.set("NotOnOrAfter", when)
-        return resign_assertion(to_bytes(root))
+        root.set("ID", response_id or new_id())
+        root.set("Version", "2.0")
+        root.set("IssueInstant", saml_time(at=now))
+        if in_response_to is not None:
+            root.set("InResponseTo", in_response_to)
+        if destination is not None:
+            root.set("Destination", acs_url if destination is ... else destination)
+        _sub(root, "saml", "Issuer", issuer or self.entity_id, Format=ENTITY)
+        status_node = _sub(root, "samlp", "Status")
+        _sub(status_node, "samlp", "StatusCode", Value=status)
+        if status_message is not None:
+            _sub(status_node, "samlp", "StatusMessage", status_message)
+        if status == STATUS_SUCCESS:
+            assertion = _sub(root, "saml", "Assertion")
+            assertion.set("ID", assertion_id or new_id())
+            assertion.set("Version", "2.0")
+            assertion.set("IssueInstant", saml_time(at=now))
+            _sub(assertion, "saml", "Issuer", issuer or self.entity_id, Format=ENTITY)
+            subject = _sub(assertion, "saml", "Subject")
+            _sub(
+                subject,
+                "saml",
+                "NameID",
+                name_id,
+                Format=FORMATS.get(name_id_format, name_id_format),
+            )
+            confirmation = _sub(subject, "saml", "SubjectConfirmation", Method=BEARER)
+            _sub(
+                confirmation,
+                "saml",
+                "SubjectConfirmationData",
+                NotOnOrAfter=saml_time(at=ends),
+                Recipient=acs_url if recipient is ... else recipient,
+                InResponseTo=in_response_to,
+            )
+            conditions = _sub(
+                assertion,
+                "saml",
+                "Conditions",
+                NotBefore=saml_time(at=not_before or now),
+                NotOnOrAfter=saml_time(at=ends),
+            )
+            if audience is not None:
+                restriction = _sub(conditions, "saml", "AudienceRestriction")
+                _sub(restriction, "saml", "Audience", sp_entity_id if audience is ... else audience)
+            statement = _sub(
+                assertion,
+                "saml",
+                "AuthnStatement",
+                AuthnInstant=saml_time(at=now),
+                SessionIndex=new_id() if session_index is ... else session_index,
+                SessionNotOnOrAfter=(
+                    saml_time(at=session_not_on_or_after) if session_not_on_or_after else None
+                ),
+            )
+            context = _sub(statement, "saml", "AuthnContext")
+            _sub(context, "saml", "AuthnContextClassRef", PASSWORD_PROTECTED)
+            self._attribute_statement(
+                assertion,
+                DEFAULT_ATTRIBUTES if attributes is None else attributes,
+                attribute_name_format,
+            )
+            if sign_assertion:
+                self._sign(assertion, key)
+            if encrypt_assertion:
+                encrypt_element(assertion, encrypt_cert_assertion or self._encryption_cert())
+        if sign_response:
+            self._sign(root, key)
+        return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+
+    @staticmethod
+    def _attribute_statement(
+        assertion: etree._Element, attributes: Mapping[str, Sequence[str] | str], name_format: str
+    ) -> None:
+        if not attributes:
+            return
+        statement = _sub(assertion, "saml", "AttributeStatement")
+        for name, values in attributes.items():
+            attribute = _sub(statement, "saml", "Attribute", Name=name, NameFormat=name_format)
+            for value in [values] if isinstance(values, str) else values:
+                # xs and xsi declared on the value itself, so the signed assertion's exclusive
+                # c14n carries the prefix that xsi:type's value uses.
+                node = etree.SubElement(
+                    attribute, f"{{{NS['saml']}}}AttributeValue", nsmap={"xs": XS, "xsi": XSI}
+                )
+                node.set(f"{{{XSI}}}type", "xs:string")
+                node.text = value
+
+    def _sign(self, element: etree._Element, key: str | None) -> None:
+        sign_element(element, key or self.key, sign_alg=self.sign_alg, digest_alg=self.digest_alg)
+
+    def _encryption_cert(self) -> str:
+        return (self.sp.encryption_certs or self.sp.signing_certs or [pem("sp.crt")])[0]
 
     # ------------------------------------------------------------------ SLO
+
+    def logout_request(
+        self,
+        sp_slo_url: str,
+        sp_entity_id: str,
+        name_id: str,
+        name_id_format: str = "email",
+        *,
+        sign: bool = True,
+        relay_state: str | None = "rs-42",
+        session_index: str | None = None,
+        request_id: str | None = None,
+        issue_instant: dt.datetime | None = None,
+        not_on_or_after: dt.datetime | None = None,
+        key: str | None = None,
+    ) -> tuple[str, str]:
+        """(id, URL) of a redirect-binding LogoutRequest to our SLO endpoint, signed by default.
+
+        *sp_entity_id* becomes the NameID's SPNameQualifier only when it differs from ours
+        (it is the audience the NameID was issued to).
+        """
+        now = issue_instant or dt.datetime.now(dt.timezone.utc)
+        root = etree.Element(
+            f"{{{NS['samlp']}}}LogoutRequest", nsmap={"samlp": NS["samlp"], "saml": NS["saml"]}
+        )
+        message_id = request_id or new_id()
+        root.set("ID", message_id)
+        root.set("Version", "2.0")
+        root.set("IssueInstant", saml_time(at=now))
+        root.set("Destination", sp_slo_url)
+        if not_on_or_after is not None:
+            root.set("NotOnOrAfter", saml_time(at=not_on_or_after))
+        _sub(root, "saml", "Issuer", self.entity_id, Format=ENTITY)
+        _sub(
+            root,
+            "saml",
+            "NameID",
+            name_id,
+            Format=FORMATS.get(name_id_format, name_id_format),
+            SPNameQualifier=sp_entity_id if sp_entity_id != self.sp.entity_id else None,
+        )
+        if session_index is not None:
+            _sub(root, "samlp", "SessionIndex", session_index)
+        query = self._query("SAMLRequest", root, relay_state, sign=sign, key=key)
+        self.sent_logout_requests.append(message_id)
+        return message_id, f"{sp_slo_url}?{query}"
 
     def logout_request_url(
         self,
@@ -176,142 +321,101 @@ class TestIdP:
         name_id_format: str = "email",
         *,
         sign: bool = True,
+        **kwargs: Any,
     ) -> str:
-        """A redirect-binding LogoutRequest from the IdP to our SLO endpoint (signed by default)."""
-        _id, request = self.server.create_logout_request(
-            sp_slo_url,
-            sp_entity_id,
-            name_id=NameID(format=FORMATS[name_id_format], text=name_id),
-            sign=False,
+        """The URL of :meth:`logout_request` (RelayState ``rs-42``)."""
+        return self.logout_request(
+            sp_slo_url, sp_entity_id, name_id, name_id_format, sign=sign, **kwargs
+        )[1]
+
+    def parse_logout_request(self, location: str) -> LogoutRequest:
+        """Our LogoutRequest to the IdP's SLO URL, checked (signature verified when signed)."""
+        root, common = self._read(location, "SAMLRequest", "LogoutRequest", self.slo_url)
+        return logout_request(root, common)
+
+    def logout_response_url(
+        self,
+        request: LogoutRequest,
+        sp_slo_url: str,
+        *,
+        sign: bool = True,
+        status: str = STATUS_SUCCESS,
+        relay_state: str | Default | None = ...,
+        in_response_to: str | Default | None = ...,
+        key: str | None = None,
+    ) -> str:
+        """A redirect-binding LogoutResponse to *request*, to our SLO endpoint (signed by
+        default), echoing the request's RelayState."""
+        root = etree.Element(
+            f"{{{NS['samlp']}}}LogoutResponse", nsmap={"samlp": NS["samlp"], "saml": NS["saml"]}
         )
-        info = self.server.apply_binding(
-            BINDING_HTTP_REDIRECT,
-            str(request),
-            sp_slo_url,
-            relay_state="rs-42",
-            sign=sign,
-            sigalg=xmldsig.SIG_RSA_SHA256 if sign else None,
+        root.set("ID", new_id())
+        root.set("Version", "2.0")
+        root.set("IssueInstant", saml_time())
+        root.set("Destination", sp_slo_url)
+        answered = request.id if in_response_to is ... else in_response_to
+        if answered is not None:
+            root.set("InResponseTo", answered)
+        _sub(root, "saml", "Issuer", self.entity_id, Format=ENTITY)
+        _sub(_sub(root, "samlp", "Status"), "samlp", "StatusCode", Value=status)
+        relay = request.relay_state if relay_state is ... else relay_state
+        query = self._query("SAMLResponse", root, relay, sign=sign, key=key)
+        return f"{sp_slo_url}?{query}"
+
+    def parse_logout_response(self, location: str) -> LogoutResponse:
+        """Our LogoutResponse to a LogoutRequest this IdP sent, checked."""
+        root, common = self._read(location, "SAMLResponse", "LogoutResponse", self.slo_url)
+        response = logout_response(root, common)
+        if response.in_response_to not in self.sent_logout_requests:
+            raise PeerRefused(f"InResponseTo {response.in_response_to!r}: not a request of ours")
+        return response
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _read(
+        self, location: str, field: str, kind: str, destination: str
+    ) -> tuple[etree._Element, dict[str, object]]:
+        return read_message(
+            location,
+            field,
+            kind,
+            sp=self.sp,
+            destination=destination,
+            clock_skew=self.clock_skew,
         )
-        return dict(info["headers"])["Location"]
 
-    def parse_logout_request(self, location: str) -> Any:
-        query = parse_qs(urlparse(location).query)
-        parsed = self.server.parse_logout_request(query["SAMLRequest"][0], BINDING_HTTP_REDIRECT)
-        return parsed.message
-
-    def logout_response_url(self, request: Any, sp_slo_url: str, *, sign: bool = True) -> str:
-        """A redirect-binding LogoutResponse (Success) to our SLO endpoint (signed by default)."""
-        response = self.server.create_logout_response(
-            request, [BINDING_HTTP_REDIRECT], status=None, sign=False
+    def _query(
+        self,
+        field: str,
+        root: etree._Element,
+        relay_state: str | None,
+        *,
+        sign: bool,
+        key: str | None,
+    ) -> str:
+        return redirect_query(
+            field,
+            etree.tostring(root),
+            relay_state,
+            key=(key or self.key) if sign else None,
+            sign_alg=self.sign_alg,
         )
-        response.destination = sp_slo_url
-        info = self.server.apply_binding(
-            BINDING_HTTP_REDIRECT,
-            str(response),
-            sp_slo_url,
-            response=True,
-            sign=sign,
-            sigalg=xmldsig.SIG_RSA_SHA256 if sign else None,
-        )
-        return dict(info["headers"])["Location"]
-
-
-# ---------------------------------------------------------------------- helpers
-
-
-def b64(xml: bytes) -> str:
-    return base64.b64encode(xml).decode("ascii")
-
-
-def tree(xml: bytes) -> etree._Element:
-    return etree.fromstring(xml, parser=etree.XMLParser(remove_blank_text=False))
-
-
-def to_bytes(root: etree._Element) -> bytes:
-    return etree.tostring(root)
-
-
-def saml_time(delta: dt.timedelta) -> str:
-    when = dt.datetime.now(dt.timezone.utc) + delta
-    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def resign_assertion(
-    xml: bytes,
-    key: str = "idp",
-    *,
-    transforms: list[Any] | None = None,
-    sha1: bool = False,
-) -> bytes:
-    """Remove the assertion's signature and sign it again with the ``xmlsec`` module.
-
-    *transforms* (xmlsec Transform constants) replaces the usual enveloped + exclusive c14n
-    pair, e.g. to put an XSLT transform into the signature.
-    """
-    root = tree(xml)
-    assertion = root.find("saml:Assertion", NS)
-    assert assertion is not None
-    for old in assertion.findall("ds:Signature", NS):
-        assertion.remove(old)
-    sig_method = xmlsec.Transform.RSA_SHA1 if sha1 else xmlsec.Transform.RSA_SHA256
-    signature = xmlsec.template.create(assertion, xmlsec.Transform.EXCL_C14N, sig_method, ns="ds")
-    issuer = assertion.find("saml:Issuer", NS)
-    assert issuer is not None
-    issuer.addnext(signature)
-    digest = xmlsec.Transform.SHA1 if sha1 else xmlsec.Transform.SHA256
-    ref = xmlsec.template.add_reference(signature, digest, uri="#" + assertion.get("ID"))
-    for transform in transforms or [xmlsec.Transform.ENVELOPED, xmlsec.Transform.EXCL_C14N]:
-        node = xmlsec.template.add_transform(ref, transform)
-        if transform == xmlsec.Transform.XSLT:
-            node.append(etree.fromstring(IDENTITY_XSLT))
-    key_info = xmlsec.template.ensure_key_info(signature)
-    xmlsec.template.add_x509_data(key_info)
-    xmlsec.tree.add_ids(assertion, ["ID"])
-    ctx = xmlsec.SignatureContext()
-    signing_key = xmlsec.Key.from_file(str(KEYS / f"{key}.key"), xmlsec.KeyFormat.PEM)
-    signing_key.load_cert_from_file(str(KEYS / f"{key}.crt"), xmlsec.KeyFormat.PEM)
-    ctx.key = signing_key
-    ctx.sign(signature)
-    return to_bytes(root)
-
-
-def encrypt_assertion(xml: bytes, cert: str = "sp.crt") -> bytes:
-    """Replace the response's ``saml:Assertion`` by an ``EncryptedAssertion`` for *cert*.
-
-    AES-128-CBC with an RSA-OAEP key transport, with the ``xmlsec`` module: lets an attack test
-    hide content (a transform, a reference) from every check made before decryption.
-    """
-    root = tree(xml)
-    assertion = root.find("saml:Assertion", NS)
-    assert assertion is not None
-    data = xmlsec.template.encrypted_data_create(
-        root, xmlsec.Transform.AES128, type=xmlsec.EncryptionType.ELEMENT, ns="xenc"
-    )
-    xmlsec.template.encrypted_data_ensure_cipher_value(data)
-    key_info = xmlsec.template.encrypted_data_ensure_key_info(data, ns="ds")
-    encrypted_key = xmlsec.template.add_encrypted_key(key_info, xmlsec.Transform.RSA_OAEP)
-    xmlsec.template.encrypted_data_ensure_cipher_value(encrypted_key)
-    manager = xmlsec.KeysManager()
-    manager.add_key(xmlsec.Key.from_file(str(KEYS / cert), xmlsec.KeyFormat.CERT_PEM, None))
-    ctx = xmlsec.EncryptionContext(manager)
-    ctx.key = xmlsec.Key.generate(xmlsec.KeyData.AES, 128, xmlsec.KeyDataType.SESSION)
-    data = ctx.encrypt_xml(data, assertion)
-    wrapper = root.makeelement(f"{{{NS['saml']}}}EncryptedAssertion")
-    data.addprevious(wrapper)
-    wrapper.append(data)
-    return to_bytes(root)
 
 
 __all__ = [
     "BINDING_HTTP_POST",
+    "FORMATS",
     "IDP_ENTITY_ID",
     "IDP_SLO_URL",
     "IDP_SSO_URL",
+    "KEYS",
     "NS",
     "STATUS_SUCCESS",
+    "PeerRefused",
     "TestIdP",
     "b64",
     "encrypt_assertion",
+    "new_id",
     "pem",
     "resign_assertion",
     "saml_time",

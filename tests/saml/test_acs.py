@@ -1,4 +1,4 @@
-"""The two-step ACS and JIT provisioning, driven by pysaml2 as the identity provider."""
+"""The two-step ACS and JIT provisioning, driven by the test identity provider."""
 
 from __future__ import annotations
 
@@ -20,8 +20,8 @@ from django_provisioning.models import (
 from django_provisioning.provisioning import deactivate_user, replace_user
 from tests.factories import scim_user
 
-from .conftest import ACS_URL, SP_ENTITY_ID, Browser
-from .idp import TestIdP, b64
+from .conftest import SP_ENTITY_ID, Browser
+from .idp import NS, TestIdP, b64, tree
 
 ENTRA = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/"
 User = get_user_model()
@@ -488,14 +488,38 @@ def test_acs_refuses_get(client: Client, saml_connection: Any) -> None:
 def test_audience_is_checked_against_the_connection(
     browser: Browser, saml_connection: Connection
 ) -> None:
-    request, _relay = browser.start()
-    xml = browser.idp.response_xml(
-        sp_entity_id=SP_ENTITY_ID, acs_url=ACS_URL, in_response_to=request.id
+    # Two connections trust the same IdP: an assertion for one is refused by the other even
+    # when its Destination and Recipient name the other's ACS.
+    from tests.factories import ConnectionFactory
+
+    from .idp import IDP_ENTITY_ID, IDP_SSO_URL, pem
+
+    ConnectionFactory(
+        slug="globex",
+        idp_entity_id=IDP_ENTITY_ID,
+        idp_sso_url=IDP_SSO_URL,
+        idp_x509_certs=[pem("idp.crt")],
+        allow_idp_initiated=True,
     )
-    assert b"<ns1:Audience>http://testserver/sso/acme/metadata/</ns1:Audience>" in xml
+    globex_acs = "http://testserver/sso/globex/acs/"
+    for audience, status in [(SP_ENTITY_ID, 400), ("http://testserver/sso/globex/metadata/", 303)]:
+        xml = browser.idp.response_xml(
+            sp_entity_id=audience, acs_url=globex_acs, in_response_to=None
+        )
+        audiences = tree(xml).findall(".//saml:AudienceRestriction/saml:Audience", NS)
+        assert [a.text for a in audiences] == [audience]
+        response = Client().post("/sso/globex/acs/", {"SAMLResponse": b64(xml)})
+        assert response.status_code == status, response.content
+        if status == 400:
+            assert "meant for another site" in response.content.decode()
 
 
-def test_encrypted_assertion(browser: Browser, saml_connection: Connection) -> None:
+@pytest.mark.parametrize(
+    "signed",
+    ["response", "assertion"],
+    ids=["signed-response-around-it", "signed-assertion-inside"],
+)
+def test_encrypted_assertion(browser: Browser, saml_connection: Connection, signed: str) -> None:
     from .idp import pem
 
     saml_connection.want_assertions_encrypted = True
@@ -507,19 +531,24 @@ def test_encrypted_assertion(browser: Browser, saml_connection: Connection) -> N
     refused = browser.post(plain, relay_state)
     assert refused.status_code == 400
 
-    # pysaml2 signs the message around the encrypted assertion (the assertion itself is not
-    # signed), so this connection requires a signed response instead of a signed assertion.
-    saml_connection.want_assertions_signed = False
-    saml_connection.want_messages_signed = True
+    # Either the IdP signs the Response around the encrypted assertion (pysaml2's way; the
+    # connection then requires a signed Response), or it signs the assertion and encrypts it
+    # (Okta's and Entra's way; the connection's default, a signed assertion).
+    around = signed == "response"
+    saml_connection.want_assertions_signed = not around
+    saml_connection.want_messages_signed = around
     saml_connection.save()
     request, relay_state = browser.start()
     encrypted = browser.response_for(
         request,
         encrypt_assertion=True,
         encrypt_cert_assertion=pem("sp.crt"),
-        sign_assertion=False,
-        sign_response=True,
+        sign_assertion=not around,
+        sign_response=around,
     )
-    assert b"EncryptedAssertion" in encrypted
+    root = tree(encrypted)
+    assert root.find("saml:EncryptedAssertion", NS) is not None
+    assert root.find("saml:Assertion", NS) is None
+    assert (root.find("ds:Signature", NS) is not None) is around
     assert browser.finish(browser.post(encrypted, relay_state)).status_code == 302
     assert browser.who() == "home: alice@example.com"

@@ -1,8 +1,9 @@
 """Attacks on the ACS. Each goes through the real endpoint and must answer 4xx with the readable
 error page, write nothing (no user, no link row, no replay row, no session) and log a line.
 
-The responses start as real pysaml2 AuthnResponses to our AuthnRequests and are tampered with
-lxml, or re-signed with the ``xmlsec`` module where the attack needs a valid signature.
+The responses start as real Responses of the test IdP (``tests/saml/idp.py``, an independent
+implementation) to our AuthnRequests and are tampered with lxml, or re-signed with the ``xmlsec``
+module where the attack needs a valid signature.
 """
 
 from __future__ import annotations
@@ -111,7 +112,7 @@ def test_signature_by_a_foreign_key(
     assert_refused(response, 400, "signed with a key this site does not trust", caplog)
 
 
-def test_foreign_idp_via_pysaml2(saml_connection: Connection, caplog: Any) -> None:
+def test_foreign_idp_signs_with_its_own_key(saml_connection: Connection, caplog: Any) -> None:
     browser = Browser(TestIdP(sp_metadata(saml_connection), key="foreign"))
     request, relay_state = browser.start()
     with caplog.at_level("INFO", logger="django_provisioning.saml"):
@@ -280,10 +281,15 @@ def test_dtd_inside_a_signed_response(
 def test_oversized_response(
     browser: Browser, started: tuple[Any, str], good_xml: bytes, caplog: Any, settings: Any
 ) -> None:
-    settings.DJANGO_PROVISIONING = {"SAML_MAX_RESPONSE_SIZE": 4096}
-    padded = good_xml.replace(b"</ns0:Response>", b" " * 5000 + b"</ns0:Response>")
+    # The limit admits the response as the IdP sent it; 5,000 bytes of padding go over it.
+    settings.DJANGO_PROVISIONING = {"SAML_MAX_RESPONSE_SIZE": len(good_xml) + 100}
+    head, close, tail = good_xml.rpartition(b"</")
+    padded = head + b" " * 5000 + close + tail
+    assert tree(padded).tag == tree(good_xml).tag  # still the same, well-formed response
     response = attack(browser, started, padded, caplog)
     assert_refused(response, 400, "larger than this site accepts", caplog)
+    # The control: under the same limit, the response without the padding signs in.
+    assert browser.finish(browser.post(good_xml, started[1])).status_code == 302
 
 
 def test_oversized_by_default_limit(
@@ -653,7 +659,8 @@ XENC = "http://www.w3.org/2001/04/xmlenc#"
 
 def _want_encrypted(connection: Connection) -> None:
     connection.want_assertions_encrypted = True
-    # pysaml2 signs the message around the encrypted assertion, not the assertion.
+    # The IdP signs the Response around the encrypted assertion, not the assertion (as pysaml2
+    # does; tests/saml/test_acs.py also signs in with a signed assertion inside the encryption).
     connection.want_assertions_signed = False
     connection.want_messages_signed = True
     connection.sp_certificate = pem("sp.crt")

@@ -1,4 +1,4 @@
-"""SP-initiated login: the AuthnRequest, as the pysaml2 identity provider reads it."""
+"""SP-initiated login: the AuthnRequest, as the test identity provider reads it."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from django.test import Client
 
 from django_provisioning.models import Connection
 
-from .conftest import ACS_URL, SP_ENTITY_ID, Browser
-from .idp import IDP_SSO_URL, pem
+from .conftest import ACS_URL, SP_ENTITY_ID, Browser, sp_metadata
+from .idp import IDP_SSO_URL, TestIdP, pem
 
 pytestmark = pytest.mark.django_db
 
@@ -52,6 +52,11 @@ def test_signed_authn_request(browser: Browser, saml_connection: Connection) -> 
     query = parse_qs(urlparse(response["Location"]).query)
     assert query["SigAlg"] == ["http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"]
     assert query["Signature"]
+    # The IdP, holding the metadata that now carries our certificate, verifies it.
+    idp = TestIdP(sp_metadata(saml_connection))
+    request, _relay_state = idp.parse_login_redirect(response["Location"])
+    assert idp.sp.authn_requests_signed
+    assert request.signed and request.sig_alg == query["SigAlg"][0]
 
 
 def test_signed_authn_request_without_key_is_a_readable_error(

@@ -1,4 +1,4 @@
-"""Single Logout over the redirect binding, with pysaml2 as the identity provider."""
+"""Single Logout over the redirect binding, with the test identity provider."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ def _local(url: str) -> str:
 
 
 def test_idp_initiated_logout_ends_the_session_and_answers(signed_in: Browser) -> None:
-    url = signed_in.idp.logout_request_url(SLO_URL, SP_ENTITY_ID, "alice@example.com")
+    request_id, url = signed_in.idp.logout_request(SLO_URL, SP_ENTITY_ID, "alice@example.com")
     assert "Signature=" in url
 
     response = signed_in.client.get(_local(url))
@@ -42,6 +42,10 @@ def test_idp_initiated_logout_ends_the_session_and_answers(signed_in: Browser) -
     query = parse_qs(urlparse(response["Location"]).query)
     assert query["RelayState"] == ["rs-42"]
     assert "Signature" not in query  # no SP key configured: unsigned LogoutResponse
+    answer = signed_in.idp.parse_logout_response(response["Location"])
+    assert answer.in_response_to == request_id
+    assert answer.status == "urn:oasis:names:tc:SAML:2.0:status:Success"
+    assert answer.issuer.text == SP_ENTITY_ID
     assert signed_in.who() == "home: anonymous"
     assert not UserSession.objects.exists()
 
@@ -96,6 +100,9 @@ def test_sp_logout_signed_with_sp_key(signed_in: Browser, saml_connection: Conne
     query = parse_qs(urlparse(response["Location"]).query)
     assert query["SigAlg"] == ["http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"]
     assert query["Signature"]
+    # The IdP, given the metadata that now carries our certificate, verifies the signature.
+    request = TestIdP(sp_metadata(saml_connection)).parse_logout_request(response["Location"])
+    assert request.signed and request.name_id.text == "alice@example.com"
 
 
 def test_logout_requires_post(signed_in: Browser) -> None:
