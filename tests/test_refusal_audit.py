@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from django_provisioning import audit
 from django_provisioning.models import AuditEvent, Connection, ScimToken
-from django_provisioning.saml import validation
+from django_provisioning.saml import errors, validation
 from django_provisioning.scim.throttling import FailedAuthenticationThrottle
 from django_provisioning.tokens import issue_token, revoke_token
 
@@ -256,6 +256,22 @@ def test_an_unexpected_failure_is_audited_too(
     assert event.detail["reason"] == "invalid"
     assert event.detail["detail"] == "unexpected KeyError"
     assert validation.validate_response is not explode  # only the view's name was replaced
+
+
+def test_an_unavailable_answer_writes_no_row(
+    saml_connection: Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 503 (database down or locked) is not audited: the row could not be written."""
+    monkeypatch.setitem(errors.REASONS, "unavailable", (503, "Try again in a minute."))
+
+    def unavailable(*args: Any) -> Any:
+        raise errors.SamlError("unavailable", "database is locked")
+
+    monkeypatch.setattr("django_provisioning.saml.views.validate_response", unavailable)
+    response = Client(REMOTE_ADDR=IP).post("/sso/acme/acs/", {"SAMLResponse": "x"})
+    assert response.status_code == 503
+    assert response.context["reference"] in response.content.decode()
+    assert AuditEvent.objects.count() == 0
 
 
 def test_a_flood_of_refused_sign_ins_writes_at_most_the_bound(

@@ -148,9 +148,14 @@ def render_error(
 
 
 # The SAML views by what a refusal there refuses (the audit row's action).
-ACTIONS = {"login_view": "signin_refused", "acs_view": "signin_refused"}
-ACTIONS |= {"acs_finish_view": "signin_refused", "logout_view": "logout_refused"}
-ACTIONS |= {"slo_view": "logout_refused", "metadata_view": "metadata_refused"}
+ACTIONS = {
+    "login_view": "signin_refused",
+    "acs_view": "signin_refused",
+    "acs_finish_view": "signin_refused",
+    "logout_view": "logout_refused",
+    "slo_view": "logout_refused",
+    "metadata_view": "metadata_refused",
+}
 MAX_AUDIT_DETAIL = 200
 
 
@@ -168,6 +173,10 @@ def refuse(
     admin to the row and to the log line.
     """
     reference = secrets.token_hex(6)
+    if error.status == 503:
+        # Unavailable (the database is down or locked): a row could not be written, and
+        # trying would only hold the person up for another lock timeout.
+        return render_error(request, error, connection_slug=slug, reference=reference)
     record_refusal(
         request,
         source="saml",
