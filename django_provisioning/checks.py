@@ -1,4 +1,5 @@
-"""System checks for the ``DJANGO_PROVISIONING`` settings (ids ``django_provisioning.E0xx``)."""
+"""System checks for the ``DJANGO_PROVISIONING`` settings (ids ``django_provisioning.E0xx``,
+warnings ``W0xx``)."""
 
 from __future__ import annotations
 
@@ -74,6 +75,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
     if mapping is not None:
         errors.extend(_check_attribute_map(mapping))
     errors.extend(_check_numbers(user))
+    errors.extend(_check_rates(user))
     if isinstance(connections, dict):
         errors.extend(_check_connection_values(connections))
     return errors
@@ -102,6 +104,43 @@ def _check_numbers(user: dict[str, Any]) -> list[CheckMessage]:
         if key in user
         and (isinstance(user[key], bool) or not isinstance(user[key], int) or user[key] < 1)
     ]
+
+
+RATES = ("SCIM_FAILED_AUTH_RATE", "REFUSAL_AUDIT_RATE", "REFUSAL_AUDIT_CONNECTION_RATE")
+OPTIONAL_RATES = frozenset({"SCIM_FAILED_AUTH_RATE"})  # None turns the throttle off
+
+
+def _check_rates(user: dict[str, Any]) -> list[CheckMessage]:
+    """Rates are "N/period" (s, min, hour, day); the cache alias they use must exist."""
+    from .audit import parse_rate
+
+    errors: list[CheckMessage] = []
+    for key in RATES:
+        if key not in user or (user[key] is None and key in OPTIONAL_RATES):
+            continue
+        try:
+            parse_rate(user[key])
+        except ValueError:
+            errors.append(
+                Error(
+                    f"{SETTINGS_NAME}[{key!r}] = {user[key]!r} is not a rate.",
+                    hint="Give a count per period, e.g. '30/min' (periods: s, min, hour, day)"
+                    + (", or None to turn it off." if key in OPTIONAL_RATES else "."),
+                    obj=SETTINGS_NAME,
+                    id="django_provisioning.E011",
+                )
+            )
+    alias = user.get("RATE_LIMIT_CACHE", DEFAULTS["RATE_LIMIT_CACHE"])
+    if alias not in settings.CACHES:
+        errors.append(
+            Error(
+                f"{SETTINGS_NAME}['RATE_LIMIT_CACHE'] = {alias!r} is not an alias in CACHES.",
+                hint="Name a cache of the CACHES setting, shared by all processes.",
+                obj=SETTINGS_NAME,
+                id="django_provisioning.E012",
+            )
+        )
+    return errors
 
 
 def _check_connection_values(connections: dict[str, Any]) -> list[CheckMessage]:
@@ -204,3 +243,62 @@ def check_backend(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
             id="django_provisioning.W001",
         )
     ]
+
+
+PROCESS_LOCAL_CACHES = (
+    "django.core.cache.backends.locmem.LocMemCache",
+    "django.core.cache.backends.dummy.DummyCache",
+)
+
+
+@register(Tags.security, Tags.caches)
+def check_rate_limit_cache(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """The failed-authentication throttle counts in a cache; each process having its own
+    (or none) lets a guesser multiply its budget by the number of processes."""
+    from .conf import provisioning_settings
+
+    if settings.DEBUG or provisioning_settings.SCIM_FAILED_AUTH_RATE is None:
+        return []
+    warnings: list[CheckMessage] = []
+    alias = provisioning_settings.RATE_LIMIT_CACHE
+    backend = (settings.CACHES.get(alias) or {}).get("BACKEND", "")
+    if _is_process_local(backend):
+        warnings.append(
+            Warning(
+                f"The cache {alias!r} ({backend.rsplit('.', 1)[-1]}) keeps the counters of the "
+                "failed-authentication throttle and of the refusal audit limits in each process "
+                "(or nowhere): several processes do not share them.",
+                hint="Point RATE_LIMIT_CACHE at a shared cache (Redis, Memcached, database), "
+                "e.g. django.core.cache.backends.redis.RedisCache; see the security docs.",
+                obj=SETTINGS_NAME,
+                id="django_provisioning.W002",
+            )
+        )
+    from rest_framework.settings import api_settings
+
+    if api_settings.NUM_PROXIES is None:
+        warnings.append(
+            Warning(
+                "REST_FRAMEWORK['NUM_PROXIES'] is not set, so the failed-authentication throttle "
+                "identifies clients by their X-Forwarded-For header, which any client can forge "
+                "to get a fresh budget with every request.",
+                hint="Set REST_FRAMEWORK = {'NUM_PROXIES': 0} when clients connect directly, or "
+                "the number of proxies in front of Django (their X-Forwarded-For is trusted).",
+                id="django_provisioning.W003",
+            )
+        )
+    return warnings
+
+
+def _is_process_local(backend: str) -> bool:
+    """Whether the cache backend class *backend* (a dotted path) is per process or nothing."""
+    from django.core.cache.backends.dummy import DummyCache
+    from django.core.cache.backends.locmem import LocMemCache
+
+    if backend in PROCESS_LOCAL_CACHES:
+        return True
+    try:
+        cls = import_string(backend)
+    except ImportError:
+        return False  # Django's own cache checks report it
+    return isinstance(cls, type) and issubclass(cls, (LocMemCache, DummyCache))

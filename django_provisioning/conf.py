@@ -44,6 +44,15 @@ DEFAULTS: dict[str, Any] = {
     "SCIM_MAX_PAYLOAD_SIZE": 1_048_576,
     # last_used_at of a token is written at most once per this many seconds.
     "SCIM_TOKEN_LAST_USED_INTERVAL": 60,
+    # Failed SCIM authentications allowed per client address ("N/s|min|hour|day"); past it,
+    # requests without a valid token get 429. None turns the throttle off.
+    "SCIM_FAILED_AUTH_RATE": "30/min",
+    # Refused authentications and sign-ins written to the audit trail, at most this many per
+    # door and client address, and per door and connection (unknown counts as one).
+    "REFUSAL_AUDIT_RATE": "10/min",
+    "REFUSAL_AUDIT_CONNECTION_RATE": "60/min",
+    # The Django cache (alias in CACHES) that keeps these counters; shared by all processes.
+    "RATE_LIMIT_CACHE": "default",
     # SAML service provider, shared by every connection unless a connection has its own.
     "SAML_SP_ENTITY_ID": None,  # None: the metadata URL of the connection
     "SAML_SP_CERTIFICATE": "",

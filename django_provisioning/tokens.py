@@ -41,25 +41,48 @@ def issue_token(
     return token, raw
 
 
-def authenticate_token(raw: str) -> ScimToken | None:
-    """The usable token row for *raw* (with its connection), or None."""
+def check_token(raw: str) -> tuple[ScimToken | None, str]:
+    """The token row for *raw* and why it may not be used ("" when it may).
+
+    The reason is for the audit trail of refusals (``malformed_token``, ``unknown_token``,
+    ``revoked_token``, ``expired_token``, ``inactive_connection``); the client is told none of
+    it. The row is returned for a known but unusable token too, so a refusal can name its
+    connection and prefix.
+    """
     if not raw or len(raw) > 256 or not raw.isascii():
-        return None  # Tokens are ASCII; anything else cannot match (and may not encode).
+        return None, "malformed_token"  # Tokens are ASCII; anything else cannot match.
     digest = checksum(raw)
     token = ScimToken.objects.select_related("connection").filter(checksum=digest).first()
     if token is None or not hmac.compare_digest(token.checksum, digest):
-        return None
+        return None, "unknown_token"
+    if token.revoked_at is not None:
+        return token, "revoked_token"
+    if not token.is_usable:
+        return token, "expired_token"
     # select_related loads the connection through Connection.from_db, which already lays the
     # settings over it; effective() says so here, where a stale row would let a token in.
     effective(token.connection)
-    if not token.is_usable or not token.connection.is_active:
+    if not token.connection.is_active:
+        return token, "inactive_connection"
+    return token, ""
+
+
+def authenticate_token(raw: str) -> ScimToken | None:
+    """The usable token row for *raw* (with its connection), or None."""
+    token, reason = check_token(raw)
+    if token is None or reason:
         return None
+    record_use(token)
+    return token
+
+
+def record_use(token: ScimToken) -> None:
+    """Note that *token* was used, writing ``last_used_at`` at most once per interval."""
     now = timezone.now()
     interval = timedelta(seconds=provisioning_settings.SCIM_TOKEN_LAST_USED_INTERVAL)
     if token.last_used_at is None or now - token.last_used_at >= interval:
         ScimToken.objects.filter(pk=token.pk).update(last_used_at=now)
         token.last_used_at = now
-    return token
 
 
 def revoke_token(token: ScimToken) -> None:

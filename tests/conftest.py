@@ -49,6 +49,17 @@ class ScimClient:
         return self._call("delete", path, None, **extra)
 
 
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits() -> Any:
+    """Each test starts with empty throttle and refusal-audit counters (they live in the
+    process-local test cache, which would otherwise carry one test's failures into the next)."""
+    from django.core.cache import caches
+
+    caches["default"].clear()
+    yield
+    caches["default"].clear()
+
+
 @pytest.fixture
 def connection(db: Any) -> Connection:
     return ConnectionFactory(slug="acme", name="Acme", verified_domains=["example.com"])

@@ -2,11 +2,12 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.cache.backends.locmem import LocMemCache
 from django.core.checks import run_checks
 from django.test import override_settings
 
 from django_provisioning.adapter import DefaultAdapter, get_adapter
-from django_provisioning.checks import check_backend, check_settings
+from django_provisioning.checks import check_backend, check_rate_limit_cache, check_settings
 from django_provisioning.conf import provisioning_settings
 
 
@@ -117,3 +118,83 @@ def test_connection_values_are_checked():
         "django_provisioning.E010",
     ]
     assert _ids(CONNECTIONS={"s": {"deprovision_policy": "delete", "jit_create": False}}) == []
+
+
+@pytest.mark.parametrize(
+    "key", ["SCIM_FAILED_AUTH_RATE", "REFUSAL_AUDIT_RATE", "REFUSAL_AUDIT_CONNECTION_RATE"]
+)
+@pytest.mark.parametrize("value", ["30/month", "30", "0/min", 30, "30 per minute"])
+def test_rates_are_checked(key, value):
+    (message,) = [m for m in _messages(**{key: value}) if m.id == "django_provisioning.E011"]
+    assert key in message.msg and "30/min" in message.hint
+
+
+def test_only_the_throttle_rate_may_be_none():
+    assert _ids(SCIM_FAILED_AUTH_RATE=None) == []
+    assert _ids(REFUSAL_AUDIT_RATE=None) == ["django_provisioning.E011"]
+    assert _ids(SCIM_FAILED_AUTH_RATE="5/s", REFUSAL_AUDIT_RATE="1/day") == []
+
+
+def test_rate_limit_cache_must_be_a_cache_alias():
+    assert _ids(RATE_LIMIT_CACHE="nowhere") == ["django_provisioning.E012"]
+
+
+def _messages(**settings):
+    with override_settings(DJANGO_PROVISIONING=settings):
+        return check_settings()
+
+
+LOCMEM = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+DUMMY = {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}
+DATABASE_CACHE = {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "c"}
+REDIS = {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://x"}
+BEHIND_ONE_PROXY = {"NUM_PROXIES": 1}
+
+
+class PerProcessCache(LocMemCache):
+    """A project's own subclass is as process-local as its parent."""
+
+
+def _cache_warnings(caches, debug=False, rest_framework=BEHIND_ONE_PROXY, **provisioning):
+    with override_settings(
+        CACHES=caches,
+        DEBUG=debug,
+        REST_FRAMEWORK=rest_framework,
+        DJANGO_PROVISIONING=provisioning,
+    ):
+        return [m.id for m in check_rate_limit_cache()]
+
+
+@pytest.mark.parametrize(
+    "cache", [LOCMEM, DUMMY, {"BACKEND": "tests.test_conf.PerProcessCache"}], ids=str
+)
+def test_process_local_rate_limit_cache_is_warned(cache):
+    assert _cache_warnings({"default": cache}) == ["django_provisioning.W002"]
+
+
+@pytest.mark.parametrize("cache", [DATABASE_CACHE, REDIS], ids=str)
+def test_shared_rate_limit_cache_is_not_warned(cache):
+    assert _cache_warnings({"default": cache}) == []
+
+
+def test_the_cache_warning_follows_rate_limit_cache():
+    caches = {"default": REDIS, "local": LOCMEM}
+    assert _cache_warnings(caches) == []
+    assert _cache_warnings(caches, RATE_LIMIT_CACHE="local") == ["django_provisioning.W002"]
+    caches = {"default": LOCMEM, "shared": REDIS}
+    assert _cache_warnings(caches, RATE_LIMIT_CACHE="shared") == []
+
+
+def test_cache_warnings_are_silent_under_debug_or_without_the_throttle():
+    assert _cache_warnings({"default": LOCMEM}, debug=True, rest_framework={}) == []
+    assert _cache_warnings({"default": LOCMEM}, rest_framework={}, SCIM_FAILED_AUTH_RATE=None) == []
+
+
+def test_unset_num_proxies_is_warned():
+    assert _cache_warnings({"default": REDIS}, rest_framework={}) == ["django_provisioning.W003"]
+    assert _cache_warnings({"default": REDIS}, rest_framework={"NUM_PROXIES": 0}) == []
+
+
+def test_cache_check_is_registered_with_django(db):
+    with override_settings(CACHES={"default": LOCMEM}, DEBUG=False):
+        assert "django_provisioning.W002" in {m.id for m in run_checks()}

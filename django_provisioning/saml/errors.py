@@ -14,8 +14,12 @@ from typing import TYPE_CHECKING
 
 from django.shortcuts import render
 
+from ..audit import record_refusal
+
 if TYPE_CHECKING:
     from django.http import HttpRequest, HttpResponse
+
+    from ..models import Connection
 
 logger = logging.getLogger("django_provisioning.saml")
 
@@ -118,10 +122,14 @@ class SamlError(Exception):
 
 
 def render_error(
-    request: HttpRequest, error: SamlError, *, connection_slug: str = ""
+    request: HttpRequest,
+    error: SamlError,
+    *,
+    connection_slug: str = "",
+    reference: str | None = None,
 ) -> HttpResponse:
     """The readable error page for *error*, with a reference id that is also logged."""
-    reference = secrets.token_hex(6)
+    reference = reference or secrets.token_hex(6)
     log = logger.error if error.status >= 500 else logger.warning
     log(
         "SAML %s refused (ref %s, connection %r, code %s): %s",
@@ -137,3 +145,48 @@ def render_error(
         {"reason": error.reason, "reference": reference, "code": error.code},
         status=error.status,
     )
+
+
+# The SAML views by what a refusal there refuses (the audit row's action).
+ACTIONS = {
+    "login_view": "signin_refused",
+    "acs_view": "signin_refused",
+    "acs_finish_view": "signin_refused",
+    "logout_view": "logout_refused",
+    "slo_view": "logout_refused",
+    "metadata_view": "metadata_refused",
+}
+MAX_AUDIT_DETAIL = 200
+
+
+def refuse(
+    request: HttpRequest,
+    error: SamlError,
+    *,
+    view: str,
+    slug: str,
+    connection: Connection | None,
+) -> HttpResponse:
+    """Audit a refusal of the SAML *view* (rate-limited) and render its error page.
+
+    The audit row carries the page's reference id, so the reference a person quotes leads an
+    admin to the row and to the log line.
+    """
+    reference = secrets.token_hex(6)
+    if error.status == 503:
+        # Unavailable (the database is down or locked): a row could not be written, and
+        # trying would only hold the person up for another lock timeout.
+        return render_error(request, error, connection_slug=slug, reference=reference)
+    record_refusal(
+        request,
+        source="saml",
+        action=ACTIONS.get(view, "signin_refused"),
+        reason=error.code,
+        connection=connection,
+        status=error.status,
+        endpoint=view.removesuffix("_view"),
+        slug=slug[:MAX_AUDIT_DETAIL],
+        reference=reference,
+        detail=(error.detail or "")[:MAX_AUDIT_DETAIL],
+    )
+    return render_error(request, error, connection_slug=slug, reference=reference)

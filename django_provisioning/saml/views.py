@@ -34,7 +34,7 @@ from ..models import Connection
 from ..provisioning import Conflict, InvalidData, provision_from_saml
 from . import attributes, redirects, replay, state
 from .config import URL_NAMESPACE, build_saml_settings, request_data
-from .errors import SamlError, render_error
+from .errors import SamlError, refuse
 from .security import inspect_logout_message
 from .validation import saml_settings, validate_response
 
@@ -50,18 +50,19 @@ def _saml_view(view: View) -> View:
 
     @wraps(view)
     def wrapper(request: HttpRequest, slug: str) -> HttpResponse:
+        connection: Connection | None = None
         try:
             connection = get_connection(slug, active_only=True)
             if connection is None:
                 raise SamlError("unknown_connection", "no active connection with this slug")
             return view(request, connection)
         except SamlError as error:
-            return render_error(request, error, connection_slug=slug)
+            return refuse(request, error, view=view.__name__, slug=slug, connection=connection)
         except Exception as exc:
             # Untrusted input must never produce a 500 with a stack trace.
             logger.exception("SAML %s failed unexpectedly (connection %r)", request.path, slug)
             unexpected = SamlError("invalid", f"unexpected {exc.__class__.__name__}")
-            return render_error(request, unexpected, connection_slug=slug)
+            return refuse(request, unexpected, view=view.__name__, slug=slug, connection=connection)
 
     return wrapper
 

@@ -8,7 +8,7 @@ from rest_framework.authentication import BaseAuthentication
 from rest_framework.request import Request
 
 from ..models import Connection, ScimToken
-from ..tokens import authenticate_token
+from ..tokens import check_token, record_use
 from .errors import NotAuthenticated
 
 
@@ -29,6 +29,16 @@ class ScimClientUser:
         return f"SCIM client of {self.connection.slug}"
 
 
+class AuthenticationRefused(NotAuthenticated):
+    """A 401 that knows why (for the audit trail and the throttle, never for the client)."""
+
+    def __init__(self, detail: str, *, reason: str, token: ScimToken | None = None) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        #: The token row when the presented token is ours but unusable (revoked, expired...).
+        self.token = token
+
+
 class BearerTokenAuthentication(BaseAuthentication):
     """``Authorization: Bearer <token>``; the token picks the connection."""
 
@@ -40,10 +50,15 @@ class BearerTokenAuthentication(BaseAuthentication):
             return None
         scheme, _sep, raw = header.partition(" ")
         if scheme.lower() != self.keyword or not raw.strip():
-            raise NotAuthenticated("Use 'Authorization: Bearer <token>'.")
-        token = authenticate_token(raw.strip())
-        if token is None:
-            raise NotAuthenticated("The bearer token is invalid, expired or revoked.")
+            raise AuthenticationRefused(
+                "Use 'Authorization: Bearer <token>'.", reason="malformed_header"
+            )
+        token, reason = check_token(raw.strip())
+        if token is None or reason:
+            raise AuthenticationRefused(
+                "The bearer token is invalid, expired or revoked.", reason=reason, token=token
+            )
+        record_use(token)
         return ScimClientUser(token.connection), token
 
     def authenticate_header(self, request: Request) -> str:

@@ -22,7 +22,7 @@ from rest_framework.views import APIView
 
 from ..conf import provisioning_settings
 from ..provisioning import Conflict, InvalidData, ProvisioningDenied
-from . import errors
+from . import errors, throttling
 from .authentication import BearerTokenAuthentication, ScimClientUser
 from .renderers import PlainJSONParser, PlainJSONRenderer, ScimJSONParser, ScimJSONRenderer
 
@@ -49,6 +49,8 @@ def error_response(exc: errors.ScimError) -> Response:
     response = Response(exc.as_body(), status=exc.status)
     if exc.status == 401:
         response["WWW-Authenticate"] = 'Bearer realm="SCIM"'
+    if exc.retry_after is not None:
+        response["Retry-After"] = str(exc.retry_after)
     return response
 
 
@@ -113,11 +115,18 @@ class ScimView(APIView):
                     f"The request body exceeds {provisioning_settings.SCIM_MAX_PAYLOAD_SIZE} bytes."
                 )
 
+    def perform_authentication(self, request: Request) -> None:
+        try:
+            request.user  # noqa: B018 (runs the authenticators)
+        except errors.NotAuthenticated as exc:
+            # A failed authentication is counted by the throttle (401, or 429 past its rate).
+            raise throttling.refuse(request, self, exc) from None
+
     def permission_denied(
         self, request: Request, message: Any = None, code: Any = None
     ) -> NoReturn:
         if not request.successful_authenticator:
-            raise errors.NotAuthenticated()
+            raise throttling.refuse(request, self, errors.NotAuthenticated())
         raise errors.PermissionDenied()
 
     def handle_exception(self, exc: Exception) -> Response:

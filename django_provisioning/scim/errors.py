@@ -14,6 +14,8 @@ class ScimError(Exception):
     status: int = 400
     scim_type: str | None = None
     default_detail: str = "Bad request."
+    #: Seconds for the ``Retry-After`` header of a retryable answer (429, 503), or None.
+    retry_after: int | None = None
 
     def __init__(
         self, detail: str | None = None, *, scim_type: str | None = None, status: int | None = None
@@ -123,6 +125,17 @@ class PayloadTooLarge(ScimError):
 class UnsupportedMediaType(ScimError):
     status = 415
     default_detail = "Send application/scim+json or application/json."
+
+
+class TooManyRequests(ScimError):
+    """Too many failed authentications from this client address (RFC 6585 §4)."""
+
+    status = 429
+    default_detail = "Too many failed authentications from this address. Retry later."
+
+    def __init__(self, detail: str | None = None, *, retry_after: int) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
 
 
 class NotImplementedYet(ScimError):
