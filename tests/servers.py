@@ -1,4 +1,4 @@
-"""The example project served over real HTTP, for tests that need real concurrency or a process to kill.
+"""The example project served over real HTTP: for real concurrency, or a process to kill.
 
 ``ExampleServer`` runs ``example_project/manage.py runserver --noreload`` (threaded: one thread,
 hence one database connection, per request) on a free localhost port, with this source tree
@@ -100,7 +100,8 @@ class ExampleServer:
                 return self
             except OSError:
                 if time.monotonic() > deadline:
-                    raise AssertionError(f"runserver never listened:\n{self.log.read_text()}")
+                    log = self.log.read_text()
+                    raise AssertionError(f"runserver never listened:\n{log}") from None
                 time.sleep(0.1)
 
     def kill(self) -> None:

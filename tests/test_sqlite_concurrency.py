@@ -98,7 +98,10 @@ def test_eight_concurrent_posts_all_land(server: Any) -> None:
     results = in_threads(post_users)
 
     statuses = Counter(status for _verb, status, _body in results)
-    assert statuses == {201: THREADS * POSTS_PER_THREAD}, (statuses, failures(results, {"POST": 201}))
+    assert statuses == {201: THREADS * POSTS_PER_THREAD}, (
+        statuses,
+        failures(results, {"POST": 201}),
+    )
     server.stop()  # nothing is in flight: the file is what the next reader sees
     rows = link_rows(server.db)
     acknowledged = {uuid.UUID(body["id"]).hex: body["userName"] for _v, _s, body in results}
@@ -131,7 +134,9 @@ def test_eight_concurrent_writers_mixing_post_patch_and_put(server: Any) -> None
             out.append(("POST", status, body))
             if n % 2:
                 doc = user_body(f"shared{i % SHARED_USERS}@example.com", f"put{n}-{i}", f"F{n}")
-                status, body = scim_call(server.base_url, server.token, "PUT", f"Users/{target}", doc)
+                status, body = scim_call(
+                    server.base_url, server.token, "PUT", f"Users/{target}", doc
+                )
                 out.append(("PUT", status, body))
             else:
                 status, body = scim_call(
