@@ -8,6 +8,7 @@ to it with the standard library only, so these tests need no HTTP client package
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import signal
@@ -100,8 +101,8 @@ class ExampleServer:
                 return self
             except OSError:
                 if time.monotonic() > deadline:
-                    log = self.log.read_text()
-                    raise AssertionError(f"runserver never listened:\n{log}") from None
+                    output = self.log.read_text()
+                    raise AssertionError(f"runserver never listened:\n{output}") from None
                 time.sleep(0.1)
 
     def kill(self) -> None:
@@ -128,7 +129,12 @@ class ExampleServer:
 def scim_call(
     base_url: str, token: str, method: str, path: str, body: Any = None
 ) -> tuple[int, dict[str, Any]]:
-    """One SCIM request; (status, JSON body). Connection errors propagate (``OSError``)."""
+    """One SCIM request; (status, JSON body).
+
+    Raises ``OSError`` when no whole answer arrived: the connection failed, or it closed in the
+    middle of the answer (a killed server can send the status line and half a body). Such a
+    write is unanswered, not acknowledged.
+    """
     data = None if body is None else json.dumps(body).encode()
     request = urllib.request.Request(
         base_url + path,
@@ -137,13 +143,20 @@ def scim_call(
         headers={"Authorization": f"Bearer {token}", "Content-Type": SCIM_JSON},
     )
     try:
-        with urllib.request.urlopen(request, timeout=120) as response:
-            status, raw = response.status, response.read()
-    except urllib.error.HTTPError as exc:
-        status, raw = exc.code, exc.read()
+        try:
+            with urllib.request.urlopen(request, timeout=120) as response:
+                status, raw = response.status, response.read()
+        except urllib.error.HTTPError as exc:
+            status, raw = exc.code, exc.read()
+    except http.client.HTTPException as exc:  # IncompleteRead, a garbled status line
+        raise ConnectionResetError(f"no whole answer: {exc!r}") from exc
+    if status in (204, 304):
+        return status, {}
     try:
-        return status, json.loads(raw or b"{}")
-    except ValueError:
+        return status, json.loads(raw)
+    except ValueError:  # empty or cut short
+        if status < 300:
+            raise ConnectionResetError(f"a cut-off {status} answer: {raw[:200]!r}") from None
         return status, {"raw": raw[:500].decode("utf-8", "replace")}
 
 

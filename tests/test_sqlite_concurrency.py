@@ -13,7 +13,8 @@ import sqlite3
 import threading
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,22 +32,39 @@ from .servers import (
 THREADS = 8
 POSTS_PER_THREAD = 12
 SHARED_USERS = 6  # the users every thread PATCHes or PUTs in the mixed round
+Result = tuple[str, int, dict[str, Any]]  # (verb, status, body) of one request
+
+
+@dataclass
+class Served:
+    """The example project serving a fresh SQLite file, and a SCIM token for it."""
+
+    process: ExampleServer
+    token: str
+    db: Path
+
+    @property
+    def base_url(self) -> str:
+        return self.process.base_url
+
+    def stop(self) -> None:
+        """Stop the server: nothing is in flight, the file is what the next reader sees."""
+        self.process.stop()
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Any:
-    env = project_env(db=tmp_path / "example.sqlite3")
+def server(tmp_path: Path) -> Iterator[Served]:
+    db = tmp_path / "example.sqlite3"
+    env = project_env(db=db)
     token = issue_token(env)
-    with ExampleServer(env, tmp_path / "runserver.log") as running:
-        running.token = token  # type: ignore[attr-defined]
-        running.db = tmp_path / "example.sqlite3"  # type: ignore[attr-defined]
-        yield running
+    with ExampleServer(env, tmp_path / "runserver.log") as process:
+        yield Served(process, token, db)
 
 
-def in_threads(work: Callable[[int], list[tuple[str, int, dict[str, Any]]]]) -> list[Any]:
+def in_threads(work: Callable[[int], list[Result]]) -> list[Result]:
     """Run *work(thread_number)* in THREADS threads released together; their results, flat."""
     barrier = threading.Barrier(THREADS)
-    results: list[list[Any]] = [[] for _ in range(THREADS)]
+    results: list[list[Result]] = [[] for _ in range(THREADS)]
     errors: list[BaseException] = []
 
     def run(n: int) -> None:
@@ -80,12 +98,12 @@ def count(db: Path, table: str) -> int:
         return int(con.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
 
 
-def failures(results: list[tuple[str, int, dict[str, Any]]], ok: dict[str, int]) -> list[Any]:
+def failures(results: list[Result], ok: dict[str, int]) -> list[Any]:
     return [(verb, status, body) for verb, status, body in results if status != ok[verb]][:5]
 
 
-def test_eight_concurrent_posts_all_land(server: Any) -> None:
-    def post_users(n: int) -> list[tuple[str, int, dict[str, Any]]]:
+def test_eight_concurrent_posts_all_land(server: Served) -> None:
+    def post_users(n: int) -> list[Result]:
         out = []
         for i in range(POSTS_PER_THREAD):
             name = f"t{n}-u{i}@example.com"
@@ -102,14 +120,14 @@ def test_eight_concurrent_posts_all_land(server: Any) -> None:
         statuses,
         failures(results, {"POST": 201}),
     )
-    server.stop()  # nothing is in flight: the file is what the next reader sees
+    server.stop()
     rows = link_rows(server.db)
     acknowledged = {uuid.UUID(body["id"]).hex: body["userName"] for _v, _s, body in results}
     assert {k: name for k, (name, _version) in rows.items()} == acknowledged
     assert count(server.db, "auth_user") == THREADS * POSTS_PER_THREAD  # no user without its link
 
 
-def test_eight_concurrent_writers_mixing_post_patch_and_put(server: Any) -> None:
+def test_eight_concurrent_writers_mixing_post_patch_and_put(server: Served) -> None:
     """Every thread writes the same few users at once (PATCH or PUT) while creating its own."""
     shared = []
     for i in range(SHARED_USERS):
@@ -123,7 +141,7 @@ def test_eight_concurrent_writers_mixing_post_patch_and_put(server: Any) -> None
         assert status == 201, body
         shared.append(body["id"])
 
-    def mixed(n: int) -> list[tuple[str, int, dict[str, Any]]]:
+    def mixed(n: int) -> list[Result]:
         out = []
         for i in range(POSTS_PER_THREAD):
             target = shared[i % SHARED_USERS]

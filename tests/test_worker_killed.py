@@ -59,6 +59,7 @@ class Postgres:
     """The suite's PostgreSQL server, and a fresh database of this test on it."""
 
     params: dict[str, str]  # host, port, user, password: the suite's own settings
+    conninfo: str  # the same, as a libpq connection string
     admin: Any  # an autocommit connection to the ``postgres`` database
     name: str
 
@@ -69,18 +70,19 @@ class Postgres:
     def connect(self) -> Any:
         import psycopg
 
-        return psycopg.connect(dbname=self.name, **self.params)
+        return psycopg.connect(self.conninfo, dbname=self.name)
 
 
 @pytest.fixture
 def postgres() -> Iterator[Postgres]:
     psycopg = pytest.importorskip("psycopg")
-    db = settings.DATABASES["default"]
+    db: dict[str, Any] = settings.DATABASES["default"]
     keys = {"host": "HOST", "port": "PORT", "user": "USER", "password": "PASSWORD"}
     params = {key: str(db[setting]) for key, setting in keys.items() if db.get(setting)}
+    conninfo = psycopg.conninfo.make_conninfo("", **params)
     name = f"{db['TEST'].get('NAME') or 'test_' + db['NAME']}_worker_killed"
     try:
-        admin = psycopg.connect(dbname="postgres", autocommit=True, connect_timeout=10, **params)
+        admin = psycopg.connect(conninfo, dbname="postgres", autocommit=True, connect_timeout=10)
     except psycopg.OperationalError as exc:
         message = f"PostgreSQL is not reachable: {exc}"
         if os.environ.get("CI"):
@@ -89,7 +91,7 @@ def postgres() -> Iterator[Postgres]:
     admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     admin.execute(f'CREATE DATABASE "{name}"')
     try:
-        yield Postgres(params, admin, name)
+        yield Postgres(params, conninfo, admin, name)
     finally:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.close()
@@ -136,6 +138,13 @@ class Round:
             self.acked += 1
         return True
 
+    def guarded(self, work: Any, *args: Any) -> None:
+        """Run *work* in a thread; an exception there is reported by the test, not lost."""
+        try:
+            work(*args)
+        except Exception as exc:
+            self.unexpected.append(repr(exc))
+
     def writer(self, n: int) -> None:
         for k in range(MAX_USERS_PER_WRITER):
             user = Tracked(f"w{self.number}-{n}-{k}@example.com")
@@ -155,18 +164,20 @@ class Round:
         held = Tracked(f"held{self.number}@example.com")
         if held_verb != "POST":
             assert self.send(held, "POST", ("before", "before"))
-        threads = [threading.Thread(target=self.writer, args=(n,)) for n in range(WRITERS)]
+        threads = [
+            threading.Thread(target=self.guarded, args=(self.writer, n)) for n in range(WRITERS)
+        ]
         for thread in threads:
             thread.start()
         wait_for(lambda: self.acked >= ACKED_BEFORE_KILL or bool(self.unexpected), "writes")
         pause = (f"{PAUSE_PREFIX}-{self.number}", "paused")
-        holder = threading.Thread(target=self.send, args=(held, held_verb, pause))
+        holder = threading.Thread(target=self.guarded, args=(self.send, held, held_verb, pause))
         holder.start()
-        wait_for(lambda: held_open(pg), "the held write to be inside its transaction")
+        wait_for(lambda: held_open(pg) or bool(self.unexpected), "the write held open")
         self.server.kill()
         for thread in [*threads, holder]:
             thread.join()
-        assert held.in_flight == pause, "the held write was answered"
+        assert held.in_flight == pause, ("the held write was answered", self.unexpected[:5])
         return held
 
 
@@ -253,14 +264,14 @@ def test_a_killed_worker_loses_no_acknowledged_write(postgres: Postgres, tmp_pat
     assert set(users) <= known
     for user in tracked:
         states = expected_states(user)
-        row = users.get(user.user_name)
-        if row is None:  # only a create that was never answered may be missing
+        stored = users.get(user.user_name)
+        if stored is None:  # only a create that was never answered may be missing
             assert user.acked is None, f"{user.user_name}: acknowledged, then lost"
             continue
-        assert row["content"] in states, (user.user_name, row["content"], states)
-        assert row["version"] == states[row["content"]], (user.user_name, row, states)
+        assert stored["content"] in states, (user.user_name, stored["content"], states)
+        assert stored["version"] == states[stored["content"]], (user.user_name, stored, states)
         if user.scim_id:
-            assert row["scim_id"].replace("-", "") == user.scim_id.replace("-", "")
+            assert stored["scim_id"].replace("-", "") == user.scim_id.replace("-", "")
     for verb, user in held:  # killed before its commit: no trace of it
         if verb == "POST":
             assert user.user_name not in users
