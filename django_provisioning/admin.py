@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import django
 from django import forms
 from django.contrib import admin, messages
 from django.db import models
@@ -38,10 +37,10 @@ class ScimTokenInline(admin.TabularInline):
         return False  # Issue tokens with the action, which shows the secret once.
 
 
-# Django 5.x warns that URLField's default scheme becomes https in 6.0; say so now.
-_URL_OVERRIDES: dict[type[models.Field[Any, Any]], dict[str, Any]] = (
-    {models.URLField: {"assume_scheme": "https"}} if django.VERSION >= (5, 0) else {}
-)
+# Django 5.2 warns that URLField's default scheme becomes https in 6.0; say so now.
+_URL_OVERRIDES: dict[type[models.Field[Any, Any]], dict[str, Any]] = {
+    models.URLField: {"assume_scheme": "https"}
+}
 
 
 class EffectiveFilter(admin.SimpleListFilter):

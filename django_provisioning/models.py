@@ -79,8 +79,8 @@ class Connection(models.Model):
     clock_skew = models.PositiveIntegerField(
         _("allowed clock skew (seconds)"),
         default=120,
-        # Stated, not left to the database backend (Django 4.2 on SQLite adds no bound): more
-        # than an hour of skew would make assertion expiry meaningless.
+        # More than an hour of skew would make assertion expiry meaningless. The minimum
+        # repeats the field's own range, so the whole rule reads in one place.
         validators=[MinValueValidator(0), MaxValueValidator(3600)],
     )
     allow_idp_initiated = models.BooleanField(_("allow IdP-initiated sign-in"), default=False)

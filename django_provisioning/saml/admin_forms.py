@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import django
 from django import forms
 from django.db import models
 from django.utils.translation import gettext_lazy as _
@@ -12,8 +11,8 @@ from django.utils.translation import gettext_lazy as _
 from ..models import CONNECTION_OPTIONS, Connection
 from .metadata_import import MetadataError, parse_idp_metadata
 
-# Django 5.x warns unless URL form fields say which scheme a bare host gets; IdP URLs are https.
-URL_FIELD_OPTIONS: dict[str, Any] = {"assume_scheme": "https"} if django.VERSION >= (5, 0) else {}
+# Django 5.2 warns unless URL form fields say which scheme a bare host gets; IdP URLs are https.
+URL_FIELD_OPTIONS: dict[str, Any] = {"assume_scheme": "https"}
 
 
 def formfield(field: models.Field[Any, Any], **kwargs: Any) -> forms.Field | None:

@@ -64,10 +64,23 @@ TEMPLATES = [
     }
 ]
 
+# SQLite set up for concurrent writers (docs/install.rst, "SQLite"): an identity provider pushes
+# several SCIM requests at once, and Django's defaults answer some of them "database is locked".
 DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": os.environ.get("EXAMPLE_PROJECT_DB") or str(BASE_DIR / "db.sqlite3"),
+        "OPTIONS": {
+            # A write transaction takes the write lock at BEGIN, where the busy timeout applies;
+            # a deferred one that reads first and then writes fails at once instead of waiting.
+            "transaction_mode": "IMMEDIATE",
+            # Seconds a writer waits for the lock (the busy timeout) before giving up.
+            "timeout": 20,
+            # WAL: readers never block the writer, nor the writer them. synchronous=FULL: an
+            # acknowledged write (a deactivation, say) survives a power cut too, not only a
+            # killed process.
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL",
+        },
     }
 }
 
