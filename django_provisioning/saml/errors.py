@@ -3,7 +3,8 @@
 Every refusal the SAML views make is a :class:`SamlError`. The page shows ``reason`` (written for
 the person signing in) and a reference id; the log gets the reference id, the ``code`` and the
 technical ``detail`` (never the response or assertion itself). Bad input answers 400, a policy
-refusal 403.
+refusal 403, a database that is locked or unreachable 503 with ``Retry-After`` ("unavailable":
+the person is asked to try again, not told the identity provider's response was invalid).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import secrets
 from typing import TYPE_CHECKING
 
 from django.shortcuts import render
+
+from ..conf import provisioning_settings
 
 if TYPE_CHECKING:
     from django.http import HttpRequest, HttpResponse
@@ -98,6 +101,10 @@ REASONS: dict[str, tuple[int, str]] = {
         400,
         "Your identity provider sent account details this site cannot store.",
     ),
+    "unavailable": (
+        503,
+        "Sign-in is temporarily unavailable on this site. Please try again in a moment.",
+    ),
     "logout_invalid": (400, "The sign-out message from your identity provider is not valid."),
     "logout_unsigned": (
         400,
@@ -118,7 +125,11 @@ class SamlError(Exception):
 
 
 def render_error(
-    request: HttpRequest, error: SamlError, *, connection_slug: str = ""
+    request: HttpRequest,
+    error: SamlError,
+    *,
+    connection_slug: str = "",
+    exc_info: BaseException | None = None,
 ) -> HttpResponse:
     """The readable error page for *error*, with a reference id that is also logged."""
     reference = secrets.token_hex(6)
@@ -130,10 +141,15 @@ def render_error(
         connection_slug,
         error.code,
         error.detail or error.reason,
+        exc_info=exc_info,
     )
-    return render(
+    title = "Sign-in temporarily unavailable" if error.status == 503 else "Sign-in failed"
+    response = render(
         request,
         "django_provisioning/saml/error.html",
-        {"reason": error.reason, "reference": reference, "code": error.code},
+        {"reason": error.reason, "reference": reference, "code": error.code, "title": title},
         status=error.status,
     )
+    if error.status == 503:
+        response["Retry-After"] = str(provisioning_settings.RETRY_AFTER)
+    return response
