@@ -18,8 +18,11 @@ from typing import TYPE_CHECKING, Any
 from django.contrib.auth import get_user_model
 from django.core.exceptions import FieldDoesNotExist
 from django.db import models
+from django.db.models import F, Value
+from django.db.models.lookups import Exact
 
 from .conf import DEFAULT_USER_ATTRIBUTE_MAP, provisioning_settings
+from .db import CaseFold
 from .scim.mapping import MappedPath, get_path, parse_mapped_path, set_path
 
 if TYPE_CHECKING:
@@ -27,6 +30,11 @@ if TYPE_CHECKING:
     from django.http import HttpRequest
 
     from .models import Connection, ExternalIdentity
+
+
+#: Usernames differing only in case that a case-insensitive lookup reads to pick the one that
+#: normalises the same (there are at most a handful).
+MAX_NAME_CANDIDATES = 10
 
 
 class ProvisioningDenied(Exception):
@@ -117,10 +125,27 @@ class DefaultAdapter:
     def find_user_by_user_name(
         self, connection: Connection, user_name: str
     ) -> AbstractBaseUser | None:
-        """A local user whose model username equals *user_name*, to detect a clash or link."""
+        """The local user whose userName is *user_name*, to detect a clash or link.
+
+        Compared in one form, :meth:`normalize_user_name`, as the SCIM filter and the JIT
+        lookup compare it: first the accounts this app provisioned (their userName claims),
+        then the model's own usernames (a case-insensitive match in the database only narrows
+        the candidates; each is normalised and compared in Python).
+        """
+        from .claims import holder_of
+
+        normalized = self.normalize_user_name(user_name)
+        holder = holder_of(normalized)
+        if holder is not None:
+            return holder  # type: ignore[no-any-return]
         model = get_user_model()
         field = self.get_user_attribute_map(connection).get("userName", model.USERNAME_FIELD)
-        return model._default_manager.filter(**{f"{field}__iexact": user_name}).first()
+        same_case_folded = Exact(CaseFold(F(field)), CaseFold(Value(user_name.strip())))
+        candidates = model._default_manager.filter(same_case_folded).order_by("pk")
+        for candidate in candidates[:MAX_NAME_CANDIDATES]:
+            if self.normalize_user_name(str(getattr(candidate, field) or "")) == normalized:
+                return candidate
+        return None
 
     def find_user_by_email(self, connection: Connection, email: str) -> AbstractBaseUser | None:
         """The local user to link by a verified e-mail, or None (several matches: None)."""

@@ -10,4 +10,5 @@ class ProvisioningConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import checks, conf, sessions  # noqa: F401  (registers checks and receivers)
+        # Registers system checks, the session receivers and the SQLite case-fold function.
+        from . import checks, conf, db, sessions  # noqa: F401

@@ -89,11 +89,15 @@ POSITIVE_INTEGERS = (
     "SAML_MAX_RESPONSE_SIZE",
     "SAML_REQUEST_TTL",
     "SAML_MAX_ASSERTION_AGE",
+    "WRITE_ATTEMPTS",
+    "RETRY_AFTER",
 )
+#: Seconds that may be zero or a fraction.
+NON_NEGATIVE_NUMBERS = ("WRITE_RETRY_BACKOFF",)
 
 
 def _check_numbers(user: dict[str, Any]) -> list[CheckMessage]:
-    return [
+    errors: list[CheckMessage] = [
         Error(
             f"{SETTINGS_NAME}[{key!r}] must be a positive integer, not {user[key]!r}.",
             hint=f"The default is {DEFAULTS[key]!r}.",
@@ -104,6 +108,22 @@ def _check_numbers(user: dict[str, Any]) -> list[CheckMessage]:
         if key in user
         and (isinstance(user[key], bool) or not isinstance(user[key], int) or user[key] < 1)
     ]
+    errors += [
+        Error(
+            f"{SETTINGS_NAME}[{key!r}] must be a number of seconds (0 or more), not {user[key]!r}.",
+            hint=f"The default is {DEFAULTS[key]!r}.",
+            obj=SETTINGS_NAME,
+            id="django_provisioning.E009",
+        )
+        for key in NON_NEGATIVE_NUMBERS
+        if key in user
+        and (
+            isinstance(user[key], bool)
+            or not isinstance(user[key], (int, float))
+            or not user[key] >= 0
+        )
+    ]
+    return errors
 
 
 RATES = ("SCIM_FAILED_AUTH_RATE", "REFUSAL_AUDIT_RATE", "REFUSAL_AUDIT_CONNECTION_RATE")

@@ -68,6 +68,13 @@ DEFAULTS: dict[str, Any] = {
     "SAML_LOGOUT_REDIRECT_URL": "/",
     # Seconds an AuthnRequest id stays valid in the browser session.
     "SAML_REQUEST_TTL": 600,
+    # Attempts a core write transaction makes when the database reports a deadlock, a
+    # serialization failure or a SQLite lock, and the pause before the second attempt in
+    # seconds (doubled for each further one, with jitter). See django_provisioning.db.
+    "WRITE_ATTEMPTS": 3,
+    "WRITE_RETRY_BACKOFF": 0.05,
+    # Retry-After (seconds) of the 503 answered when the database is unavailable or locked.
+    "RETRY_AFTER": 5,
 }
 
 IMPORT_STRINGS: frozenset[str] = frozenset({"ADAPTER"})

@@ -233,6 +233,27 @@ class ExternalIdentity(models.Model):
         return f'W/"{self.version}"'
 
 
+class UserNameClaim(models.Model):
+    """One local account per normalised userName, whichever connection provisions it.
+
+    The unique column makes the rule hold when two requests create the same name at once (a
+    prior SELECT cannot). A user linked from several connections under one name holds one claim;
+    the claim goes with the user. Written by the provisioning core in the same transaction as
+    the account it names.
+    """
+
+    user_name_normalized = models.CharField(_("userName (normalised)"), max_length=255, unique=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
+
+    class Meta:
+        verbose_name = _("userName claim")
+        verbose_name_plural = _("userName claims")
+
+    def __str__(self) -> str:
+        return self.user_name_normalized
+
+
 class ExternalIdentityValue(models.Model):
     """One element of a multi-valued SCIM attribute (emails, phoneNumbers, ...), for filtering."""
 

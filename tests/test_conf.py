@@ -101,6 +101,14 @@ def test_attribute_map_paths_are_checked():
 @pytest.mark.parametrize("value", ["abc", 0, -5, 2.5, True, None])
 def test_numbers_are_checked(value):
     assert _ids(SCIM_MAX_RESULTS=value) == ["django_provisioning.E009"]
+    assert _ids(WRITE_ATTEMPTS=value) == ["django_provisioning.E009"]
+    assert _ids(RETRY_AFTER=value) == ["django_provisioning.E009"]
+
+
+@pytest.mark.parametrize("value", ["abc", -0.1, True, None, float("nan")])
+def test_retry_backoff_is_checked(value):
+    assert _ids(WRITE_RETRY_BACKOFF=value) == ["django_provisioning.E009"]
+    assert _ids(WRITE_RETRY_BACKOFF=0) == _ids(WRITE_RETRY_BACKOFF=0.25) == []
 
 
 @pytest.mark.parametrize("value", ["600", 0, -1, None])

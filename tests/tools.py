@@ -1,14 +1,20 @@
-"""System tools some tests need (Debian's xmlsec1 for the pysaml2 interop tests, Chromium, Redis).
+"""What some tests need from the machine, and a database that fails on demand.
 
-On a developer's machine without them, those tests are skipped with the command that installs
-them; in CI (``CI`` set, as ``.ci/run`` runs) a missing tool fails the test instead, so CI can
-never pass by skipping them.
+System tools and services (Debian's xmlsec1 for the pysaml2 interop tests, Chromium,
+Redis): on a developer's machine without them, those tests are skipped with the command that
+installs them; in CI (``CI`` set, as ``.ci/run`` runs) a missing one fails the test instead, so
+CI can never pass by skipping them. :func:`require_postgresql` does the same for tests of real
+concurrency.
+
+:class:`FailingDatabase` and the error factories below it simulate a locked, unreachable or
+deadlocking database through Django's ``connection.execute_wrapper``.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+from typing import Any
 
 import pytest
 
@@ -41,3 +47,86 @@ def _missing(message: str) -> None:
     if os.environ.get("CI"):
         pytest.fail(f"{message} (CI must run every test)")
     pytest.skip(message)
+
+
+def require_postgresql() -> None:
+    """Skip the calling test unless the suite runs on PostgreSQL (``DATABASE=postgres``).
+
+    Races between transactions need real row locks and concurrent connections, which SQLite
+    (one writer, ``SELECT ... FOR UPDATE`` ignored) does not have. ``tox -e postgres`` runs
+    them; a run that asked for PostgreSQL and got another database fails instead.
+    """
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        return
+    message = "needs PostgreSQL (row locks, concurrent transactions): tox -e postgres"
+    if os.environ.get("DATABASE") == "postgres":
+        pytest.fail(f"{message}; DATABASE=postgres but the database is {connection.vendor}")
+    pytest.skip(message)
+
+
+class FailingDatabase:
+    """A ``connection.execute_wrapper`` that makes matching SQL statements fail.
+
+    ``FailingDatabase(error, match="UPDATE")`` raises ``error()`` (a Django database error) for
+    every statement containing *match*, or only for the first *times* of them; ``calls``
+    counts the failures. Nothing reaches the database for a failing statement, so nothing is
+    written by it.
+    """
+
+    def __init__(self, error: Any, *, match: str = "", times: int | None = None) -> None:
+        self.error = error
+        self.match = match
+        self.times = times
+        self.calls = 0
+
+    def __call__(self, execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        if self.match in sql and (self.times is None or self.calls < self.times):
+            self.calls += 1
+            raise self.error()
+        return execute(sql, params, many, context)
+
+
+def deadlock() -> Exception:
+    """The error Django raises for PostgreSQL's ``deadlock detected`` (SQLSTATE 40P01)."""
+    import psycopg.errors
+    from django.db import OperationalError
+
+    error = OperationalError("deadlock detected")
+    error.__cause__ = psycopg.errors.DeadlockDetected("deadlock detected")
+    return error
+
+
+def serialization_failure() -> Exception:
+    """Django's error for PostgreSQL's serialization failure (SQLSTATE 40001)."""
+    import psycopg.errors
+    from django.db import OperationalError
+
+    error = OperationalError("could not serialize access due to concurrent update")
+    error.__cause__ = psycopg.errors.SerializationFailure("could not serialize access")
+    return error
+
+
+def database_locked() -> Exception:
+    """SQLite's answer when another connection holds the write lock past the busy timeout."""
+    from django.db import OperationalError
+
+    return OperationalError("database is locked")
+
+
+def connection_refused() -> Exception:
+    """The database server is down."""
+    from django.db import OperationalError
+
+    return OperationalError(
+        'connection failed: connection to server at "127.0.0.1", port 5432 failed: '
+        "Connection refused"
+    )
+
+
+def connection_closed() -> Exception:
+    """The connection went away under the request."""
+    from django.db import InterfaceError
+
+    return InterfaceError("connection already closed")

@@ -3,7 +3,8 @@
 Every refusal the SAML views make is a :class:`SamlError`. The page shows ``reason`` (written for
 the person signing in) and a reference id; the log gets the reference id, the ``code`` and the
 technical ``detail`` (never the response or assertion itself). Bad input answers 400, a policy
-refusal 403.
+refusal 403, a database that is locked or unreachable 503 with ``Retry-After`` ("unavailable":
+the person is asked to try again, not told the identity provider's response was invalid).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING
 from django.shortcuts import render
 
 from ..audit import record_refusal
+from ..conf import provisioning_settings
 
 if TYPE_CHECKING:
     from django.http import HttpRequest, HttpResponse
@@ -102,6 +104,10 @@ REASONS: dict[str, tuple[int, str]] = {
         400,
         "Your identity provider sent account details this site cannot store.",
     ),
+    "unavailable": (
+        503,
+        "Sign-in is temporarily unavailable on this site. Please try again in a moment.",
+    ),
     "logout_invalid": (400, "The sign-out message from your identity provider is not valid."),
     "logout_unsigned": (
         400,
@@ -127,6 +133,7 @@ def render_error(
     *,
     connection_slug: str = "",
     reference: str | None = None,
+    exc_info: BaseException | None = None,
 ) -> HttpResponse:
     """The readable error page for *error*, with a reference id that is also logged."""
     reference = reference or secrets.token_hex(6)
@@ -138,13 +145,18 @@ def render_error(
         connection_slug,
         error.code,
         error.detail or error.reason,
+        exc_info=exc_info,
     )
-    return render(
+    title = "Sign-in temporarily unavailable" if error.status == 503 else "Sign-in failed"
+    response = render(
         request,
         "django_provisioning/saml/error.html",
-        {"reason": error.reason, "reference": reference, "code": error.code},
+        {"reason": error.reason, "reference": reference, "code": error.code, "title": title},
         status=error.status,
     )
+    if error.status == 503:
+        response["Retry-After"] = str(provisioning_settings.RETRY_AFTER)
+    return response
 
 
 # The SAML views by what a refusal there refuses (the audit row's action).

@@ -3,8 +3,9 @@
 The views are thin: validation is :mod:`.validation`, one-time state :mod:`.state`, the
 replay cache :mod:`.replay`, redirect safety :mod:`.redirects`, attribute mapping
 :mod:`.attributes`, and every account change goes through the provisioning core
-(:func:`~django_provisioning.provisioning.provision_from_saml`). Every refusal renders the
-readable error page of :mod:`.errors` (400/403) and writes one log line.
+(:func:`~django_provisioning.jit.provision_from_saml`). Every refusal renders the
+readable error page of :mod:`.errors` (400/403) and writes one log line; a database that is
+locked or unreachable renders a "try again" page (503 with ``Retry-After``).
 """
 
 from __future__ import annotations
@@ -30,11 +31,13 @@ from .. import signals
 from ..adapter import ProvisioningDenied, get_adapter
 from ..backends import ProvisioningBackend
 from ..connections import get_connection
-from ..models import Connection
-from ..provisioning import Conflict, InvalidData, provision_from_saml
+from ..db import is_unavailable
+from ..exceptions import Conflict, Gone, InvalidData
+from ..jit import provision_from_saml
+from ..models import Connection, ExternalIdentity
 from . import attributes, redirects, replay, state
 from .config import URL_NAMESPACE, build_saml_settings, request_data
-from .errors import SamlError, refuse
+from .errors import SamlError, refuse, render_error
 from .security import inspect_logout_message
 from .validation import saml_settings, validate_response
 
@@ -59,6 +62,11 @@ def _saml_view(view: View) -> View:
         except SamlError as error:
             return refuse(request, error, view=view.__name__, slug=slug, connection=connection)
         except Exception as exc:
+            if is_unavailable(exc):
+                # A locked or unreachable database is this site's passing trouble, not a bad
+                # response from the identity provider.
+                unavailable = SamlError("unavailable", f"database: {exc}")
+                return render_error(request, unavailable, connection_slug=slug, exc_info=exc)
             # Untrusted input must never produce a 500 with a stack trace.
             logger.exception("SAML %s failed unexpectedly (connection %r)", request.path, slug)
             unexpected = SamlError("invalid", f"unexpected {exc.__class__.__name__}")
@@ -110,6 +118,7 @@ def acs_view(request: HttpRequest, connection: Connection) -> HttpResponse:
     return HttpResponseRedirect(f"{finish}?{urlencode({'key': key})}", status=303)
 
 
+@transaction.non_atomic_requests  # the core owns (and retries) the provisioning transaction
 @never_cache
 @require_GET
 @_saml_view
@@ -131,26 +140,32 @@ def acs_finish_view(request: HttpRequest, connection: Connection) -> HttpRespons
         adapter.adjust_saml_document(connection, document, saml_data)
     )
     group_names = attributes.group_names_for(connection, data["attributes"])
+
+    def sign_in(identity: ExternalIdentity) -> None:
+        # Inside the provisioning transaction, under the link row and user locks: a SCIM
+        # deactivation waiting on them finds this session recorded, and ends it.
+        user = ProvisioningBackend().authenticate(request, saml_identity=identity)
+        if user is None:
+            raise ProvisioningDenied("This account has been deactivated.")
+        adapter.pre_saml_login(request, connection, user, saml_data)
+        login(request, user, backend=BACKEND)
+
     try:
-        with transaction.atomic():
-            identity, created = provision_from_saml(
-                connection,
-                name_id=name_id,
-                name_id_format=name_id_format,
-                document=document,
-                group_names=group_names,
-            )
-            user = ProvisioningBackend().authenticate(request, saml_identity=identity)
-            if user is None:
-                raise ProvisioningDenied("This account has been deactivated.")
-            adapter.pre_saml_login(request, connection, user, saml_data)
+        identity, created = provision_from_saml(
+            connection,
+            name_id=name_id,
+            name_id_format=name_id_format,
+            document=document,
+            group_names=group_names,
+            sign_in=sign_in,
+        )
     except ProvisioningDenied as exc:
         raise SamlError("denied", f"refused: {exc}", reason=str(exc)) from exc
-    except Conflict as exc:
+    except (Conflict, Gone) as exc:
         raise SamlError("denied", f"conflict: {exc}", reason=str(exc)) from exc
     except InvalidData as exc:
         raise SamlError("invalid_attributes", f"invalid data: {exc}") from exc
-    login(request, user, backend=BACKEND)
+    user = identity.user
     request.session[state.SESSION_LOGIN] = {
         "c": connection.slug,
         "name_id": name_id,

@@ -2,7 +2,9 @@
 
 Every error under the SCIM prefix leaves as an RFC 7644 §3.12 body with
 ``application/scim+json``; unexpected exceptions become a bare 500 body (the traceback goes to
-the log, never to the client).
+the log, never to the client). A database that is locked, unreachable or kept deadlocking after
+the core's retries is a ``503`` with ``Retry-After`` (``RETRY_AFTER``): identity providers retry
+those.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import time
 from typing import Any, NoReturn
 
 from django.core.exceptions import DisallowedHost, RequestDataTooBig, SuspiciousOperation
+from django.db import transaction
 from django.http import Http404
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.negotiation import DefaultContentNegotiation
@@ -21,7 +24,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ..conf import provisioning_settings
-from ..provisioning import Conflict, InvalidData, ProvisioningDenied
+from ..db import is_retryable, is_unavailable
+from ..provisioning import Conflict, Gone, InvalidData, ProvisioningDenied
 from . import errors, throttling
 from .authentication import BearerTokenAuthentication, ScimClientUser
 from .renderers import PlainJSONParser, PlainJSONRenderer, ScimJSONParser, ScimJSONRenderer
@@ -49,8 +53,11 @@ def error_response(exc: errors.ScimError) -> Response:
     response = Response(exc.as_body(), status=exc.status)
     if exc.status == 401:
         response["WWW-Authenticate"] = 'Bearer realm="SCIM"'
-    if exc.retry_after is not None:
-        response["Retry-After"] = str(exc.retry_after)
+    retry_after = exc.retry_after
+    if retry_after is None and exc.status == 503:
+        retry_after = provisioning_settings.RETRY_AFTER
+    if retry_after is not None:
+        response["Retry-After"] = str(retry_after)
     return response
 
 
@@ -62,6 +69,8 @@ def to_scim_error(exc: Exception) -> errors.ScimError:
         return errors.Uniqueness(str(exc))
     if isinstance(exc, InvalidData):
         return errors.InvalidValue(str(exc))
+    if isinstance(exc, Gone):
+        return errors.NotFound(str(exc))
     if isinstance(exc, ProvisioningDenied):
         return errors.PermissionDenied(str(exc) or None)
     if isinstance(exc, Http404):
@@ -87,6 +96,8 @@ def to_scim_error(exc: Exception) -> errors.ScimError:
         return errors.NotFound()
     if isinstance(exc, drf_exceptions.APIException):
         return errors.ScimError(str(exc.detail), status=exc.status_code)
+    if is_unavailable(exc):
+        return errors.ServiceUnavailable()
     return errors.InternalError()
 
 
@@ -122,6 +133,13 @@ class ScimView(APIView):
             # A failed authentication is counted by the throttle (401, or 429 past its rate).
             raise throttling.refuse(request, self, exc) from None
 
+    @classmethod
+    def as_view(cls, **initkwargs: Any) -> Any:
+        # Outside ATOMIC_REQUESTS: every write is one transaction the core opens itself, so
+        # that it can retry it after a deadlock (a retry inside the request's transaction
+        # is impossible).
+        return transaction.non_atomic_requests(super().as_view(**initkwargs))
+
     def permission_denied(
         self, request: Request, message: Any = None, code: Any = None
     ) -> NoReturn:
@@ -133,6 +151,12 @@ class ScimView(APIView):
         scim_exc = to_scim_error(exc)
         if isinstance(scim_exc, errors.InternalError) and not isinstance(exc, errors.ScimError):
             logger.exception("SCIM request failed", exc_info=exc)
+        elif isinstance(scim_exc, errors.ServiceUnavailable) and not isinstance(
+            exc, errors.ScimError
+        ):
+            # Expected under load (a lock), or an outage: the operator needs to see which.
+            log = logger.warning if is_retryable(exc) else logger.error
+            log("SCIM request failed, database unavailable: %s", exc, exc_info=exc)
         response = error_response(scim_exc)
         self._outcome = f"{scim_exc.status} {scim_exc.scim_type or ''}".strip()
         return response

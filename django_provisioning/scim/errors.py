@@ -143,6 +143,13 @@ class NotImplementedYet(ScimError):
     default_detail = "This operation is not supported by this service provider."
 
 
+class ServiceUnavailable(ScimError):
+    """The database is locked, unreachable or kept failing: retryable (with ``Retry-After``)."""
+
+    status = 503
+    default_detail = "The service is temporarily unavailable. Please try again later."
+
+
 class InternalError(ScimError):
     status = 500
     default_detail = "The service provider failed to process the request."

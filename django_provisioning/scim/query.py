@@ -35,11 +35,17 @@ user model has no ``groups`` field, unknown attributes, sub-attributes and schem
 Resolution (attribute -> storage) lives in :mod:`.query_columns`; this module turns the
 boolean structure and the operators into ``Q`` objects and lookup expressions.
 
-Limits, by design: case-insensitive comparisons of model fields and JSON keys use the
-database's ``UPPER``/``LOWER``, which on SQLite fold ASCII letters only (``userName`` and the
-multi-valued values are folded in Python when stored, so they are exact everywhere);
-``gt``/``lt`` on strings follow the database collation; the value index cannot tell an absent
-``primary`` from ``false``.
+Case: ``userName`` and the multi-valued values are compared in the form they are stored in
+(``userName``: ``adapter.normalize_user_name``, the one rule of the conflict check and every
+lookup; values: casefolded). Other case-insensitive text (model fields, JSON keys) is compared
+through :class:`~django_provisioning.db.CaseFold` (``eq``, ``co``, ``sw``, ``ew``: ``UPPER`` on
+both sides, as Django's ``iexact``, so a host's ``UPPER(column)`` index still serves ``eq``) and
+:class:`~django_provisioning.db.CaseFoldLower` (``gt``..``le`` and ``sortBy``: ``LOWER``); on
+SQLite, whose ``UPPER``, ``LOWER`` and ``LIKE`` fold ASCII only, both are a real case fold
+(Python's ``str.casefold``), so ``displayName sw "élo"`` finds "Élodie" on every database.
+
+Limits, by design: ``gt``/``lt`` on strings follow the database collation; the value index
+cannot tell an absent ``primary`` from ``false``.
 """
 
 from __future__ import annotations
@@ -52,19 +58,19 @@ from typing import TYPE_CHECKING, Any
 from django.core.exceptions import ValidationError
 from django.db.models import Exists, F, JSONField, OrderBy, Q, Subquery, Value
 from django.db.models.fields.json import KeyTextTransform, KeyTransform
-from django.db.models.functions import Left, Lower, NullIf, Right, StrIndex
+from django.db.models.functions import Left, NullIf, Right, StrIndex
 from django.db.models.lookups import (
+    Contains,
+    EndsWith,
     Exact,
     GreaterThan,
     GreaterThanOrEqual,
-    IContains,
-    IEndsWith,
-    IExact,
-    IStartsWith,
     LessThan,
     LessThanOrEqual,
+    StartsWith,
 )
 
+from ..db import CaseFold, CaseFoldLower
 from .errors import InvalidFilter
 from .filter import Compare, Filter, Not, Present, ValuePath, flatten, parse_attr_path
 from .filter_eval import compare_scalar, prepare_operand
@@ -80,16 +86,14 @@ _FALSE = Q(pk__in=[])
 _ORDER_LOOKUPS = {"eq": "exact", "gt": "gt", "ge": "gte", "lt": "lt", "le": "lte"}
 _EXPRESSION_LOOKUPS: dict[str, Any] = {
     "exact": Exact,
-    "iexact": IExact,
-    "icontains": IContains,
-    "istartswith": IStartsWith,
-    "iendswith": IEndsWith,
+    "contains": Contains,
+    "startswith": StartsWith,
+    "endswith": EndsWith,
     "gt": GreaterThan,
     "gte": GreaterThanOrEqual,
     "lt": LessThan,
     "lte": LessThanOrEqual,
 }
-_CI_SUBSTRING = {"co": "icontains", "sw": "istartswith", "ew": "iendswith"}
 _FOLDED_SUBSTRING = {"co": "contains", "sw": "startswith", "ew": "endswith"}
 
 
@@ -195,11 +199,8 @@ class _Compiler:
             condition = _lookup(col.lhs, lookup, col.fold(operand))
         elif col.attr.case_exact:
             condition = _case_exact(col.lhs, op, operand)
-        elif op in _CI_SUBSTRING or op == "eq":
-            condition = _lookup(col.lhs, _CI_SUBSTRING.get(op, "iexact"), operand)
         else:
-            lookup = _EXPRESSION_LOOKUPS[_ORDER_LOOKUPS[op]]
-            condition = Q(lookup(Lower(_expression(col.lhs)), Lower(Value(operand))))
+            condition = _case_insensitive(col.lhs, op, operand)
         if col.kind in ("text", "folded") and (operand == "" or op in ("lt", "le")):
             # "" is no value (filter_eval): only these comparisons could match it.
             return self.present(col) & condition
@@ -208,7 +209,7 @@ class _Compiler:
         return condition
 
     def other_leaf(self, col: Column, op: str, operand: Any) -> Q:
-        if op in _CI_SUBSTRING:
+        if op in _FOLDED_SUBSTRING:
             raise InvalidFilter(f"'{col.name}' is not stored as text: '{op}' does not apply.")
         assert col.model_field is not None
         try:
@@ -251,6 +252,16 @@ def _case_exact(lhs: Any, op: str, operand: str) -> Q:
     if op == "ew":
         return Q(Exact(Right(expression, len(operand)), Value(operand)))
     return _lookup(lhs, _ORDER_LOOKUPS[op], operand)
+
+
+def _case_insensitive(lhs: Any, op: str, operand: str) -> Q:
+    """A case-insensitive comparison that folds non-ASCII letters on every database."""
+    expression = _expression(lhs)
+    if op == "eq" or op in _FOLDED_SUBSTRING:
+        lookup = _EXPRESSION_LOOKUPS[_FOLDED_SUBSTRING.get(op, "exact")]
+        return Q(lookup(CaseFold(expression), CaseFold(Value(operand))))
+    lookup = _EXPRESSION_LOOKUPS[_ORDER_LOOKUPS[op]]
+    return Q(lookup(CaseFoldLower(expression), CaseFoldLower(Value(operand))))
 
 
 def filter_to_q(expr: Filter, connection: Connection) -> Q:
@@ -298,7 +309,7 @@ def order_by_for(
     if target.kind in ("text", "folded"):
         expression = NullIf(expression, Value(""))  # "" is no value: it sorts with NULLs.
         if target.kind == "text" and not target.attr.case_exact:
-            expression = Lower(expression)
+            expression = CaseFoldLower(expression)
     return [
         OrderBy(
             expression,

@@ -22,7 +22,7 @@ from django.db.models.lookups import IsNull
 
 from ..adapter import get_adapter
 from ..models import ExternalGroup, ExternalIdentityValue
-from ..provisioning import INDEXED_MULTI_VALUED
+from ..records import INDEXED_MULTI_VALUED
 from .errors import InvalidFilter
 from .filter import AttrPath
 from .filter_eval import path_name

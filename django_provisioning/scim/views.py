@@ -11,7 +11,6 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from django.db import transaction
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -40,15 +39,13 @@ def identity_queryset(connection: Connection) -> Any:
     return get_adapter().get_identity_queryset(connection).filter(deleted_at=None)
 
 
-def get_identity(connection: Connection, scim_id: str, *, for_update: bool = False) -> Any:
+def get_identity(connection: Connection, scim_id: str) -> Any:
+    """The connection's link row *scim_id* (unlocked: writes lock it again in the core)."""
     try:
         key = uuid.UUID(str(scim_id))
     except ValueError:
         raise errors.NotFound(f"User {str(scim_id)[:64]} not found.") from None
-    qs = identity_queryset(connection)
-    if for_update:
-        qs = qs.select_for_update(of=("self",))
-    identity = qs.filter(scim_id=key).first()
+    identity = identity_queryset(connection).filter(scim_id=key).first()
     if identity is None:
         raise errors.NotFound(f"User {scim_id} not found.")
     identity.connection = connection  # already loaded: spare a query per use
@@ -199,34 +196,39 @@ class UserDetailView(ScimView):
         connection = connection_of(request)
         projection = Projection(request.query_params)
         document, password = canonicalize(request.data, USER_RESOURCE)
-        with transaction.atomic():
-            identity = get_identity(connection, scim_id, for_update=True)
-            check_if_match(request, identity)
-            check_immutable(USER_RESOURCE, provisioning.current_document(identity), document)
-            identity = provisioning.replace_user(identity, document, password=password)
+
+        def change(locked: ExternalIdentity) -> tuple[dict[str, Any], str | None]:
+            check_if_match(request, locked)
+            check_immutable(USER_RESOURCE, provisioning.current_document(locked), document)
+            return document, password
+
+        identity = provisioning.update_user(get_identity(connection, scim_id), change)
         return user_response(request, identity, projection=projection)
 
     def patch(self, request: Request, scim_id: str) -> Response:
         connection = connection_of(request)
         projection = Projection(request.query_params)
-        with transaction.atomic():
-            identity = get_identity(connection, scim_id, for_update=True)
-            check_if_match(request, identity)
-            current = provisioning.current_document(identity)
+
+        def change(locked: ExternalIdentity) -> tuple[dict[str, Any], str | None]:
+            # On the locked row: the operations apply to what is stored now, not to what a
+            # concurrent request has since replaced.
+            check_if_match(request, locked)
+            current = provisioning.current_document(locked)
             patched, password = apply_patch(current, request.data, USER_RESOURCE)
             document, _pw = canonicalize(
                 {**patched, "schemas": [USER_RESOURCE.schema.id]}, USER_RESOURCE
             )
             check_immutable(USER_RESOURCE, current, document)
-            identity = provisioning.replace_user(identity, document, password=password)
+            return document, password
+
+        identity = provisioning.update_user(get_identity(connection, scim_id), change)
         return user_response(request, identity, projection=projection)
 
     def delete(self, request: Request, scim_id: str) -> Response:
         connection = connection_of(request)
-        with transaction.atomic():
-            identity = get_identity(connection, scim_id, for_update=True)
-            check_if_match(request, identity)
-            provisioning.delete_user(identity)
+        provisioning.delete_user(
+            get_identity(connection, scim_id), check=lambda locked: check_if_match(request, locked)
+        )
         return Response(status=204)
 
 

@@ -1,0 +1,139 @@
+"""Database plumbing of the core: the retried write transaction, failure kinds, case folding.
+
+*Write transactions.* Every write of the provisioning core runs in :func:`write_transaction`:
+one transaction, retried from the start when the database gives up on it for a reason a new
+attempt may not meet (a deadlock, a serialization failure, SQLite's "database is locked"). It
+makes at most ``WRITE_ATTEMPTS`` attempts, sleeping ``WRITE_RETRY_BACKOFF`` seconds before the
+second, twice that before the third, and so on (with jitter, so racing requests part ways).
+A retry is only possible where the transaction starts: called inside a transaction that is
+already open (the caller's own, or ``ATOMIC_REQUESTS``), the work runs once, in a savepoint, and
+a failure propagates to whoever owns the transaction.
+
+*Failures.* :func:`is_unavailable` tells the doors which database errors mean "not now"
+(SCIM answers 503 with ``Retry-After``, SAML a "try again" page with 503) rather than a bug.
+
+*Case folding.* SQLite's ``UPPER``, ``LOWER`` and ``LIKE`` fold ASCII letters only. Every
+SQLite connection gets a deterministic ``dp_casefold`` function (Python's ``str.casefold``) that
+:class:`CaseFold` and :class:`CaseFoldLower` use there; other databases keep their own
+``UPPER``/``LOWER``, which fold non-ASCII letters and can be served by expression indexes.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import random
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from django.db import InterfaceError, OperationalError, transaction
+from django.db.backends.signals import connection_created
+from django.db.models.functions import Lower, Upper
+
+from .conf import provisioning_settings
+
+logger = logging.getLogger("django_provisioning")
+
+T = TypeVar("T")
+
+#: SQLSTATEs of failures that a new transaction may not meet: serialization failure and
+#: deadlock (PostgreSQL, and the SQL standard's class 40).
+RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
+#: MySQL/MariaDB: ER_LOCK_DEADLOCK.
+RETRYABLE_MYSQL_CODES = frozenset({1213})
+#: SQLite's messages when another connection holds the lock it needs.
+SQLITE_LOCKED = ("database is locked", "database table is locked")
+SQLITE_CASEFOLD = "dp_casefold"
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """True for a deadlock, a serialization failure or a SQLite lock: worth a new transaction."""
+    if not isinstance(exc, OperationalError):
+        return False
+    cause = exc.__cause__
+    state = getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None)
+    if state in RETRYABLE_SQLSTATES:
+        return True
+    args = getattr(cause, "args", ())
+    if args and args[0] in RETRYABLE_MYSQL_CODES:
+        return True
+    message = str(exc).lower()
+    return any(text in message for text in SQLITE_LOCKED)
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """True when the database cannot serve now: locked, unreachable, or the connection is lost.
+
+    Django raises ``OperationalError`` for these (and ``InterfaceError`` for a connection that
+    went away); the request may succeed later, so the client is told to retry.
+    """
+    return isinstance(exc, (OperationalError, InterfaceError))
+
+
+def write_transaction(func: Callable[..., T]) -> Callable[..., T]:
+    """Run *func* as one transaction, retried on retryable failures (see the module docstring).
+
+    *func* must start from the database, not from objects a previous attempt changed: the core
+    locks and re-reads the rows it writes at the start of every attempt.
+    """
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> T:
+        if transaction.get_connection().in_atomic_block:
+            # The caller owns the transaction: only the caller could start it again.
+            with transaction.atomic():
+                return func(*args, **kwargs)
+        attempts = max(1, int(provisioning_settings.WRITE_ATTEMPTS))
+        backoff = max(0.0, float(provisioning_settings.WRITE_RETRY_BACKOFF))
+        attempt = 1
+        while True:
+            try:
+                with transaction.atomic():
+                    return func(*args, **kwargs)
+            except OperationalError as exc:
+                if attempt >= attempts or not is_retryable(exc):
+                    raise
+                logger.warning(
+                    "%s: attempt %d of %d failed (%s); retrying",
+                    func.__qualname__,
+                    attempt,
+                    attempts,
+                    exc,
+                )
+            # Jitter: two requests that deadlocked each other should not meet again.
+            time.sleep(backoff * 2 ** (attempt - 1) * random.uniform(0.5, 1.5))  # noqa: S311
+            attempt += 1
+
+    return wrapper
+
+
+# ---------------------------------------------------------------------------- case folding
+
+
+def _casefold(value: Any) -> Any:
+    return value.casefold() if isinstance(value, str) else value
+
+
+def register_sqlite_functions(sender: Any, connection: Any, **kwargs: Any) -> None:
+    """Give every new SQLite connection ``dp_casefold`` (deterministic, so usable in indexes)."""
+    if connection.vendor == "sqlite":
+        connection.connection.create_function(SQLITE_CASEFOLD, 1, _casefold, deterministic=True)
+
+
+connection_created.connect(register_sqlite_functions, dispatch_uid="django_provisioning.sqlite")
+
+
+class CaseFold(Upper):
+    """Case-insensitive equality and matching: ``UPPER`` (as Django's ``iexact``), or a real
+    case fold on SQLite, whose ``UPPER`` leaves non-ASCII letters alone."""
+
+    def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        return self.as_sql(compiler, connection, function=SQLITE_CASEFOLD, **extra)
+
+
+class CaseFoldLower(Lower):
+    """Case-insensitive ordering: ``LOWER``, or the same real case fold on SQLite."""
+
+    def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        return self.as_sql(compiler, connection, function=SQLITE_CASEFOLD, **extra)

@@ -1,0 +1,145 @@
+"""The JIT door's core: find, link or create the account for a validated SAML assertion.
+
+One transaction (:func:`~django_provisioning.db.write_transaction`), in the lock order of the
+whole core: the link row found is locked, then its user, and the decisions (deleted over SCIM?
+active?) are read from those locked rows. The door's sign-in runs inside the same transaction,
+so a SCIM deactivation racing it either comes first (the sign-in is refused) or waits and then
+ends the new session. A JIT update never reactivates an account.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from django.db import IntegrityError, transaction
+
+from .adapter import ProvisioningDenied, get_adapter
+from .db import write_transaction
+from .exceptions import Conflict
+from .groups import sync_groups
+from .models import Connection, ExternalIdentity, NameIdFormat
+from .provisioning import (
+    DEACTIVATED,
+    SAML,
+    create_in_transaction,
+    find_linkable_user,
+    lock_user,
+    replace_locked,
+)
+
+__all__ = ["find_identity_for_saml", "provision_from_saml"]
+
+CANNOT_LINK = (
+    "An account with this user name exists and cannot be linked to your organisation's sign-in."
+)
+
+
+def find_identity_for_saml(
+    connection: Connection,
+    *,
+    name_id: str,
+    name_id_format: str,
+    user_name: str | None,
+    lock: bool = False,
+) -> ExternalIdentity | None:
+    """JIT lookup: by (connection, NameID), then by (connection, userName). Transient never.
+
+    With *lock*, the link row found is locked, then its user, both read under the lock.
+    """
+    base = ExternalIdentity.objects.filter(connection=connection)
+    base = base.select_for_update(of=("self",)) if lock else base.select_related("user")
+    found = None
+    if name_id and name_id_format != NameIdFormat.TRANSIENT:
+        found = base.filter(name_id=name_id).first()
+    if found is None and user_name:
+        norm = get_adapter().normalize_user_name(user_name)
+        found = base.filter(user_name_normalized=norm).first()
+    if found is None:
+        return None
+    found.connection = connection  # the caller's: it may carry settings laid over the row
+    if lock:
+        found.user = lock_user(found.user_id)
+    return found
+
+
+@write_transaction
+def provision_from_saml(
+    connection: Connection,
+    *,
+    name_id: str,
+    name_id_format: str,
+    document: dict[str, Any],
+    group_names: Iterable[str] | None = None,
+    sign_in: Callable[[ExternalIdentity], None] | None = None,
+) -> tuple[ExternalIdentity, bool]:
+    """The JIT door: find, link or create the user for a validated assertion.
+
+    ``sign_in(identity)`` (the door's session login) runs last, under the locks. Returns
+    (identity, created). Raises :class:`ProvisioningDenied` when the connection's policy
+    refuses (unknown user with JIT creation off, deactivated user, a name another account
+    holds).
+    """
+    stored_name_id = "" if name_id_format == NameIdFormat.TRANSIENT else name_id
+    lookup: dict[str, Any] = {
+        "name_id": name_id,
+        "name_id_format": name_id_format,
+        "user_name": document.get("userName"),
+    }
+    identity = find_identity_for_saml(connection, **lookup, lock=True)
+    created = False
+    if identity is None:
+        identity, created = _create(connection, document, stored_name_id, lookup)
+    else:
+        identity = _update(identity, document, stored_name_id)
+    if group_names is not None:
+        sync_groups(identity, group_names, source=SAML)
+    if sign_in is not None:
+        sign_in(identity)
+    return identity, created
+
+
+def _create(
+    connection: Connection, document: dict[str, Any], stored_name_id: str, lookup: dict[str, Any]
+) -> tuple[ExternalIdentity, bool]:
+    """Create or link the account; if a SCIM POST or another sign-in created it since the
+    lookup, take that account instead (the assertion is valid; refusing would burn it)."""
+    if not document.get("userName"):
+        raise ProvisioningDenied("The identity provider sent no usable user name.")
+    linkable = find_linkable_user(connection, document)
+    if linkable is None and not connection.jit_create:
+        raise ProvisioningDenied("There is no account for you here; ask your administrator.")
+    try:
+        with transaction.atomic():  # a savepoint: a lost race leaves the transaction usable
+            return create_in_transaction(
+                connection, document, password=None, source=SAML, name_id=stored_name_id
+            )
+    except Conflict as exc:
+        # The winner has committed (the losing insert waited for it): its rows are visible.
+        identity = find_identity_for_saml(connection, **lookup, lock=True)
+        if identity is None:
+            raise ProvisioningDenied(CANNOT_LINK) from exc
+    return _update(identity, document, stored_name_id), False
+
+
+def _update(
+    identity: ExternalIdentity, document: dict[str, Any], stored_name_id: str
+) -> ExternalIdentity:
+    """Refuse a deactivated account; record a new NameID; refresh attributes (``jit_update``)."""
+    if identity.deleted_at is not None or not get_adapter().is_user_active(identity.user):
+        raise ProvisioningDenied(DEACTIVATED)
+    if stored_name_id and identity.name_id != stored_name_id:
+        identity.name_id = stored_name_id
+        try:
+            with transaction.atomic():
+                identity.save(update_fields=["name_id"])
+        except IntegrityError as exc:  # another link row took this NameID since the lookup
+            raise ProvisioningDenied(CANNOT_LINK) from exc
+    if not identity.connection.jit_update:
+        return identity
+    merged = dict(identity.document)
+    merged.update(document)
+    # Active, as read under the lock above; a sign-in never changes it (an IdP attribute
+    # mapped to `active` included).
+    merged["active"] = True
+    return replace_locked(identity, merged, password=None, source=SAML)

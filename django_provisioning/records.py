@@ -1,0 +1,125 @@
+"""What every change writes besides the user: the link row, the value index, the audit trail.
+
+Helpers of the provisioning core (:mod:`.provisioning`, :mod:`.jit`); they run inside the
+core's transaction, on rows the core has locked.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from . import signals
+from .adapter import get_adapter
+from .exceptions import Conflict, InvalidData
+from .models import AuditEvent, Connection, ExternalIdentity, ExternalIdentityValue
+
+INDEXED_MULTI_VALUED = ("emails", "phoneNumbers", "ims", "photos", "entitlements", "roles")
+
+
+def audit(
+    identity: ExternalIdentity | None,
+    connection: Connection,
+    source: str,
+    action: str,
+    user: Any = None,
+    **detail: Any,
+) -> None:
+    """One audit event, in the transaction of the change it records."""
+    AuditEvent.objects.create(
+        connection=connection,
+        source=source,
+        action=action,
+        user=user if user is not None and user.pk else None,
+        target=str(identity.scim_id) if identity else "",
+        detail=detail,
+    )
+
+
+def send(signal: Any, source: str, **kwargs: Any) -> None:
+    """Send *signal* after the transaction commits (robustly: see :mod:`.signals`)."""
+    signals.send_after_commit(signal, source, **kwargs)
+
+
+def index_values(identity: ExternalIdentity, document: dict[str, Any], *, fresh: bool) -> None:
+    """Rewrite the rows that make the multi-valued attributes filterable."""
+    if not fresh:
+        ExternalIdentityValue.objects.filter(identity=identity).delete()
+    rows = []
+    for attribute in INDEXED_MULTI_VALUED:
+        for item in document.get(attribute) or []:
+            if not isinstance(item, dict):
+                continue
+            value = str(item.get("value") or "")
+            rows.append(
+                ExternalIdentityValue(
+                    identity=identity,
+                    attribute=attribute,
+                    type=str(item.get("type") or "")[:64],
+                    value=value[:1024],
+                    value_normalized=value.casefold()[:1024],
+                    primary=item.get("primary") is True,
+                    display=str(item.get("display") or "")[:255],
+                )
+            )
+    if rows:
+        # Batches: PostgreSQL allows 65535 parameters per statement, 7 per row here.
+        ExternalIdentityValue.objects.bulk_create(rows, batch_size=1000)
+
+
+def save_user(user: Any, connection: Connection, *, created: bool) -> None:
+    """Save through the adapter; a field validator's refusal is :class:`InvalidData`."""
+    try:
+        with transaction.atomic():
+            get_adapter().save_user(user, connection, created=created)
+    except ValidationError as exc:
+        messages = "; ".join(
+            f"{field}: {' '.join(str(m) for m in errs)}"
+            for field, errs in getattr(exc, "message_dict", {"": exc.messages}).items()
+        )
+        raise InvalidData(messages or "The user data is not valid.") from exc
+    except IntegrityError as exc:
+        raise Conflict("A user with this userName already exists.") from exc
+
+
+def check_identifiers(document: dict[str, Any]) -> None:
+    """Refuse a userName or externalId that the link row's columns cannot hold whole.
+
+    Cutting an identifier to fit would make two different userNames one account, and
+    PostgreSQL refuses an over-long value with an error, not a cut. The normalised userName is
+    checked too: NFKC and case folding can make it longer. (The user model's own field limits
+    are enforced by ``save_user``'s ``full_clean``.)
+    """
+    limit = ExternalIdentity._meta.get_field("user_name").max_length or 255  # type: ignore[union-attr]
+    user_name = str(document.get("userName") or "")
+    if len(user_name) > limit or len(get_adapter().normalize_user_name(user_name)) > limit:
+        raise InvalidData(f"userName: at most {limit} characters.")
+    external_id = document.get("externalId")
+    if external_id is not None and len(str(external_id)) > limit:
+        raise InvalidData(f"externalId: at most {limit} characters.")
+
+
+def write_identity(identity: ExternalIdentity, document: dict[str, Any], *, fresh: bool) -> None:
+    """Write the link row (version + 1 unless *fresh*) and its value index; a taken unique
+    column (userName, NameID) is :class:`Conflict`."""
+    adapter = get_adapter()
+    identity.document = document
+    identity.user_name = str(document.get("userName") or identity.user_name)
+    identity.user_name_normalized = adapter.normalize_user_name(identity.user_name)
+    identity.external_id = document.get("externalId") or None
+    identity.updated_at = timezone.now()
+    if not fresh:
+        identity.version += 1
+    try:
+        with transaction.atomic():
+            identity.save()
+    except IntegrityError as exc:
+        raise Conflict("A user with this userName already exists.") from exc
+    index_values(
+        identity,
+        adapter.user_to_document(identity.user, document, identity.connection),
+        fresh=fresh,
+    )

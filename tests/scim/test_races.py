@@ -1,0 +1,46 @@
+"""SCIM requests racing each other, with real threads on PostgreSQL.
+
+One local account per normalised userName, across connections, is a unique column of this
+app's own (``UserNameClaim``), so it holds when two connections POST the same person at once.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from django_provisioning.models import ExternalIdentity, UserNameClaim
+from tests.concurrency import race
+from tests.tools import require_postgresql
+
+from .test_users_api import okta_user
+
+pytestmark = pytest.mark.django_db(transaction=True)
+User = get_user_model()
+ROUNDS = 20
+
+
+def test_posts_of_one_name_to_two_connections_make_one_account(scim, other_scim):
+    require_postgresql()
+    for round_ in range(ROUNDS):
+        lower, upper = f"x{round_}@shared.test", f"X{round_}@SHARED.TEST"
+        first, second = race(
+            lambda lower=lower, round_=round_: scim.post(
+                "Users", okta_user(lower, externalId=f"a{round_}")
+            ),
+            lambda upper=upper, round_=round_: other_scim.post(
+                "Users", okta_user(upper, externalId=f"b{round_}")
+            ),
+        )
+        statuses = sorted([first.status_code, second.status_code])
+        assert statuses == [201, 409], (first.content, second.content)
+        loser = first if first.status_code == 409 else second
+        assert loser.json()["scimType"] == "uniqueness"
+        usernames = [
+            name
+            for name in User.objects.values_list(User.USERNAME_FIELD, flat=True)
+            if name.casefold() == lower.casefold()
+        ]
+        assert len(usernames) == 1, usernames
+        assert ExternalIdentity.objects.filter(user_name_normalized=lower.casefold()).count() == 1
+        assert UserNameClaim.objects.filter(user_name_normalized=lower.casefold()).count() == 1
