@@ -151,7 +151,10 @@ def _search_params(data: Any) -> dict[str, Any]:
         not isinstance(schemas, list) or SEARCH_REQUEST_SCHEMA not in schemas
     ):
         raise errors.InvalidSyntax(f"'schemas' must be [\"{SEARCH_REQUEST_SCHEMA}\"].")
-    params = {k: data.get(k) for k in ("filter", "sortBy", "sortOrder", "startIndex", "count")}
+    params = {k: data.get(k) for k in ("sortBy", "sortOrder", "startIndex", "count")}
+    # Every spelling of "filter" (names are case-insensitive): filter_text applies the one
+    # there is and refuses two, rather than drop one.
+    params.update({k: v for k, v in data.items() if isinstance(k, str) and k.lower() == "filter"})
     for key in ("attributes", "excludedAttributes"):
         value = data.get(key)
         if isinstance(value, list):
