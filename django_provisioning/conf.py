@@ -41,6 +41,9 @@ DEFAULTS: dict[str, Any] = {
     "SCIM_DEFAULT_COUNT": 100,
     # Largest SCIM request body in bytes (413 above it).
     "SCIM_MAX_PAYLOAD_SIZE": 1_048_576,
+    # Most work one PATCH may ask for, in units of one value examined by one filter term
+    # (operations x values x terms; 400 tooMany above it, before any work is done).
+    "SCIM_PATCH_MAX_WORK": 5_000,
     # last_used_at of a token is written at most once per this many seconds.
     "SCIM_TOKEN_LAST_USED_INTERVAL": 60,
     # SAML service provider, shared by every connection unless a connection has its own.
