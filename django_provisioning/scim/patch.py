@@ -7,8 +7,10 @@ raises the protocol's errors. Decisions where the RFC leaves room or real client
 
 - ``schemas`` may be omitted (lenient); when present it must name the PatchOp URN.
   ``Operations`` must be a non-empty list of at most :data:`MAX_OPERATIONS` objects; more is
-  refused with 413, as RFC 7644 §3.7.3 does for bulk ``maxOperations``. ``op`` and the member
-  names ``op``/``path``/``value`` are case-insensitive (Entra sends ``Add``/``Replace``/``Remove``).
+  refused with 413, as RFC 7644 §3.7.3 does for bulk ``maxOperations``. Every operation is
+  parsed and the request's total work counted (:mod:`._patch_work`) before any is applied:
+  over ``SCIM_PATCH_MAX_WORK`` it is ``tooMany``. ``op`` and the member names
+  ``op``/``path``/``value`` are case-insensitive (Entra sends ``Add``/``Replace``/``Remove``).
   An empty ``path`` counts as no path.
 - A syntactically bad path, or one naming an unknown attribute, is ``invalidPath``. Paths
   qualified by a schema URN this resource does not use (vendor extensions) are ignored, as are
