@@ -84,7 +84,9 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
 POSITIVE_INTEGERS = (
     "SCIM_MAX_RESULTS",
     "SCIM_DEFAULT_COUNT",
+    "SCIM_MAX_RESPONSE_BYTES",
     "SCIM_MAX_PAYLOAD_SIZE",
+    "SCIM_PATCH_MAX_WORK",
     "SCIM_TOKEN_LAST_USED_INTERVAL",
     "SAML_MAX_RESPONSE_SIZE",
     "SAML_REQUEST_TTL",

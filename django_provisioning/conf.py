@@ -40,8 +40,13 @@ DEFAULTS: dict[str, Any] = {
     # SCIM paging: the largest page a client may ask for, and the page size when it asks none.
     "SCIM_MAX_RESULTS": 200,
     "SCIM_DEFAULT_COUNT": 100,
+    # Largest list page in bytes: a page of big users is cut short (itemsPerPage says so).
+    "SCIM_MAX_RESPONSE_BYTES": 4_194_304,
     # Largest SCIM request body in bytes (413 above it).
     "SCIM_MAX_PAYLOAD_SIZE": 1_048_576,
+    # Most work one PATCH may ask for, in units of one value examined by one filter term
+    # (operations x values x terms; 400 tooMany above it, before any work is done).
+    "SCIM_PATCH_MAX_WORK": 5_000,
     # last_used_at of a token is written at most once per this many seconds.
     "SCIM_TOKEN_LAST_USED_INTERVAL": 60,
     # Failed SCIM authentications allowed per client address ("N/s|min|hour|day"); past it,

@@ -7,8 +7,10 @@ raises the protocol's errors. Decisions where the RFC leaves room or real client
 
 - ``schemas`` may be omitted (lenient); when present it must name the PatchOp URN.
   ``Operations`` must be a non-empty list of at most :data:`MAX_OPERATIONS` objects; more is
-  refused with 413, as RFC 7644 §3.7.3 does for bulk ``maxOperations``. ``op`` and the member
-  names ``op``/``path``/``value`` are case-insensitive (Entra sends ``Add``/``Replace``/``Remove``).
+  refused with 413, as RFC 7644 §3.7.3 does for bulk ``maxOperations``. Every operation is
+  parsed and the request's total work counted (:mod:`._patch_work`) before any is applied:
+  over ``SCIM_PATCH_MAX_WORK`` it is ``tooMany``. ``op`` and the member names
+  ``op``/``path``/``value`` are case-insensitive (Entra sends ``Add``/``Replace``/``Remove``).
   An empty ``path`` counts as no path.
 - A syntactically bad path, or one naming an unknown attribute, is ``invalidPath``. Paths
   qualified by a schema URN this resource does not use (vendor extensions) are ignored, as are
@@ -45,6 +47,7 @@ import copy
 from dataclasses import dataclass
 from typing import Any
 
+from ..conf import provisioning_settings
 from . import filter as scim_filter
 from ._patch_values import (
     append_new,
@@ -57,6 +60,7 @@ from ._patch_values import (
     remove_listed,
     seed_element,
 )
+from ._patch_work import MAX_OPERATIONS, WorkMeter, member, operations_of  # noqa: F401
 from .document import check_text, check_value_count, coerce_value
 from .errors import (
     InvalidPath,
@@ -64,12 +68,10 @@ from .errors import (
     InvalidValue,
     Mutability,
     NoTarget,
-    PayloadTooLarge,
     ScimError,
 )
-from .schemas import PATCH_OP_SCHEMA, Attribute, ResourceType, split_urn
+from .schemas import Attribute, ResourceType, split_urn
 
-MAX_OPERATIONS = 1000
 _OPS = ("add", "remove", "replace")
 _EMPTY: tuple[Any, ...] = (None, "", [], {})
 
@@ -91,44 +93,51 @@ class _Target:
         return f"{self.urn}:{name}" if self.urn else name
 
 
+@dataclass(frozen=True)
+class _Step:
+    """One parsed operation. ``target`` None: an operation to ignore."""
+
+    op: str
+    target: _Target | None
+    value: Any
+
+
 def apply_patch(
     document: dict[str, Any], body: Any, resource: ResourceType
 ) -> tuple[dict[str, Any], str | None]:
-    """Apply a PatchOp *body* to *document*; return (new document, password or None)."""
-    operations = _operations(body)
+    """Apply a PatchOp *body* to *document*; return (new document, password or None).
+
+    Every operation is parsed and its work counted first (:mod:`._patch_work`): a request
+    over ``SCIM_PATCH_MAX_WORK`` is ``tooMany`` before the document is even copied.
+    """
     original = document if isinstance(document, dict) else {}
+    steps = plan_patch(original, body, resource)[0]
     patch = _Patch(copy.deepcopy(original), resource)
-    for operation in operations:
-        patch.apply(operation)
+    for step in steps:
+        patch.apply(step)
     patch.finish(original)
     return patch.doc, patch.password
 
 
-def _member(data: dict[str, Any], name: str) -> tuple[bool, Any]:
-    """(present, value) of member *name*, matched case-insensitively."""
-    if name in data:
-        return True, data[name]
-    for key, value in data.items():
-        if isinstance(key, str) and key.lower() == name.lower():
-            return True, value
-    return False, None
+def plan_patch(
+    document: dict[str, Any], body: Any, resource: ResourceType, *, limit: int | None = None
+) -> tuple[list[_Step], int]:
+    """The parsed operations of *body* and the units of work they ask for.
 
-
-def _operations(body: Any) -> list[Any]:
-    if not isinstance(body, dict):
-        raise InvalidSyntax("A PATCH body must be a PatchOp JSON object.")
-    present, schemas = _member(body, "schemas")
-    if present and (
-        not isinstance(schemas, list)
-        or PATCH_OP_SCHEMA.lower() not in {s.lower() for s in schemas if isinstance(s, str)}
-    ):
-        raise InvalidSyntax(f"'schemas' must be [\"{PATCH_OP_SCHEMA}\"].")
-    _present, operations = _member(body, "Operations")
-    if not isinstance(operations, list) or not operations:
-        raise InvalidSyntax("'Operations' must be a non-empty list.")
-    if len(operations) > MAX_OPERATIONS:
-        raise PayloadTooLarge(f"At most {MAX_OPERATIONS} operations are accepted per request.")
-    return operations
+    Raises the protocol's errors for a malformed body, and :class:`TooMany` as soon as the
+    count passes *limit* (default: the ``SCIM_PATCH_MAX_WORK`` setting).
+    """
+    operations = operations_of(body)
+    if limit is None:
+        limit = provisioning_settings.SCIM_PATCH_MAX_WORK
+    planner = _Patch(document, resource)
+    meter = WorkMeter(document, limit, lambda key: planner.resolve(key, lenient=True))
+    steps = []
+    for operation in operations:
+        step = planner.parse(operation)
+        meter.count(step.op, step.target, step.value)
+        steps.append(step)
+    return steps, meter.total
 
 
 class _Patch:
@@ -139,8 +148,12 @@ class _Patch:
 
     # -- operations ---------------------------------------------------------------------
 
-    def apply(self, operation: Any) -> None:
-        self.apply_one(operation)
+    def apply(self, step: _Step) -> None:
+        if step.target is not None:
+            if step.op == "remove":
+                self.remove(step.target, step.value)
+            else:
+                self.set(step.op, step.target, step.value)
         # Bound the work of the next operations, not only the size of the final document.
         containers = [self.doc] + [
             v
@@ -152,15 +165,16 @@ class _Patch:
                 if isinstance(items, list):
                     check_value_count(items, name)
 
-    def apply_one(self, operation: Any) -> None:
+    def parse(self, operation: Any) -> _Step:
+        """Check one operation object and resolve its path (nothing is applied)."""
         if not isinstance(operation, dict):
             raise InvalidSyntax("Each operation must be a JSON object.")
-        _p, op = _member(operation, "op")
+        _p, op = member(operation, "op")
         if not isinstance(op, str) or op.strip().lower() not in _OPS:
             raise InvalidSyntax("'op' must be one of 'add', 'remove' or 'replace'.")
         op = op.strip().lower()
-        _p, path = _member(operation, "path")
-        has_value, value = _member(operation, "value")
+        _p, path = member(operation, "path")
+        has_value, value = member(operation, "value")
         if path is not None and not isinstance(path, str):
             raise InvalidPath("'path' must be a string.")
         if path is None or not path.strip():
@@ -168,17 +182,11 @@ class _Patch:
                 raise NoTarget("A 'remove' operation needs a 'path'.")
             if not has_value or value is None:
                 raise InvalidValue(f"An '{op}' operation without a path needs a 'value'.")
-            self.set(op, _Target(None, None), value)
-            return
+            return _Step(op, _Target(None, None), value)
         target = self.resolve(path, lenient=False)
-        if target is None:
-            return
-        if op == "remove":
-            self.remove(target, value)
-        elif not has_value:
+        if target is not None and op != "remove" and not has_value:
             raise InvalidValue(f"An '{op}' operation needs a 'value'.")
-        else:
-            self.set(op, target, value)
+        return _Step(op, target, value)
 
     def finish(self, original: dict[str, Any]) -> None:
         for attr in self.resource.schema.attributes:

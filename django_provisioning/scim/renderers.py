@@ -11,6 +11,18 @@ from rest_framework.renderers import JSONRenderer
 SCIM_MEDIA_TYPE = "application/scim+json"
 
 
+class RenderedJSON:
+    """A body serialized already (a list page measured while it was built): sent as is."""
+
+    def __init__(self, content: bytes) -> None:
+        self.content = content
+
+
+def to_json(data: Any) -> bytes:
+    """*data* serialized exactly as the SCIM renderers serialize a response body."""
+    return bytes(_SafeJSONRenderer().render(data))
+
+
 class _SafeJSONRenderer(JSONRenderer):
     """DRF's JSON renderer, falling back to ``\\uXXXX`` escapes for text UTF-8 cannot carry.
 
@@ -23,6 +35,8 @@ class _SafeJSONRenderer(JSONRenderer):
     def render(
         self, data: Any, accepted_media_type: Any = None, renderer_context: Any = None
     ) -> Any:
+        if isinstance(data, RenderedJSON):
+            return data.content
         try:
             return super().render(data, accepted_media_type, renderer_context)
         except UnicodeEncodeError:

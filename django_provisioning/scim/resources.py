@@ -30,15 +30,20 @@ def load_groups(
     connection: Connection, identities: Sequence[ExternalIdentity]
 ) -> dict[Any, list[dict[str, Any]]]:
     """The connection's groups of each user, in one query (the ``groups`` attribute)."""
+    return groups_of_users(connection, [i.user_id for i in identities])
+
+
+def groups_of_users(connection: Connection, user_ids: Sequence[Any]) -> dict[Any, list[Any]]:
+    """:func:`load_groups` by user pk: ``{user pk: [group value, ...]}``, in one query."""
     model = get_user_model()
     out: dict[Any, list[dict[str, Any]]] = defaultdict(list)
-    if not identities or not hasattr(model, "groups"):
+    if not user_ids or not hasattr(model, "groups"):
         return out
     through, user_col, group_col = groups_through(model)
     group = group_col.removesuffix("_id")
     rows = (
         through.objects.filter(
-            **{f"{user_col}__in": [i.user_id for i in identities]},
+            **{f"{user_col}__in": list(user_ids)},
             **{f"{group}__external_groups__connection": connection},
         )
         .values_list(

@@ -24,12 +24,12 @@ from .authentication import connection_of
 from .base import ScimView, parse_int
 from .document import canonicalize, check_immutable
 from .filterset import filter_identities
+from .paging import list_page
 from .patch import apply_patch
 from .projection import parse_attribute_list, project
 from .query import order_by_for
 from .resources import load_groups, render_user, user_location
 from .schemas import (
-    LIST_RESPONSE_SCHEMA,
     SEARCH_REQUEST_SCHEMA,
     USER_RESOURCE,
 )
@@ -121,23 +121,15 @@ def list_users(request: Request, connection: Connection, params: Mapping[str, An
     count = min(max(count, 0), provisioning_settings.SCIM_MAX_RESULTS)
     projection = Projection(params)
     total = qs.count()
-    # start > total: an empty page without a query (an OFFSET past 2**63 is a database error).
-    page = (
-        list(qs.order_by(*order)[start - 1 : start - 1 + count]) if count and total >= start else []
+    page = list_page(
+        qs.order_by(*order),
+        connection,
+        total=total,
+        start=start,
+        count=count,
+        render=lambda identity, groups: projection(render_user(request, identity, groups)),
     )
-    for identity in page:
-        identity.connection = connection  # already loaded: no query per row
-    groups = load_groups(connection, page)
-    resources = [projection(render_user(request, i, groups.get(i.user_id))) for i in page]
-    return Response(
-        {
-            "schemas": [LIST_RESPONSE_SCHEMA],
-            "totalResults": total,
-            "itemsPerPage": len(resources),
-            "startIndex": start,
-            "Resources": resources,
-        }
-    )
+    return Response(page)  # cut short at SCIM_MAX_RESPONSE_BYTES; itemsPerPage says so
 
 
 def _search_params(data: Any) -> dict[str, Any]:
@@ -148,7 +140,10 @@ def _search_params(data: Any) -> dict[str, Any]:
         not isinstance(schemas, list) or SEARCH_REQUEST_SCHEMA not in schemas
     ):
         raise errors.InvalidSyntax(f"'schemas' must be [\"{SEARCH_REQUEST_SCHEMA}\"].")
-    params = {k: data.get(k) for k in ("filter", "sortBy", "sortOrder", "startIndex", "count")}
+    params = {k: data.get(k) for k in ("sortBy", "sortOrder", "startIndex", "count")}
+    # Every spelling of "filter" (names are case-insensitive): filter_text applies the one
+    # there is and refuses two, rather than drop one.
+    params.update({k: v for k, v in data.items() if isinstance(k, str) and k.lower() == "filter"})
     for key in ("attributes", "excludedAttributes"):
         value = data.get(key)
         if isinstance(value, list):
