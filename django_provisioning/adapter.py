@@ -20,7 +20,7 @@ from django.core.exceptions import FieldDoesNotExist
 from django.db import models
 
 from .conf import DEFAULT_USER_ATTRIBUTE_MAP, provisioning_settings
-from .scim.mapping import MappedPath, get_path, parse_mapped_path, set_path
+from .schema.paths import MappedPath, get_path, parse_mapped_path, set_path
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser

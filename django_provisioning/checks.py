@@ -163,7 +163,7 @@ def _check_attribute_map(mapping: Any) -> list[CheckMessage]:
                     id="django_provisioning.E006",
                 )
             )
-    from .scim.mapping import parse_mapped_path
+    from .schema.paths import parse_mapped_path
 
     for path in mapping:
         try:

@@ -25,7 +25,7 @@ from .models import (
     ExternalIdentityValue,
     NameIdFormat,
 )
-from .scim.document import primary_value
+from .schema.document import primary_value
 from .sessions import end_user_sessions
 
 __all__ = [

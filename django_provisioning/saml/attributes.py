@@ -16,9 +16,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ..models import NameIdFormat
-from ..scim.document import canonicalize
+from ..schema.definitions import USER_RESOURCE
+from ..schema.document import canonicalize
 from ..scim.errors import ScimError
-from ..scim.schemas import USER_RESOURCE
 from .errors import SamlError
 
 if TYPE_CHECKING:

@@ -11,10 +11,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ..schema.definitions import Attribute
+from ..schema.document import coerce_value
 from . import filter as f
-from .document import coerce_value
 from .errors import InvalidFilter, InvalidPath, InvalidValue, Mutability
-from .schemas import Attribute
 
 _OPERATORS = frozenset({"eq", "ne", "co", "sw", "ew", "gt", "ge", "lt", "le"})
 _EMPTY: tuple[Any, ...] = (None, "", [], {})

@@ -31,8 +31,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ..schema.definitions import Attribute, ResourceType
 from .errors import InvalidFilter, InvalidPath  # noqa: F401  (part of this module's API)
-from .schemas import Attribute, ResourceType
 
 MAX_FILTER_LENGTH = 4096
 MAX_DEPTH = 32

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from ..schema.definitions import SCHEMAS, USER_RESOURCE, split_urn
 from .errors import InvalidFilter, InvalidPath
 from .filter import (
     COMPARE_OPS,
@@ -29,7 +30,6 @@ from .filter import (
     Present,
     ValuePath,
 )
-from .schemas import SCHEMAS, USER_RESOURCE, split_urn
 
 _KEYWORDS = COMPARE_OPS | {"pr", "and", "or", "not"}
 

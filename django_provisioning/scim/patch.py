@@ -45,6 +45,8 @@ import copy
 from dataclasses import dataclass
 from typing import Any
 
+from ..schema.definitions import PATCH_OP_SCHEMA, Attribute, ResourceType, split_urn
+from ..schema.document import check_text, check_value_count, coerce_value
 from . import filter as scim_filter
 from ._patch_values import (
     append_new,
@@ -57,7 +59,6 @@ from ._patch_values import (
     remove_listed,
     seed_element,
 )
-from .document import check_text, check_value_count, coerce_value
 from .errors import (
     InvalidPath,
     InvalidSyntax,
@@ -67,7 +68,6 @@ from .errors import (
     PayloadTooLarge,
     ScimError,
 )
-from .schemas import PATCH_OP_SCHEMA, Attribute, ResourceType, split_urn
 
 MAX_OPERATIONS = 1000
 _OPS = ("add", "remove", "replace")

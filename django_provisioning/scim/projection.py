@@ -32,8 +32,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..schema.definitions import Attribute, ResourceType, split_urn
 from .errors import InvalidValue
-from .schemas import Attribute, ResourceType, split_urn
 
 MAX_LENGTH = 4096
 _NAME_RE = re.compile(r"^(?:\$ref|[A-Za-z][A-Za-z0-9_-]*)$")

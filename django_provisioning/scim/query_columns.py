@@ -23,10 +23,10 @@ from django.db.models.lookups import IsNull
 from ..adapter import get_adapter
 from ..models import ExternalGroup, ExternalIdentityValue
 from ..provisioning import INDEXED_MULTI_VALUED
+from ..schema.definitions import USER_RESOURCE, Attribute
 from .errors import InvalidFilter
 from .filter import AttrPath
 from .filter_eval import path_name
-from .schemas import USER_RESOURCE, Attribute
 
 if TYPE_CHECKING:
     from ..models import Connection

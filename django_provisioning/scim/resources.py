@@ -12,7 +12,7 @@ from rest_framework.request import Request
 from ..adapter import get_adapter
 from ..models import Connection, ExternalIdentity
 from ..provisioning import groups_through
-from .schemas import USER_RESOURCE
+from ..schema.definitions import USER_RESOURCE
 
 
 def base_url(request: Request | Any) -> str:

@@ -20,20 +20,20 @@ from .. import provisioning
 from ..adapter import get_adapter
 from ..conf import provisioning_settings
 from ..models import Connection, ExternalIdentity
+from ..schema.definitions import (
+    LIST_RESPONSE_SCHEMA,
+    SEARCH_REQUEST_SCHEMA,
+    USER_RESOURCE,
+)
+from ..schema.document import canonicalize, check_immutable
 from . import errors
 from .authentication import connection_of
 from .base import ScimView, parse_int
-from .document import canonicalize, check_immutable
 from .filterset import filter_identities
 from .patch import apply_patch
 from .projection import parse_attribute_list, project
 from .query import order_by_for
 from .resources import load_groups, render_user, user_location
-from .schemas import (
-    LIST_RESPONSE_SCHEMA,
-    SEARCH_REQUEST_SCHEMA,
-    USER_RESOURCE,
-)
 
 
 def identity_queryset(connection: Connection) -> Any:

@@ -9,6 +9,12 @@ from typing import Any
 
 import pytest
 
+from django_provisioning.schema.definitions import (
+    ENTERPRISE_USER_SCHEMA,
+    GROUP_SCHEMA,
+    USER_RESOURCE,
+    USER_SCHEMA,
+)
 from django_provisioning.scim.errors import InvalidFilter, InvalidPath
 from django_provisioning.scim.filter import (
     MAX_DEPTH,
@@ -27,12 +33,6 @@ from django_provisioning.scim.filter import (
     parse_attr_path,
     parse_filter,
     parse_patch_path,
-)
-from django_provisioning.scim.schemas import (
-    ENTERPRISE_USER_SCHEMA,
-    GROUP_SCHEMA,
-    USER_RESOURCE,
-    USER_SCHEMA,
 )
 
 ENT = ENTERPRISE_USER_SCHEMA

@@ -12,9 +12,7 @@ from typing import Any
 
 import pytest
 
-from django_provisioning.scim import errors
-from django_provisioning.scim.patch import MAX_OPERATIONS, apply_patch
-from django_provisioning.scim.schemas import (
+from django_provisioning.schema.definitions import (
     ENTERPRISE_USER_SCHEMA,
     GROUP,
     PATCH_OP_SCHEMA,
@@ -23,6 +21,8 @@ from django_provisioning.scim.schemas import (
     ResourceType,
     Schema,
 )
+from django_provisioning.scim import errors
+from django_provisioning.scim.patch import MAX_OPERATIONS, apply_patch
 
 ENT = ENTERPRISE_USER_SCHEMA
 GROUP_RESOURCE = ResourceType(name="Group", endpoint="/Groups", schema=GROUP)

@@ -15,8 +15,8 @@ import re
 from datetime import datetime
 from typing import Any
 
-from .errors import InvalidSyntax, InvalidValue, Mutability
-from .schemas import Attribute, ResourceType
+from ..scim.errors import InvalidSyntax, InvalidValue, Mutability
+from .definitions import Attribute, ResourceType
 
 _BOOL_STRINGS = {"true": True, "false": False}
 

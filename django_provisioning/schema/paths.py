@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from .schemas import USER_RESOURCE, ResourceType, split_urn
+from .definitions import USER_RESOURCE, ResourceType, split_urn
 
 _PATH_RE = re.compile(
     r"^(?P<attr>[A-Za-z$][\w$-]*)"
