@@ -13,8 +13,8 @@ from typing import Any
 
 from ..schema.definitions import Attribute
 from ..schema.document import coerce_value
-from . import filter as f
 from .errors import InvalidFilter, InvalidPath, InvalidValue, Mutability
+from .filtering import nodes as f
 
 _OPERATORS = frozenset({"eq", "ne", "co", "sw", "ew", "gt", "ge", "lt", "le"})
 _EMPTY: tuple[Any, ...] = (None, "", [], {})

@@ -47,7 +47,6 @@ from typing import Any
 
 from ..schema.definitions import PATCH_OP_SCHEMA, Attribute, ResourceType, split_urn
 from ..schema.document import check_text, check_value_count, coerce_value
-from . import filter as scim_filter
 from ._patch_values import (
     append_new,
     check_filter,
@@ -68,6 +67,7 @@ from .errors import (
     PayloadTooLarge,
     ScimError,
 )
+from .filtering import nodes as scim_filter
 
 MAX_OPERATIONS = 1000
 _OPS = ("add", "remove", "replace")

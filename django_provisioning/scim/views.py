@@ -29,10 +29,10 @@ from ..schema.document import canonicalize, check_immutable
 from . import errors
 from .authentication import connection_of
 from .base import ScimView, parse_int
-from .filterset import filter_identities
+from .filtering.backend import filter_identities
+from .filtering.compiler import order_by_for
 from .patch import apply_patch
 from .projection import parse_attribute_list, project
-from .query import order_by_for
 from .resources import load_groups, render_user, user_location
 
 

@@ -16,7 +16,7 @@ from django_provisioning.schema.definitions import (
     USER_SCHEMA,
 )
 from django_provisioning.scim.errors import InvalidFilter, InvalidPath
-from django_provisioning.scim.filter import (
+from django_provisioning.scim.filtering.nodes import (
     MAX_DEPTH,
     MAX_FILTER_LENGTH,
     MAX_TERMS,

@@ -15,10 +15,10 @@ from django_provisioning.adapter import get_adapter
 from django_provisioning.models import Connection, ExternalGroup, ExternalIdentity
 from django_provisioning.provisioning import current_document
 from django_provisioning.schema.definitions import ENTERPRISE_USER_SCHEMA, USER_RESOURCE
-from django_provisioning.scim import query_columns
 from django_provisioning.scim.errors import InvalidFilter
-from django_provisioning.scim.filter import matches, parse_filter
-from django_provisioning.scim.query import filter_to_q, order_by_for
+from django_provisioning.scim.filtering import columns as query_columns
+from django_provisioning.scim.filtering.compiler import filter_to_q, order_by_for
+from django_provisioning.scim.filtering.nodes import matches, parse_filter
 
 from ..factories import scim_user
 

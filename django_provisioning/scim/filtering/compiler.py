@@ -65,13 +65,13 @@ from django.db.models.lookups import (
     LessThanOrEqual,
 )
 
-from .errors import InvalidFilter
-from .filter import Compare, Filter, Not, Present, ValuePath, flatten, parse_attr_path
-from .filter_eval import compare_scalar, prepare_operand
-from .query_columns import Column, ComplexValue, MultiValued, Resolver, Target
+from ..errors import InvalidFilter
+from .columns import Column, ComplexValue, MultiValued, Resolver, Target
+from .evaluate import compare_scalar, prepare_operand
+from .nodes import Compare, Filter, Not, Present, ValuePath, flatten, parse_attr_path
 
 if TYPE_CHECKING:
-    from ..models import Connection
+    from ...models import Connection
 
 __all__ = ["filter_to_q", "order_by_for"]
 

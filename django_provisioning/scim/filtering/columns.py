@@ -20,16 +20,16 @@ from django.db.models import OuterRef, Q
 from django.db.models.fields.json import KeyTextTransform, KeyTransform
 from django.db.models.lookups import IsNull
 
-from ..adapter import get_adapter
-from ..models import ExternalGroup, ExternalIdentityValue
-from ..provisioning import INDEXED_MULTI_VALUED
-from ..schema.definitions import USER_RESOURCE, Attribute
-from .errors import InvalidFilter
-from .filter import AttrPath
-from .filter_eval import path_name
+from ...adapter import get_adapter
+from ...models import ExternalGroup, ExternalIdentityValue
+from ...provisioning import INDEXED_MULTI_VALUED
+from ...schema.definitions import USER_RESOURCE, Attribute
+from ..errors import InvalidFilter
+from .evaluate import path_name
+from .nodes import AttrPath
 
 if TYPE_CHECKING:
-    from ..models import Connection
+    from ...models import Connection
 
 
 @dataclass(frozen=True)

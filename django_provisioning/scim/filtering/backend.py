@@ -12,10 +12,10 @@ from typing import Any
 import django_filters
 from django.db.models import QuerySet
 
-from ..models import Connection, ExternalIdentity
-from .errors import InvalidFilter
-from .filter import parse_filter
-from .query import filter_to_q
+from ...models import Connection, ExternalIdentity
+from ..errors import InvalidFilter
+from .compiler import filter_to_q
+from .nodes import parse_filter
 
 
 class ScimUserFilterSet(django_filters.FilterSet):

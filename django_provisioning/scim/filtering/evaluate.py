@@ -33,10 +33,10 @@ import operator
 from collections.abc import Callable
 from typing import Any
 
-from ..schema.definitions import ID, Attribute, ResourceType
-from ..schema.document import coerce_bool, parse_datetime
-from .errors import InvalidFilter, InvalidValue
-from .filter import AttrPath, Compare, Filter, Not, Present, ValuePath, flatten
+from ...schema.definitions import ID, Attribute, ResourceType
+from ...schema.document import coerce_bool, parse_datetime
+from ..errors import InvalidFilter, InvalidValue
+from .nodes import AttrPath, Compare, Filter, Not, Present, ValuePath, flatten
 
 _ORDER: dict[str, Callable[[Any, Any], bool]] = {
     "eq": operator.eq,

@@ -13,9 +13,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from ..schema.definitions import SCHEMAS, USER_RESOURCE, split_urn
-from .errors import InvalidFilter, InvalidPath
-from .filter import (
+from ...schema.definitions import SCHEMAS, USER_RESOURCE, split_urn
+from ..errors import InvalidFilter, InvalidPath
+from .nodes import (
     COMPARE_OPS,
     MAX_DEPTH,
     MAX_FILTER_LENGTH,

@@ -31,8 +31,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..schema.definitions import Attribute, ResourceType
-from .errors import InvalidFilter, InvalidPath  # noqa: F401  (part of this module's API)
+from ...schema.definitions import Attribute, ResourceType
+from ..errors import InvalidFilter, InvalidPath  # noqa: F401  (part of this module's API)
 
 MAX_FILTER_LENGTH = 4096
 MAX_DEPTH = 32
@@ -105,14 +105,14 @@ class PatchPath:
 
 def parse_filter(text: str) -> Filter:
     """Parse a ``filter`` parameter (RFC 7644 §3.4.2.2); raise :class:`InvalidFilter`."""
-    from .filter_parser import filter_from_text
+    from .parser import filter_from_text
 
     return filter_from_text(text)
 
 
 def parse_attr_path(text: str) -> AttrPath:
     """Parse a bare attribute path such as a ``sortBy`` value; raise :class:`InvalidFilter`."""
-    from .filter_parser import attr_path_from_text
+    from .parser import attr_path_from_text
 
     return attr_path_from_text(text)
 
@@ -122,7 +122,7 @@ def parse_patch_path(text: str) -> PatchPath:
 
     Raises :class:`InvalidPath` whose ``detail`` says what is wrong and where.
     """
-    from .filter_parser import patch_path_from_text
+    from .parser import patch_path_from_text
 
     return patch_path_from_text(text)
 
@@ -148,13 +148,13 @@ def flatten(expr: And | Or) -> tuple[list[Filter], bool]:
 
 def matches(expr: Filter, resource: dict[str, Any], resource_type: ResourceType) -> bool:
     """Evaluate *expr* against a canonical SCIM document (see :mod:`.filter_eval`)."""
-    from .filter_eval import evaluate
+    from .evaluate import evaluate
 
     return evaluate(expr, resource, resource_type)
 
 
 def matches_element(expr: Filter, element: dict[str, Any], attribute: Attribute | None) -> bool:
     """Evaluate a value path's inner filter against one element of *attribute*."""
-    from .filter_eval import evaluate_element
+    from .evaluate import evaluate_element
 
     return evaluate_element(expr, element, attribute)
