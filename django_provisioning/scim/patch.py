@@ -47,7 +47,7 @@ from typing import Any
 
 from ..schema.definitions import PATCH_OP_SCHEMA, Attribute, ResourceType, split_urn
 from ..schema.document import check_text, check_value_count, coerce_value
-from ._patch_values import (
+from .attribute_values import (
     append_new,
     check_filter,
     check_immutable_element,
