@@ -32,7 +32,7 @@ from .base import ScimView, parse_int
 from .filtering.backend import filter_identities
 from .filtering.compiler import order_by_for
 from .patch import apply_patch
-from .projection import parse_attribute_list, project
+from .rendering import parse_attribute_list, project
 from .resources import load_groups, render_user, user_location
 
 

@@ -18,7 +18,7 @@ from django_provisioning.schema.definitions import (
     Schema,
 )
 from django_provisioning.scim import errors
-from django_provisioning.scim.projection import AttrRef, parse_attribute_list, project
+from django_provisioning.scim.rendering import AttrRef, parse_attribute_list, project
 
 ENT = ENTERPRISE_USER_SCHEMA
 GROUP_RESOURCE = ResourceType(name="Group", endpoint="/Groups", schema=GROUP)
