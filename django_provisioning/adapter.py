@@ -20,17 +20,18 @@ from django.core.exceptions import FieldDoesNotExist
 from django.db import models
 
 from .conf import DEFAULT_USER_ATTRIBUTE_MAP, provisioning_settings
+
+# Documented as importable from here (docs/adapter.rst): hooks raise it to refuse.
+from .exceptions import ProvisioningDenied
 from .schema.paths import MappedPath, get_path, parse_mapped_path, set_path
+
+__all__ = ["DefaultAdapter", "ProvisioningDenied", "configured_attribute_map", "get_adapter"]
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
     from django.http import HttpRequest
 
     from .models import Connection, ExternalIdentity
-
-
-class ProvisioningDenied(Exception):
-    """Raised by a hook to refuse a provisioning action or a sign-in; the message is shown."""
 
 
 class DefaultAdapter:

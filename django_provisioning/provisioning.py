@@ -2,7 +2,7 @@
 
 Each function is one transaction that writes the user (through the adapter), the link row, the
 index of multi-valued attributes and an audit event, and sends its signal after commit. Errors
-are protocol-neutral (:class:`Conflict`, :class:`InvalidData`); each door renders them its way.
+are protocol-neutral (:mod:`django_provisioning.exceptions`); each door renders them its way.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from . import signals
-from .adapter import ProvisioningDenied, get_adapter
+from .adapter import get_adapter
+from .exceptions import Conflict, InvalidData, ProvisioningDenied
 from .models import (
     AuditEvent,
     Connection,
@@ -29,10 +30,6 @@ from .schema.document import primary_value
 from .sessions import end_user_sessions
 
 __all__ = [
-    "Conflict",
-    "InvalidData",
-    "ProvisioningDenied",
-    "ProvisioningError",
     "create_user",
     "current_document",
     "deactivate_user",
@@ -43,18 +40,6 @@ __all__ = [
 ]
 
 INDEXED_MULTI_VALUED = ("emails", "phoneNumbers", "ims", "photos", "entitlements", "roles")
-
-
-class ProvisioningError(Exception):
-    """Base class of the core's errors; the message is safe to show to the client."""
-
-
-class Conflict(ProvisioningError):
-    """A unique attribute (userName) is taken."""
-
-
-class InvalidData(ProvisioningError):
-    """The data cannot be stored on the user model (a field validator refused it)."""
 
 
 def current_document(identity: ExternalIdentity) -> dict[str, Any]:

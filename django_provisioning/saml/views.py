@@ -27,11 +27,12 @@ from onelogin.saml2.logout_request import OneLogin_Saml2_Logout_Request
 from onelogin.saml2.settings import OneLogin_Saml2_Settings
 
 from .. import signals
-from ..adapter import ProvisioningDenied, get_adapter
+from ..adapter import get_adapter
 from ..backends import ProvisioningBackend
 from ..connections import get_connection
+from ..exceptions import Conflict, InvalidData, ProvisioningDenied
 from ..models import Connection
-from ..provisioning import Conflict, InvalidData, provision_from_saml
+from ..provisioning import provision_from_saml
 from . import attributes, redirects, replay, state
 from .config import URL_NAMESPACE, build_saml_settings, request_data
 from .errors import SamlError, render_error

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from ..exceptions import InvalidPath
 from .definitions import USER_RESOURCE, ResourceType, split_urn
 
 _PATH_RE = re.compile(
@@ -42,10 +43,10 @@ def parse_mapped_path(path: str, resource: ResourceType = USER_RESOURCE) -> Mapp
     urn, rest = split_urn(path, resource)
     match = _PATH_RE.match(rest)
     if not match:
-        raise ValueError(f"Unsupported attribute path in mapping: {path!r}")
+        raise InvalidPath(f"Unsupported attribute path in mapping: {path!r}")
     attr_def = resource.find(urn, match["attr"])
     if attr_def is None:
-        raise ValueError(f"Unknown SCIM attribute in mapping: {path!r}")
+        raise InvalidPath(f"Unknown SCIM attribute in mapping: {path!r}")
     fval: Any = None
     if match["fattr"]:
         raw = match["fval"]

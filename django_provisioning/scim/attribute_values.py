@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ..exceptions import SchemaError
 from ..schema.definitions import Attribute
 from ..schema.document import coerce_value
 from .errors import InvalidFilter, InvalidPath, InvalidValue, Mutability
@@ -170,7 +171,7 @@ def seed_element(attr: Attribute, expr: Any) -> dict[str, Any] | None:
             continue
         try:
             value = coerce_value(sub, clause.value, f"{attr.name}.{sub.name}")
-        except InvalidValue:
+        except SchemaError:
             return None
         if value is None or out.get(sub.name, value) != value:
             return None

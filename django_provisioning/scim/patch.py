@@ -45,6 +45,7 @@ import copy
 from dataclasses import dataclass
 from typing import Any
 
+from ..exceptions import SchemaError
 from ..schema.definitions import PATCH_OP_SCHEMA, Attribute, ResourceType, split_urn
 from ..schema.document import check_text, check_value_count, coerce_value
 from .attribute_values import (
@@ -66,6 +67,7 @@ from .errors import (
     NoTarget,
     PayloadTooLarge,
     ScimError,
+    from_core,
 )
 from .filtering import nodes as scim_filter
 
@@ -94,13 +96,20 @@ class _Target:
 def apply_patch(
     document: dict[str, Any], body: Any, resource: ResourceType
 ) -> tuple[dict[str, Any], str | None]:
-    """Apply a PatchOp *body* to *document*; return (new document, password or None)."""
+    """Apply a PatchOp *body* to *document*; return (new document, password or None).
+
+    Raises only :class:`~.errors.ScimError`: what the schema refuses while coercing values
+    is translated by :func:`~.errors.from_core`.
+    """
     operations = _operations(body)
     original = document if isinstance(document, dict) else {}
     patch = _Patch(copy.deepcopy(original), resource)
-    for operation in operations:
-        patch.apply(operation)
-    patch.finish(original)
+    try:
+        for operation in operations:
+            patch.apply(operation)
+        patch.finish(original)
+    except SchemaError as exc:
+        raise from_core(exc) from exc
     return patch.doc, patch.password
 
 

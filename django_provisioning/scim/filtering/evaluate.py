@@ -33,9 +33,10 @@ import operator
 from collections.abc import Callable
 from typing import Any
 
+from ...exceptions import SchemaError
 from ...schema.definitions import ID, Attribute, ResourceType
 from ...schema.document import coerce_bool, parse_datetime
-from ..errors import InvalidFilter, InvalidValue
+from ..errors import InvalidFilter
 from .nodes import AttrPath, Compare, Filter, Not, Present, ValuePath, flatten
 
 _ORDER: dict[str, Callable[[Any, Any], bool]] = {
@@ -80,7 +81,7 @@ def prepare_operand(op: str, value: Any, attr: Attribute | None, name: str) -> A
             raise InvalidFilter(f"'{name}' is a boolean: use eq, ne or pr, not '{op}'.")
         try:
             return coerce_bool(value, name)
-        except InvalidValue:
+        except SchemaError:
             raise InvalidFilter(f"'{name}' is a boolean: compare it with true or false.") from None
     if kind == "dateTime":
         if op in _SUBSTRING:
@@ -111,7 +112,7 @@ def compare_scalar(actual: Any, op: str, wanted: Any, attr: Attribute | None) ->
     if kind == "boolean":
         try:
             return coerce_bool(actual, "") is coerce_bool(wanted, "") and op == "eq"
-        except InvalidValue:
+        except SchemaError:
             return False
     if kind == "dateTime":
         instant = parse_datetime(actual) if isinstance(actual, str) else None
