@@ -15,9 +15,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from ..conf import provisioning_settings
-from ..schema.definitions import LIST_RESPONSE_SCHEMA, RESOURCE_TYPES, SPC_SCHEMA, iter_schemas
+from ..schema.definitions import RESOURCE_TYPES, iter_schemas
 from . import errors
 from .base import ScimView
+from .messages import LIST_RESPONSE_SCHEMA, SPC_SCHEMA
 from .resources import base_url
 
 DOCS_URL = "https://django-provisioning.readthedocs.io/en/latest/scim.html"

@@ -46,7 +46,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..exceptions import SchemaError
-from ..schema.definitions import PATCH_OP_SCHEMA, Attribute, ResourceType, split_urn
+from ..schema.definitions import Attribute, ResourceType, split_urn
 from ..schema.document import check_text, check_value_count, coerce_value
 from .attribute_values import (
     append_new,
@@ -70,6 +70,7 @@ from .errors import (
     from_core,
 )
 from .filtering import nodes as scim_filter
+from .messages import PATCH_OP_SCHEMA
 
 MAX_OPERATIONS = 1000
 _OPS = ("add", "remove", "replace")

@@ -20,17 +20,14 @@ from .. import provisioning
 from ..adapter import get_adapter
 from ..conf import provisioning_settings
 from ..models import Connection, ExternalIdentity
-from ..schema.definitions import (
-    LIST_RESPONSE_SCHEMA,
-    SEARCH_REQUEST_SCHEMA,
-    USER_RESOURCE,
-)
+from ..schema.definitions import USER_RESOURCE
 from ..schema.document import canonicalize, check_immutable
 from . import errors
 from .authentication import connection_of
 from .base import ScimView, parse_int
 from .filtering.backend import filter_identities
 from .filtering.compiler import order_by_for
+from .messages import LIST_RESPONSE_SCHEMA, SEARCH_REQUEST_SCHEMA
 from .patch import apply_patch
 from .rendering import parse_attribute_list, project
 from .resources import load_groups, render_user, user_location

@@ -15,13 +15,13 @@ import pytest
 from django_provisioning.schema.definitions import (
     ENTERPRISE_USER_SCHEMA,
     GROUP,
-    PATCH_OP_SCHEMA,
     USER_RESOURCE,
     Attribute,
     ResourceType,
     Schema,
 )
 from django_provisioning.scim import errors
+from django_provisioning.scim.messages import PATCH_OP_SCHEMA
 from django_provisioning.scim.patch import MAX_OPERATIONS, apply_patch
 
 ENT = ENTERPRISE_USER_SCHEMA
