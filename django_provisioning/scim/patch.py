@@ -50,14 +50,11 @@ from ..schema.definitions import Attribute, ResourceType, split_urn
 from ..schema.document import check_text, check_value_count, coerce_value
 from .attribute_values import (
     append_new,
-    check_filter,
     check_immutable_element,
     coerce_many,
     coerce_one,
     enforce_primary,
-    matches_element,
     remove_listed,
-    seed_element,
 )
 from .errors import (
     InvalidPath,
@@ -69,7 +66,9 @@ from .errors import (
     ScimError,
     from_core,
 )
-from .filtering import nodes as scim_filter
+from .filtering.nodes import Filter, PatchPath
+from .filtering.parser import parse_patch_path
+from .filtering.value_filter import check_filter, element_matches, seed_element
 from .messages import PATCH_OP_SCHEMA
 
 MAX_OPERATIONS = 1000
@@ -83,7 +82,7 @@ class _Target:
 
     urn: str | None
     attr: Attribute | None
-    value_filter: scim_filter.Filter | None = None
+    value_filter: Filter | None = None
     sub: Attribute | None = None
 
     @property
@@ -366,7 +365,7 @@ class _Patch:
         assert attr is not None and expr is not None
         current = container.get(attr.name)
         items = [e for e in current if isinstance(e, dict)] if isinstance(current, list) else []
-        matched = [i for i, e in enumerate(items) if matches_element(attr, expr, e)]
+        matched = [i for i, e in enumerate(items) if element_matches(attr, expr, e)]
         if value is None:
             if op == "replace" and matched:
                 for i in matched:
@@ -445,9 +444,9 @@ def _required_removed(attr: Attribute) -> ScimError:
     return Mutability(f"Required attribute '{attr.name}' cannot be removed.")
 
 
-def _parse(text: str) -> scim_filter.PatchPath:
+def _parse(text: str) -> PatchPath:
     try:
-        return scim_filter.parse_patch_path(text)
+        return parse_patch_path(text)
     except InvalidPath:
         raise
     except ScimError as exc:

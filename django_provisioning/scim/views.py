@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.db import transaction
+from django.db.models import QuerySet
+from rest_framework.filters import BaseFilterBackend
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -25,7 +27,7 @@ from ..schema.document import canonicalize, check_immutable
 from . import errors
 from .authentication import connection_of
 from .base import ScimView, parse_int
-from .filtering.backend import filter_identities
+from .filtering.backend import ScimFilterBackend
 from .filtering.compiler import order_by_for
 from .messages import LIST_RESPONSE_SCHEMA, SEARCH_REQUEST_SCHEMA
 from .patch import apply_patch
@@ -101,10 +103,10 @@ def user_response(
     return Response(body, status=status, headers=headers)
 
 
-def list_users(request: Request, connection: Connection, params: Mapping[str, Any]) -> Response:
+def list_users(request: Request, view: UserQueryView, connection: Connection) -> Response:
     """A ListResponse page (RFC 7644 §3.4.2): filter, sort, paginate, project."""
-    qs = identity_queryset(connection)
-    qs = filter_identities(qs, params, connection)
+    params = view.list_params(request)
+    qs = view.filter_queryset(identity_queryset(connection))
     sort_by = params.get("sortBy")
     sort_order = str(params.get("sortOrder") or "ascending").lower()
     if sort_order not in ("ascending", "descending"):
@@ -159,11 +161,27 @@ def _search_params(data: Any) -> dict[str, Any]:
     return params
 
 
-class UserListView(ScimView):
+class UserQueryView(ScimView):
+    """A view that lists users; the ``filter`` goes through its ``filter_backends``."""
+
+    filter_backends: list[type[BaseFilterBackend]] = [ScimFilterBackend]
+
+    def list_params(self, request: Request) -> Mapping[str, Any]:
+        """The list parameters (``filter``, ``sortBy``, paging, ``attributes``): the query."""
+        return request.query_params
+
+    def filter_queryset(self, queryset: QuerySet[ExternalIdentity]) -> QuerySet[ExternalIdentity]:
+        """*queryset* narrowed by every filter backend, as DRF's generic views do."""
+        for backend in self.filter_backends:
+            queryset = backend().filter_queryset(self.request, queryset, self)
+        return queryset
+
+
+class UserListView(UserQueryView):
     resource_name = "Users"
 
     def get(self, request: Request) -> Response:
-        return list_users(request, connection_of(request), request.query_params)
+        return list_users(request, self, connection_of(request))
 
     def post(self, request: Request) -> Response:
         connection = connection_of(request)
@@ -173,13 +191,19 @@ class UserListView(ScimView):
         return user_response(request, identity, status=201, projection=projection)
 
 
-class UserSearchView(ScimView):
+class UserSearchView(UserQueryView):
     """``POST /Users/.search`` and ``POST /.search`` (RFC 7644 §3.4.3)."""
 
     resource_name = "Users/.search"
 
+    def list_params(self, request: Request) -> Mapping[str, Any]:
+        """The SearchRequest body's parameters (parsed once per request)."""
+        if not hasattr(self, "_search_params"):
+            self._search_params = _search_params(request.data)
+        return self._search_params
+
     def post(self, request: Request) -> Response:
-        return list_users(request, connection_of(request), _search_params(request.data))
+        return list_users(request, self, connection_of(request))
 
 
 class UserDetailView(ScimView):

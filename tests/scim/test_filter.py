@@ -16,6 +16,7 @@ from django_provisioning.schema.definitions import (
     USER_SCHEMA,
 )
 from django_provisioning.scim.errors import InvalidFilter, InvalidPath
+from django_provisioning.scim.filtering.evaluate import matches, matches_element
 from django_provisioning.scim.filtering.nodes import (
     MAX_DEPTH,
     MAX_FILTER_LENGTH,
@@ -28,8 +29,8 @@ from django_provisioning.scim.filtering.nodes import (
     PatchPath,
     Present,
     ValuePath,
-    matches,
-    matches_element,
+)
+from django_provisioning.scim.filtering.parser import (
     parse_attr_path,
     parse_filter,
     parse_patch_path,

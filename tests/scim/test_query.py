@@ -18,7 +18,8 @@ from django_provisioning.schema.definitions import ENTERPRISE_USER_SCHEMA, USER_
 from django_provisioning.scim.errors import InvalidFilter
 from django_provisioning.scim.filtering import columns as query_columns
 from django_provisioning.scim.filtering.compiler import filter_to_q, order_by_for
-from django_provisioning.scim.filtering.nodes import matches, parse_filter
+from django_provisioning.scim.filtering.evaluate import matches
+from django_provisioning.scim.filtering.parser import parse_filter
 
 from ..factories import scim_user
 

@@ -1,21 +1,27 @@
-"""The SCIM ``filter`` parameter as a django-filter ``FilterSet`` over link rows.
+"""The SCIM ``filter`` parameter as a DRF filter backend over a django-filter ``FilterSet``.
 
-django-filter gives the list view the shape STYLE.md asks for: a filter backend that returns a
-QuerySet, so connection scoping, ordering and pagination stay in the ORM. The SCIM grammar
-itself is ours (:mod:`.filter`, compiled to ``Q`` by :mod:`.query`); django-filter carries it.
+The list views name :class:`ScimFilterBackend` in their ``filter_backends``, so the filter
+narrows a queryset of link rows and connection scoping, ordering and pagination stay in the
+ORM. The SCIM grammar itself is ours (:mod:`.parser`, compiled to ``Q`` by :mod:`.compiler`);
+the ``FilterSet`` carries it. Whatever the ``FilterSet`` cannot validate is refused with
+``invalidFilter`` (400), never dropped: a dropped filter would answer with every user.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import django_filters
 from django.db.models import QuerySet
+from rest_framework.filters import BaseFilterBackend
+from rest_framework.request import Request
 
 from ...models import Connection, ExternalIdentity
+from ..authentication import connection_of
 from ..errors import InvalidFilter
 from .compiler import filter_to_q
-from .nodes import parse_filter
+from .parser import parse_filter
 
 
 class ScimUserFilterSet(django_filters.FilterSet):
@@ -37,12 +43,27 @@ class ScimUserFilterSet(django_filters.FilterSet):
         return queryset.filter(filter_to_q(parse_filter(value), self.connection))
 
 
-def filter_identities(
-    queryset: QuerySet[ExternalIdentity], params: Any, connection: Connection
-) -> QuerySet[ExternalIdentity]:
-    """*queryset* narrowed by the request's SCIM ``filter``; invalidFilter for a non-string."""
-    text = params.get("filter")
-    if text is not None and not isinstance(text, str):
-        raise InvalidFilter("'filter' must be a string.")
-    filterset = ScimUserFilterSet({"filter": text or ""}, queryset=queryset, connection=connection)
-    return filterset.qs
+class ScimFilterBackend(BaseFilterBackend):
+    """DRF filter backend: the request's SCIM ``filter`` through :class:`ScimUserFilterSet`.
+
+    The parameters come from ``view.list_params(request)`` when the view has it (``.search``
+    sends them in the body), else from the query string.
+    """
+
+    def filter_queryset(
+        self, request: Request, queryset: QuerySet[ExternalIdentity], view: Any
+    ) -> QuerySet[ExternalIdentity]:
+        list_params = getattr(view, "list_params", None)
+        params: Mapping[str, Any] = list_params(request) if list_params else request.query_params
+        text = params.get("filter")
+        if text is not None and not isinstance(text, str):
+            raise InvalidFilter("'filter' must be a string.")
+        filterset = ScimUserFilterSet(
+            {"filter": text or ""}, queryset=queryset, connection=connection_of(request)
+        )
+        if not filterset.is_valid():
+            problems = " ".join(
+                str(message) for messages in filterset.errors.values() for message in messages
+            )
+            raise InvalidFilter(f"The filter is not valid: {problems}")
+        return filterset.qs

@@ -7,7 +7,7 @@ Public API::
         -> list[OrderBy]
 
 The Q applies to ``ExternalIdentity.objects.filter(connection=c, deleted_at=None)``; the caller
-scopes by connection (a filter only narrows). The semantics are those of :mod:`.filter_eval`
+scopes by connection (a filter only narrows). The semantics are those of :mod:`.evaluate`
 (read its docstring): ``ne`` is the complement of ``eq`` and ``not`` the complement of its
 filter, both true when the attribute is absent. Every leaf compiles to a condition that is
 never SQL NULL (a nullable operand is guarded by ``IS NOT NULL``), so ``NOT`` is the plain
@@ -32,7 +32,7 @@ Not filterable (:class:`InvalidFilter` naming the attribute): ``password``, ``ad
 ``x509Certificates``, ``meta.location``, ``meta.version``, ``groups.$ref``, ``groups`` when the
 user model has no ``groups`` field, unknown attributes, sub-attributes and schema URNs.
 
-Resolution (attribute -> storage) lives in :mod:`.query_columns`; this module turns the
+Resolution (attribute -> storage) lives in :mod:`.columns`; this module turns the
 boolean structure and the operators into ``Q`` objects and lookup expressions.
 
 Limits, by design: case-insensitive comparisons of model fields and JSON keys use the
@@ -68,7 +68,8 @@ from django.db.models.lookups import (
 from ..errors import InvalidFilter
 from .columns import Column, ComplexValue, MultiValued, Resolver, Target
 from .evaluate import compare_scalar, prepare_operand
-from .nodes import Compare, Filter, Not, Present, ValuePath, flatten, parse_attr_path
+from .nodes import Compare, Filter, Not, Present, ValuePath, flatten
+from .parser import parse_attr_path
 
 if TYPE_CHECKING:
     from ...models import Connection
@@ -94,7 +95,7 @@ _FOLDED_SUBSTRING = {"co": "contains", "sw": "startswith", "ew": "endswith"}
 
 
 class _Compiler:
-    """Filter AST -> Q; leaves follow the semantics of :mod:`.filter_eval`."""
+    """Filter AST -> Q; leaves follow the semantics of :mod:`.evaluate`."""
 
     def __init__(self, connection: Connection) -> None:
         self.columns = Resolver(connection)

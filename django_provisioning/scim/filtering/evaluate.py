@@ -1,7 +1,7 @@
 """In-memory evaluation of SCIM filters (RFC 7644 §3.4.2.2) against canonical documents.
 
 Used by PATCH to select elements (``emails[type eq "work"]``) and as the reference semantics
-the database compiler (:mod:`.query`) follows. The rules, shared with the compiler:
+the database compiler (:mod:`.compiler`) follows. The rules, shared with the compiler:
 
 - Case (RFC 7643 §2.2, §7): strings compare case-insensitively unless the schema says
   ``caseExact`` (``id``, ``externalId``, ``meta.resourceType``). dateTime values compare as
@@ -37,7 +37,7 @@ from ...exceptions import SchemaError
 from ...schema.definitions import ID, Attribute, ResourceType
 from ...schema.document import coerce_bool, parse_datetime
 from ..errors import InvalidFilter
-from .nodes import AttrPath, Compare, Filter, Not, Present, ValuePath, flatten
+from .nodes import AttrPath, Compare, Filter, Not, Present, ValuePath, flatten, path_name
 
 _ORDER: dict[str, Callable[[Any, Any], bool]] = {
     "eq": operator.eq,
@@ -52,12 +52,6 @@ _SUBSTRING: dict[str, Callable[[str, str], bool]] = {
     "ew": lambda actual, wanted: actual.endswith(wanted),
 }
 _STRING_TYPES = ("string", "reference", "binary")
-
-
-def path_name(path: AttrPath) -> str:
-    """The attribute path as a client would write it, for error messages."""
-    name = f"{path.attr}.{path.sub}" if path.sub else path.attr
-    return f"{path.urn}:{name}" if path.urn else name
 
 
 def prepare_operand(op: str, value: Any, attr: Attribute | None, name: str) -> Any:
@@ -262,12 +256,12 @@ def _value_path(expr: ValuePath, scope: _Scope) -> bool:
     return bool(elements) and any(results)
 
 
-def evaluate(expr: Filter, resource: dict[str, Any], resource_type: ResourceType) -> bool:
+def matches(expr: Filter, resource: dict[str, Any], resource_type: ResourceType) -> bool:
     """Does the SCIM document *resource* (canonical keys, extensions under their URN) match?"""
     return _evaluate(expr, _Scope(resource, resource_type, None))
 
 
-def evaluate_element(expr: Filter, element: dict[str, Any], attribute: Attribute | None) -> bool:
+def matches_element(expr: Filter, element: dict[str, Any], attribute: Attribute | None) -> bool:
     """Does one complex value (an ``emails`` element) match a value path's inner filter?
 
     *attribute* is the multi-valued attribute's definition, for the sub-attributes' case rules;

@@ -1,38 +1,13 @@
-"""SCIM filter expressions (RFC 7644 §3.4.2.2): text -> AST, and in-memory evaluation.
+"""The SCIM filter tree (RFC 7644 §3.4.2.2): the node types every part of filtering shares.
 
-API CONTRACT (other modules import exactly these names):
-
-- ``AttrPath(urn, attr, sub)``; ``Compare(path, op, value)``; ``Present(path)``;
-  ``And(left, right)``; ``Or(left, right)``; ``Not(expr)``; ``ValuePath(path, filter)``.
-  ``Filter`` is the union of the node types.
-- ``parse_filter(text) -> Filter`` raises :class:`~.errors.InvalidFilter`.
-- ``parse_patch_path(text) -> PatchPath`` raises :class:`~.errors.InvalidPath`.
-- ``matches(expr, resource, resource_type) -> bool`` evaluates against a SCIM document dict.
-
-Also here: ``parse_attr_path(text) -> AttrPath`` (``sortBy``) and
-``matches_element(expr, element, attribute)``, which evaluates the inner filter of a value path
-(``emails[type eq "work"]``) against one element of a multi-valued attribute.
-
-The parser (:mod:`.filter_parser`) is a hand-written tokenizer and recursive-descent parser,
-and the evaluator lives in :mod:`.filter_eval`; both are reached through the functions here.
-Precedence is ``not`` > ``and`` > ``or`` (§3.4.2.2, "grouping operators"); ``and``/``or``
-associate to the left. Keywords, operators and ``true``/``false``/``null`` are case-insensitive
-(ABNF literals are). Attribute names are kept as written; a schema URN prefix is rewritten to
-the known schema id it names (RFC 7643 §2.1: URNs are case-insensitive), an unknown URN is kept
-as written.
-
-Hostile input raises only :class:`InvalidFilter` / :class:`InvalidPath`: the text is capped at
-:data:`MAX_FILTER_LENGTH` characters, grouping at :data:`MAX_DEPTH` levels and the number of
-attribute expressions at :data:`MAX_TERMS`, so neither recursion nor a query grows unbounded.
+:mod:`.parser` builds these nodes from text, :mod:`.evaluate` tests them against a document,
+:mod:`.compiler` turns them into a ``Q``. ``Filter`` is the union of the node types; an
+:class:`AttrPath`'s ``urn`` is the canonical schema id when it names a known schema.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
-
-from ...schema.definitions import Attribute, ResourceType
-from ..errors import InvalidFilter, InvalidPath  # noqa: F401  (part of this module's API)
 
 MAX_FILTER_LENGTH = 4096
 MAX_DEPTH = 32
@@ -103,30 +78,6 @@ class PatchPath:
     sub: str | None = None
 
 
-def parse_filter(text: str) -> Filter:
-    """Parse a ``filter`` parameter (RFC 7644 §3.4.2.2); raise :class:`InvalidFilter`."""
-    from .parser import filter_from_text
-
-    return filter_from_text(text)
-
-
-def parse_attr_path(text: str) -> AttrPath:
-    """Parse a bare attribute path such as a ``sortBy`` value; raise :class:`InvalidFilter`."""
-    from .parser import attr_path_from_text
-
-    return attr_path_from_text(text)
-
-
-def parse_patch_path(text: str) -> PatchPath:
-    """Parse a PATCH ``path`` (RFC 7644 §3.5.2: ``attrPath / valuePath [subAttr]``).
-
-    Raises :class:`InvalidPath` whose ``detail`` says what is wrong and where.
-    """
-    from .parser import patch_path_from_text
-
-    return patch_path_from_text(text)
-
-
 def flatten(expr: And | Or) -> tuple[list[Filter], bool]:
     """The operands of a chain of one connective, left to right; True for ``and``.
 
@@ -146,15 +97,7 @@ def flatten(expr: And | Or) -> tuple[list[Filter], bool]:
     return operands, kind is And
 
 
-def matches(expr: Filter, resource: dict[str, Any], resource_type: ResourceType) -> bool:
-    """Evaluate *expr* against a canonical SCIM document (see :mod:`.filter_eval`)."""
-    from .evaluate import evaluate
-
-    return evaluate(expr, resource, resource_type)
-
-
-def matches_element(expr: Filter, element: dict[str, Any], attribute: Attribute | None) -> bool:
-    """Evaluate a value path's inner filter against one element of *attribute*."""
-    from .evaluate import evaluate_element
-
-    return evaluate_element(expr, element, attribute)
+def path_name(path: AttrPath) -> str:
+    """The attribute path as a client would write it, for error messages."""
+    name = f"{path.attr}.{path.sub}" if path.sub else path.attr
+    return f"{path.urn}:{name}" if path.urn else name
