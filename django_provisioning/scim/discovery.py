@@ -19,7 +19,7 @@ from ..schema.definitions import RESOURCE_TYPES, iter_schemas
 from . import errors
 from .base import ScimView
 from .messages import LIST_RESPONSE_SCHEMA, SPC_SCHEMA
-from .resources import base_url
+from .rendering import base_url
 
 DOCS_URL = "https://django-provisioning.readthedocs.io/en/latest/scim.html"
 

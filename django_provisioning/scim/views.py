@@ -1,7 +1,7 @@
 """The ``/Users`` endpoints (RFC 7644 §3.3 to §3.6) and searches (§3.4.2, §3.4.3).
 
 Views are thin: they parse the protocol (filter, paging, PATCH, ETags), call the provisioning
-core for every write, and render link rows with :mod:`.resources`. Out of scope here: ``/Bulk``
+core for every write, and render link rows with :mod:`.rendering`. Out of scope here: ``/Bulk``
 (§3.7, answered 501) and ``/Me`` (§3.11, answered 501).
 """
 
@@ -31,8 +31,7 @@ from .filtering.backend import ScimFilterBackend
 from .filtering.compiler import order_by_for
 from .messages import LIST_RESPONSE_SCHEMA, SEARCH_REQUEST_SCHEMA
 from .patch import apply_patch
-from .rendering import parse_attribute_list, project
-from .resources import load_groups, render_user, user_location
+from .rendering import Projection, load_groups, render_user, user_location
 
 
 def identity_queryset(connection: Connection) -> Any:
@@ -70,19 +69,6 @@ def check_if_match(request: Request, identity: ExternalIdentity) -> None:
         raise errors.PreconditionFailed(
             f"The resource is at version {identity.etag}, not {header}."
         )
-
-
-class Projection:
-    """``attributes`` / ``excludedAttributes`` of a request, applied to each resource."""
-
-    def __init__(self, params: Mapping[str, Any]) -> None:
-        self.attributes = parse_attribute_list(params.get("attributes"), USER_RESOURCE)
-        self.excluded = parse_attribute_list(params.get("excludedAttributes"), USER_RESOURCE)
-
-    def __call__(self, resource: dict[str, Any]) -> dict[str, Any]:
-        if not self.attributes and not self.excluded:
-            return resource
-        return project(resource, USER_RESOURCE, self.attributes or None, self.excluded or None)
 
 
 def user_response(
