@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import FieldDoesNotExist
+from django.core.signals import setting_changed
 from django.db import models
 
-from .conf import DEFAULT_USER_ATTRIBUTE_MAP, provisioning_settings
+from .conf import DEFAULT_USER_ATTRIBUTE_MAP, RELOAD_ON, provisioning_settings
 
 # Documented as importable from here (docs/adapter.rst): hooks raise it to refuse.
 from .exceptions import ProvisioningDenied
@@ -220,3 +221,17 @@ def get_adapter() -> DefaultAdapter:
     """The configured adapter instance (cached; dropped when settings change)."""
     cls = provisioning_settings.ADAPTER
     return cls()  # type: ignore[no-any-return]
+
+
+def _clear_caches(*, setting: str, **kwargs: Any) -> None:
+    """Drop the cached adapter and attribute map with the settings they were built from.
+
+    Registered here rather than in :mod:`.conf`, so the settings module needs no import of
+    the adapter (which imports the settings).
+    """
+    if setting in RELOAD_ON:
+        get_adapter.cache_clear()
+        configured_attribute_map.cache_clear()
+
+
+setting_changed.connect(_clear_caches)
