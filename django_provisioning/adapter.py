@@ -55,7 +55,7 @@ class DefaultAdapter:
     def field_for_path(self, path: str, connection: Connection | None = None) -> str | None:
         """The model field a singular SCIM path (``name.givenName``) is mapped to, if any."""
         for mapped, field in self.mapped_paths(connection):
-            if mapped.is_multi:
+            if mapped.has_selector:
                 continue
             key = ".".join(p for p in (mapped.attr, mapped.sub) if p)
             if mapped.urn:

@@ -31,9 +31,9 @@ from .sessions import end_user_sessions
 
 __all__ = [
     "create_user",
-    "current_document",
     "deactivate_user",
     "delete_user",
+    "effective_document",
     "provision_from_saml",
     "replace_user",
     "sync_user_groups",
@@ -42,8 +42,8 @@ __all__ = [
 INDEXED_MULTI_VALUED = ("emails", "phoneNumbers", "ims", "photos", "entitlements", "roles")
 
 
-def current_document(identity: ExternalIdentity) -> dict[str, Any]:
-    """The identity's SCIM document as a client should read it (model values overlaid)."""
+def effective_document(identity: ExternalIdentity) -> dict[str, Any]:
+    """The identity's document as a client reads it: the stored one, model values overlaid."""
     return get_adapter().user_to_document(identity.user, identity.document, identity.connection)
 
 

@@ -209,7 +209,7 @@ class UserDetailView(ScimView):
         with transaction.atomic():
             identity = get_identity(connection, scim_id, for_update=True)
             check_if_match(request, identity)
-            check_immutable(USER_RESOURCE, provisioning.current_document(identity), document)
+            check_immutable(USER_RESOURCE, provisioning.effective_document(identity), document)
             identity = provisioning.replace_user(identity, document, password=password)
         return user_response(request, identity, projection=projection)
 
@@ -219,7 +219,7 @@ class UserDetailView(ScimView):
         with transaction.atomic():
             identity = get_identity(connection, scim_id, for_update=True)
             check_if_match(request, identity)
-            current = provisioning.current_document(identity)
+            current = provisioning.effective_document(identity)
             patched, password = apply_patch(current, request.data, USER_RESOURCE)
             document, _pw = canonicalize(
                 {**patched, "schemas": [USER_RESOURCE.schema.id]}, USER_RESOURCE
