@@ -4,18 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-import django
 from django import forms
 from django.contrib import admin, messages
 from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from .models import AuditEvent, Connection, ExternalGroup, ExternalIdentity, ScimToken
-from .saml.admin_forms import ConnectionAdminForm
-from .tokens import issue_token
+from .saml.admin_forms import URL_FIELD_OPTIONS, ConnectionAdminForm
+from .tokens import issue_token, revoke_token
 
 
 class ScimTokenInline(admin.TabularInline):
@@ -30,15 +28,10 @@ class ScimTokenInline(admin.TabularInline):
         return False  # Issue tokens with the action, which shows the secret once.
 
 
-# Django 5.x warns that URLField's default scheme becomes https in 6.0; say so now.
-_URL_OVERRIDES: dict[type[models.Field[Any, Any]], dict[str, Any]] = (
-    {models.URLField: {"assume_scheme": "https"}} if django.VERSION >= (5, 0) else {}
-)
-
-
 @admin.register(Connection)
 class ConnectionAdmin(admin.ModelAdmin):
-    formfield_overrides = _URL_OVERRIDES
+    # The admin builds form fields itself (its formfield_callback wins over the form's).
+    formfield_overrides = {models.URLField: URL_FIELD_OPTIONS}
     form = ConnectionAdminForm  # adds "paste IdP metadata XML"
     list_display = ("slug", "name", "is_active", "from_settings", "deprovision_policy")
     list_filter = ("is_active", "from_settings", "deprovision_policy")
@@ -141,8 +134,10 @@ class ScimTokenAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Revoke selected tokens"))
     def revoke(self, request: HttpRequest, queryset: QuerySet[ScimToken]) -> None:
-        count = queryset.filter(revoked_at=None).update(revoked_at=timezone.now())
-        self.message_user(request, _("%(count)d token(s) revoked.") % {"count": count})
+        tokens = list(queryset.filter(revoked_at=None))
+        for token in tokens:
+            revoke_token(token)
+        self.message_user(request, _("%(count)d token(s) revoked.") % {"count": len(tokens)})
 
 
 @admin.register(ExternalIdentity)

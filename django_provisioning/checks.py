@@ -8,6 +8,7 @@ from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.utils.module_loading import import_string
 
+from .backends import BACKEND
 from .conf import DEFAULTS, IMPORT_STRINGS, SETTINGS_NAME
 from .exceptions import InvalidPath
 from .models import CONNECTION_OPTIONS
@@ -186,9 +187,6 @@ def _check_attribute_map(mapping: Any) -> list[CheckMessage]:
             )
         )
     return errors
-
-
-BACKEND = "django_provisioning.backends.ProvisioningBackend"
 
 
 @register(Tags.security)

@@ -28,7 +28,7 @@ from onelogin.saml2.settings import OneLogin_Saml2_Settings
 
 from .. import signals
 from ..adapter import get_adapter
-from ..backends import ProvisioningBackend
+from ..backends import BACKEND, ProvisioningBackend
 from ..connections import get_connection
 from ..exceptions import Conflict, InvalidData, ProvisioningDenied
 from ..models import Connection
@@ -40,8 +40,6 @@ from .security import inspect_logout_message
 from .validation import saml_settings, validate_response
 
 logger = logging.getLogger("django_provisioning.saml")
-
-BACKEND = "django_provisioning.backends.ProvisioningBackend"
 
 View = Callable[..., HttpResponse]
 

@@ -50,11 +50,6 @@ class InvalidFilter(ScimError):
     default_detail = "The filter syntax is invalid or the attribute cannot be filtered."
 
 
-class TooMany(ScimError):
-    scim_type = "tooMany"
-    default_detail = "Too many results."
-
-
 class Uniqueness(ScimError):
     status = 409
     scim_type = "uniqueness"
@@ -84,16 +79,6 @@ class NoTarget(ScimError):
 class InvalidValue(ScimError):
     scim_type = "invalidValue"
     default_detail = "A required value is missing or a value is not compatible."
-
-
-class InvalidVersion(ScimError):
-    scim_type = "invalidVers"
-    default_detail = "The requested SCIM version is not supported."
-
-
-class Sensitive(ScimError):
-    scim_type = "sensitive"
-    default_detail = "The request cannot be completed because of sensitive information in the URI."
 
 
 class NotAuthenticated(ScimError):

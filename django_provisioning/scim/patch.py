@@ -451,8 +451,6 @@ def _parse(text: str) -> PatchPath:
         raise
     except ScimError as exc:
         raise InvalidPath(exc.detail) from exc
-    except NotImplementedError:
-        raise
     except Exception as exc:  # A parser failure on hostile input is still a client error.
         raise InvalidPath(f"Invalid path '{text[:200]}'.") from exc
 
