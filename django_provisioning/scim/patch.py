@@ -1,42 +1,12 @@
 """SCIM PATCH (RFC 7644 §3.5.2) applied to a canonical document, without a database.
 
-:func:`apply_patch` takes the current canonical document (see :func:`.document.canonicalize`)
-and a PatchOp body, and returns a new document plus the password, if one was sent. The caller
-re-validates the result with ``canonicalize()``; this module decides *where* values go and
-raises the protocol's errors. Decisions where the RFC leaves room or real clients disagree:
-
-- ``schemas`` may be omitted (lenient); when present it must name the PatchOp URN.
-  ``Operations`` must be a non-empty list of at most :data:`MAX_OPERATIONS` objects; more is
-  refused with 413, as RFC 7644 §3.7.3 does for bulk ``maxOperations``. ``op`` and the member
-  names ``op``/``path``/``value`` are case-insensitive (Entra sends ``Add``/``Replace``/``Remove``).
-  An empty ``path`` counts as no path.
-- A syntactically bad path, or one naming an unknown attribute, is ``invalidPath``. Paths
-  qualified by a schema URN this resource does not use (vendor extensions) are ignored, as are
-  unknown keys of a no-path value object, matching ``canonicalize`` which drops them too. An
-  unqualified name that only one extension defines (Entra's ``manager``) resolves to it.
-- ``readOnly`` attributes and sub-attributes (``id``, ``meta``, ``groups``, ``schemas``) are
-  ignored in every operation, as RFC 7644 §3.5.1 does for PUT: IdPs echo them (Okta sends ``id``).
-  An ``immutable`` attribute that already has a value cannot be changed or removed
-  (``mutability``); the same holds for immutable sub-attributes of existing elements.
-- Removing a required attribute, or leaving it unassigned, is ``mutability`` as RFC 7644
-  §3.5.2.2 prescribes. ``remove`` without a path is ``noTarget``. A ``remove`` whose filter
-  matches nothing, or of an absent attribute, succeeds without change (idempotent retries).
-- ``add`` on ``attr[filter]`` or ``attr[filter].sub`` that matches nothing creates an element
-  seeded from the filter's ``eq`` clauses. ``replace`` does the same for ``attr[filter].sub``
-  (Entra's ``emails[type eq "work"].value``); ``replace`` of ``attr[filter]`` with no match is
-  ``noTarget`` (§3.5.2.3). Other filters cannot seed an element: ``noTarget``.
-- ``replace`` of a complex singular attribute replaces the given sub-attributes and leaves the
-  others unchanged (§3.5.2.3); ``replace`` of a multi-valued attribute without a filter replaces
-  the whole list; ``replace`` of ``attr[filter]`` replaces the matching elements whole.
-- ``"value": null`` on ``replace`` unassigns the target (RFC 7643 §2.5); on ``add`` it is a no-op.
-  A missing ``value`` on ``add``/``replace`` is ``invalidValue``.
-- ``remove`` of a multi-valued attribute with a ``value`` list (Entra's members removal) removes
-  only the listed elements, matched by their ``value`` sub-attribute.
-- A string, or a one-element list, where a complex singular with a ``value`` sub-attribute is
-  expected (Entra's manager) is read as ``{"value": ...}``.
-- ``primary: true`` on an added or replaced element clears ``primary`` on the others.
-- Value filters are evaluated per element by :mod:`._patch_values` over the :mod:`.filter` AST,
-  with each sub-attribute's ``caseExact`` and type; adding or removing N elements is linear.
+:func:`apply_patch` takes the current canonical document (see
+:func:`~django_provisioning.schema.document.canonicalize`) and a PatchOp body, and returns a new
+document plus the password, if one was sent. The caller re-validates the result with
+``canonicalize()``; this module decides *where* values go and raises the protocol's errors.
+The rules where the RFC leaves room or real clients disagree are listed in the documentation
+(``docs/scim.rst``, "Modifying: PATCH"). Value filters in paths are
+:mod:`.filtering.value_filter`; adding or removing N elements is linear.
 """
 
 from __future__ import annotations
