@@ -51,8 +51,8 @@ class ScimFilterBackend(BaseFilterBackend):
     """
 
     def filter_queryset(
-        self, request: Request, queryset: QuerySet[ExternalIdentity], view: Any
-    ) -> QuerySet[ExternalIdentity]:
+        self, request: Request, queryset: QuerySet[Any, Any], view: Any
+    ) -> QuerySet[Any, Any]:
         list_params = getattr(view, "list_params", None)
         params: Mapping[str, Any] = list_params(request) if list_params else request.query_params
         text = params.get("filter")
