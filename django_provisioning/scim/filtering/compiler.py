@@ -202,7 +202,7 @@ class _Compiler:
             lookup = _EXPRESSION_LOOKUPS[_ORDER_LOOKUPS[op]]
             condition = Q(lookup(Lower(_expression(col.lhs)), Lower(Value(operand))))
         if col.kind in ("text", "folded") and (operand == "" or op in ("lt", "le")):
-            # "" is no value (filter_eval): only these comparisons could match it.
+            # "" is no value (see evaluate): only these comparisons could match it.
             return self.present(col) & condition
         if col.not_null is not None:
             condition = col.not_null & condition
