@@ -1,8 +1,8 @@
-"""Attribute values for :mod:`.patch`: coercion, de-duplication, ``primary``, immutability, removal.
+"""Value-level helpers of :mod:`.patch`: coercion, de-duplication, ``primary``, immutability.
 
-Multi-valued attributes are handled as sets keyed by :func:`element_key`, so adding or removing
-N values is linear. The value filters of PATCH paths (``emails[type eq "work"]``) are
-:mod:`.filtering.value_filter`.
+Private to the PATCH implementation. Multi-valued attributes are handled as sets keyed by
+:func:`element_key`, so adding or removing N values is linear. The value filters of PATCH paths
+(``emails[type eq "work"]``) are :mod:`.filtering.value_filter`.
 """
 
 from __future__ import annotations
