@@ -136,8 +136,8 @@ def body_of(operations: list[Any]) -> dict[str, Any]:
 def work_of(document: dict[str, Any], operations: list[Any]) -> int | None:
     """The counted work of a PATCH; None when its body is over ``SCIM_MAX_PAYLOAD_SIZE``."""
     from django_provisioning.conf import provisioning_settings
+    from django_provisioning.schema.definitions import USER_RESOURCE
     from django_provisioning.scim.patch import plan_patch
-    from django_provisioning.scim.schemas import USER_RESOURCE
 
     body = body_of(operations)
     if len(json.dumps(body)) > provisioning_settings.SCIM_MAX_PAYLOAD_SIZE:
@@ -176,8 +176,8 @@ def main(argv: list[str] | None = None) -> int:
     from django_provisioning import provisioning
     from django_provisioning.conf import provisioning_settings
     from django_provisioning.models import Connection
-    from django_provisioning.scim.document import canonicalize
-    from django_provisioning.scim.schemas import USER_RESOURCE
+    from django_provisioning.schema.definitions import USER_RESOURCE
+    from django_provisioning.schema.document import canonicalize
     from django_provisioning.tokens import issue_token
 
     overrides = dict(getattr(settings, "DJANGO_PROVISIONING", {}))

@@ -52,8 +52,8 @@ def provision(count: int) -> tuple[Any, str, list[Any]]:
     """A connection, a raw token for it, and *count* users provisioned through the core."""
     from django_provisioning import provisioning
     from django_provisioning.models import Connection
-    from django_provisioning.scim.document import canonicalize
-    from django_provisioning.scim.schemas import USER_RESOURCE
+    from django_provisioning.schema.definitions import USER_RESOURCE
+    from django_provisioning.schema.document import canonicalize
     from django_provisioning.tokens import issue_token
 
     conn = Connection.objects.create(slug="bench", name="Bench", verified_domains=["bench.test"])

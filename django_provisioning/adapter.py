@@ -17,13 +17,19 @@ from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import FieldDoesNotExist
+from django.core.signals import setting_changed
 from django.db import models
 from django.db.models import F, Value
 from django.db.models.lookups import Exact
 
-from .conf import DEFAULT_USER_ATTRIBUTE_MAP, provisioning_settings
+from .conf import DEFAULT_USER_ATTRIBUTE_MAP, RELOAD_ON, provisioning_settings
 from .db import CaseFold
-from .scim.mapping import MappedPath, get_path, parse_mapped_path, set_path
+
+# Documented as importable from here (docs/adapter.rst): hooks raise it to refuse.
+from .exceptions import ProvisioningDenied
+from .schema.paths import MappedPath, get_path, parse_mapped_path, set_path
+
+__all__ = ["DefaultAdapter", "ProvisioningDenied", "configured_attribute_map", "get_adapter"]
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
@@ -35,10 +41,6 @@ if TYPE_CHECKING:
 #: Usernames differing only in case that a case-insensitive lookup reads to pick the one that
 #: normalises the same (there are at most a handful).
 MAX_NAME_CANDIDATES = 10
-
-
-class ProvisioningDenied(Exception):
-    """Raised by a hook to refuse a provisioning action or a sign-in; the message is shown."""
 
 
 class DefaultAdapter:
@@ -61,7 +63,7 @@ class DefaultAdapter:
     def field_for_path(self, path: str, connection: Connection | None = None) -> str | None:
         """The model field a singular SCIM path (``name.givenName``) is mapped to, if any."""
         for mapped, field in self.mapped_paths(connection):
-            if mapped.is_multi:
+            if mapped.has_selector:
                 continue
             key = ".".join(p for p in (mapped.attr, mapped.sub) if p)
             if mapped.urn:
@@ -244,3 +246,17 @@ def get_adapter() -> DefaultAdapter:
     """The configured adapter instance (cached; dropped when settings change)."""
     cls = provisioning_settings.ADAPTER
     return cls()  # type: ignore[no-any-return]
+
+
+def _clear_caches(*, setting: str, **kwargs: Any) -> None:
+    """Drop the cached adapter and attribute map with the settings they were built from.
+
+    Registered here rather than in :mod:`.conf`, so the settings module needs no import of
+    the adapter (which imports the settings).
+    """
+    if setting in RELOAD_ON:
+        get_adapter.cache_clear()
+        configured_attribute_map.cache_clear()
+
+
+setting_changed.connect(_clear_caches)

@@ -9,10 +9,10 @@ from django.contrib import admin, messages
 from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from .connections import declared_connections, effective_q, is_retired
+from .connections import effective_q
+from .declared import declared_connections, is_retired
 from .models import (
     AuditEvent,
     Connection,
@@ -21,8 +21,8 @@ from .models import (
     ExternalIdentity,
     ScimToken,
 )
-from .saml.admin_forms import ConnectionAdminForm
-from .tokens import issue_token
+from .saml.admin_forms import URL_FIELD_OPTIONS, ConnectionAdminForm
+from .tokens import issue_token, revoke_token
 
 
 class ScimTokenInline(admin.TabularInline):
@@ -35,12 +35,6 @@ class ScimTokenInline(admin.TabularInline):
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # Issue tokens with the action, which shows the secret once.
-
-
-# Django 5.2 warns that URLField's default scheme becomes https in 6.0; say so now.
-_URL_OVERRIDES: dict[type[models.Field[Any, Any]], dict[str, Any]] = {
-    models.URLField: {"assume_scheme": "https"}
-}
 
 
 class EffectiveFilter(admin.SimpleListFilter):
@@ -96,9 +90,10 @@ class SourceFilter(admin.SimpleListFilter):
 @admin.register(Connection)
 class ConnectionAdmin(admin.ModelAdmin):
     """Connections as they are in force: a declared one shows (read-only) what its settings say,
-    and filters match on that too (see :func:`..connections.effective`)."""
+    and filters match on that too (see :func:`.declared.effective`)."""
 
-    formfield_overrides = _URL_OVERRIDES
+    # The admin builds form fields itself (its formfield_callback wins over the form's).
+    formfield_overrides = {models.URLField: URL_FIELD_OPTIONS}
     form = ConnectionAdminForm  # adds "paste IdP metadata XML"
     list_display = ("slug", "name", "is_active", "source", "deprovision_policy")
     list_filter = (ActiveFilter, SourceFilter, PolicyFilter)
@@ -208,8 +203,10 @@ class ScimTokenAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Revoke selected tokens"))
     def revoke(self, request: HttpRequest, queryset: QuerySet[ScimToken]) -> None:
-        count = queryset.filter(revoked_at=None).update(revoked_at=timezone.now())
-        self.message_user(request, _("%(count)d token(s) revoked.") % {"count": count})
+        tokens = list(queryset.filter(revoked_at=None))
+        for token in tokens:
+            revoke_token(token)
+        self.message_user(request, _("%(count)d token(s) revoked.") % {"count": len(tokens)})
 
 
 @admin.register(ExternalIdentity)

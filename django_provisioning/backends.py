@@ -14,6 +14,9 @@ from django.contrib.auth.backends import BaseBackend
 
 from .adapter import get_adapter
 
+#: The dotted path of :class:`ProvisioningBackend`, as ``AUTHENTICATION_BACKENDS`` names it.
+BACKEND = "django_provisioning.backends.ProvisioningBackend"
+
 
 class ProvisioningBackend(BaseBackend):
     def authenticate(  # type: ignore[override]

@@ -9,8 +9,11 @@ from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.utils.module_loading import import_string
 
+from .backends import BACKEND
 from .conf import DEFAULTS, IMPORT_STRINGS, SETTINGS_NAME
+from .exceptions import InvalidPath
 from .models import CONNECTION_OPTIONS
+from .schema.paths import parse_mapped_path
 
 CONNECTION_KEYS = frozenset(CONNECTION_OPTIONS)
 
@@ -225,12 +228,10 @@ def _check_attribute_map(mapping: Any) -> list[CheckMessage]:
                     id="django_provisioning.E006",
                 )
             )
-    from .scim.mapping import parse_mapped_path
-
     for path in mapping:
         try:
             parse_mapped_path(path)
-        except ValueError as exc:
+        except InvalidPath as exc:
             errors.append(
                 Error(
                     f"USER_ATTRIBUTE_MAP key {path!r} is not a SCIM attribute path: {exc}",
@@ -248,9 +249,6 @@ def _check_attribute_map(mapping: Any) -> list[CheckMessage]:
             )
         )
     return errors
-
-
-BACKEND = "django_provisioning.backends.ProvisioningBackend"
 
 
 @register(Tags.security)

@@ -119,15 +119,13 @@ class ProvisioningSettings:
 provisioning_settings = ProvisioningSettings()
 
 
-def _reload(*, setting: str, **kwargs: Any) -> None:
-    if setting in (SETTINGS_NAME, "AUTH_USER_MODEL", "LOGIN_REDIRECT_URL"):
-        provisioning_settings.reload()
-        from .adapter import configured_attribute_map, get_adapter
-        from .connections import declared_connections
+#: Django settings whose change drops what is cached from them (here and in the adapter).
+RELOAD_ON: frozenset[str] = frozenset({SETTINGS_NAME, "AUTH_USER_MODEL", "LOGIN_REDIRECT_URL"})
 
-        get_adapter.cache_clear()
-        configured_attribute_map.cache_clear()
-        declared_connections.cache_clear()
+
+def _reload(*, setting: str, **kwargs: Any) -> None:
+    if setting in RELOAD_ON:
+        provisioning_settings.reload()
 
 
 setting_changed.connect(_reload)

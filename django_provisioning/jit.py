@@ -14,9 +14,9 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
-from .adapter import ProvisioningDenied, get_adapter
+from .adapter import get_adapter
 from .db import write_transaction
-from .exceptions import Conflict
+from .exceptions import Conflict, ProvisioningDenied
 from .groups import sync_groups
 from .models import Connection, ExternalIdentity, NameIdFormat
 from .provisioning import (

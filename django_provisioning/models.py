@@ -16,6 +16,8 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from .declared import connection_options, effective
+
 
 class DeprovisionPolicy(models.TextChoices):
     DEACTIVATE = "deactivate", _("Deactivate the user (is_active = False)")
@@ -119,7 +121,7 @@ class Connection(models.Model):
     def from_db(  # type: ignore[override]
         cls, db: str | None, field_names: Any, values: Any, *args: Any, **kwargs: Any
     ) -> Connection:
-        """A row as loaded, with the settings laid over it (see :mod:`..connections`).
+        """A row as loaded, with the settings laid over it (see :mod:`.declared`).
 
         Every load goes through here (querysets, ``select_related``, foreign keys), so no
         caller can act on a declared connection's stale row values.
@@ -127,8 +129,6 @@ class Connection(models.Model):
         # *args/**kwargs: Django 6.1 added keyword arguments (fetch_mode); pass them on.
         instance = super().from_db(db, field_names, values, *args, **kwargs)
         if not {"slug", "from_settings"} & instance.get_deferred_fields():
-            from .connections import effective  # connections imports this module
-
             effective(instance)
         return instance
 
@@ -143,11 +143,7 @@ class Connection(models.Model):
 
 #: The fields a connection is configured by, in model order: the keys a connection in
 #: ``DJANGO_PROVISIONING["CONNECTIONS"]`` may set, and the admin form's fields besides ``slug``.
-CONNECTION_OPTIONS: tuple[str, ...] = tuple(
-    field.name
-    for field in Connection._meta.concrete_fields
-    if field.editable and field.name not in ("id", "slug")
-)
+CONNECTION_OPTIONS: tuple[str, ...] = connection_options(Connection)
 
 
 class ScimToken(models.Model):

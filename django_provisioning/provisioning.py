@@ -25,12 +25,12 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from . import claims, records, signals
-from .adapter import ProvisioningDenied, get_adapter
+from .adapter import get_adapter
 from .db import write_transaction
-from .exceptions import Conflict, Gone, InvalidData, ProvisioningError
+from .exceptions import Conflict, Gone, InvalidData, ProvisioningDenied, ProvisioningError
 from .groups import groups_through, sync_groups
 from .models import Connection, ExternalIdentity
-from .scim.document import primary_value
+from .schema.document import primary_value
 from .sessions import end_user_sessions
 
 __all__ = [
@@ -40,9 +40,9 @@ __all__ = [
     "ProvisioningDenied",
     "ProvisioningError",
     "create_user",
-    "current_document",
     "deactivate_user",
     "delete_user",
+    "effective_document",
     "groups_through",
     "lock_identity",
     "replace_user",
@@ -57,8 +57,8 @@ DEACTIVATED = "This account has been deactivated."
 Change = Callable[[ExternalIdentity], tuple[dict[str, Any], str | None]]
 
 
-def current_document(identity: ExternalIdentity) -> dict[str, Any]:
-    """The identity's SCIM document as a client should read it (model values overlaid)."""
+def effective_document(identity: ExternalIdentity) -> dict[str, Any]:
+    """The identity's document as a client reads it: the stored one, model values overlaid."""
     return get_adapter().user_to_document(identity.user, identity.document, identity.connection)
 
 
@@ -374,13 +374,3 @@ def sync_user_groups(
     A fixed number of queries, whatever the number of groups.
     """
     sync_groups(lock_identity(identity), group_names, source=source)
-
-
-def __getattr__(name: str) -> Any:
-    """``provision_from_saml`` and ``find_identity_for_saml`` live in :mod:`.jit` (which
-    imports this module); they are reachable from here too, as before."""
-    if name in ("provision_from_saml", "find_identity_for_saml"):
-        from . import jit
-
-        return getattr(jit, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

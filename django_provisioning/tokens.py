@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from django.utils import timezone
 
 from .conf import provisioning_settings
-from .connections import effective
+from .declared import effective
 from .models import Connection, ScimToken
 
 TOKEN_PREFIX = "scim_"

@@ -10,8 +10,8 @@ from django.contrib.auth import get_user_model
 
 from django_provisioning import provisioning
 from django_provisioning.models import Connection
-from django_provisioning.scim.document import canonicalize
-from django_provisioning.scim.schemas import USER_RESOURCE
+from django_provisioning.schema.definitions import USER_RESOURCE
+from django_provisioning.schema.document import canonicalize
 
 _serial = itertools.count()
 

@@ -6,6 +6,7 @@ import re
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.db.models.signals import post_save
 from django.test import Client
 
 from django_provisioning.connections import get_connection
@@ -50,6 +51,27 @@ def test_revoke_action(admin_client, connection):
     )
     assert b"1 token(s) revoked." in response.content
     assert authenticate_token(raw) is None
+
+
+def test_revoke_action_goes_through_revoke_token(admin_client, connection):
+    """The action revokes with tokens.revoke_token (a save), not a bulk UPDATE that no
+    ``post_save`` receiver of the host project would ever see."""
+    token, _raw = issue_token(connection)
+    saved: list[ScimToken] = []
+
+    def receiver(sender, instance, **kwargs):
+        saved.append(instance)
+
+    post_save.connect(receiver, sender=ScimToken)
+    try:
+        admin_client.post(
+            "/admin/django_provisioning/scimtoken/",
+            {"action": "revoke", "_selected_action": [token.pk]},
+        )
+    finally:
+        post_save.disconnect(receiver, sender=ScimToken)
+    assert [t.pk for t in saved] == [token.pk]
+    assert saved[0].revoked_at is not None
 
 
 def test_settings_connection_is_read_only(admin_client, db):

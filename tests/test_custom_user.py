@@ -8,8 +8,8 @@ from __future__ import annotations
 from django.contrib.auth import get_user_model
 from django.test import override_settings
 
-from django_provisioning.scim.schemas import ENTERPRISE_USER_SCHEMA as ENT
-from django_provisioning.scim.schemas import USER_SCHEMA
+from django_provisioning.schema.definitions import ENTERPRISE_USER_SCHEMA as ENT
+from django_provisioning.schema.definitions import USER_SCHEMA
 
 from .scim.bodies import patch_body
 

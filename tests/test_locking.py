@@ -14,15 +14,10 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from django_provisioning import jit
-from django_provisioning.adapter import ProvisioningDenied
-from django_provisioning.exceptions import Gone
+from django_provisioning.exceptions import Gone, ProvisioningDenied
 from django_provisioning.models import AuditEvent, ExternalIdentity, NameIdFormat
-from django_provisioning.provisioning import (
-    deactivate_user,
-    delete_user,
-    provision_from_saml,
-    replace_user,
-)
+from django_provisioning.jit import provision_from_saml
+from django_provisioning.provisioning import deactivate_user, delete_user, replace_user
 
 from .factories import scim_user
 

@@ -7,14 +7,10 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
 from django_provisioning import signals
-from django_provisioning.adapter import ProvisioningDenied
+from django_provisioning.exceptions import ProvisioningDenied
 from django_provisioning.models import AuditEvent, ExternalGroup, ExternalIdentity, NameIdFormat
-from django_provisioning.provisioning import (
-    deactivate_user,
-    provision_from_saml,
-    replace_user,
-    sync_user_groups,
-)
+from django_provisioning.jit import provision_from_saml
+from django_provisioning.provisioning import deactivate_user, replace_user, sync_user_groups
 
 from .factories import UserFactory, scim_user
 from .scim.test_users_api import okta_user

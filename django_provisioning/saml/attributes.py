@@ -2,7 +2,7 @@
 
 Both doors speak SCIM to the provisioning core, so an assertion becomes a SCIM User document
 (``userName``, ``emails``, ``name``, ``displayName``) validated by
-:func:`~django_provisioning.scim.document.canonicalize`, and the adapter maps it onto the user
+:func:`~django_provisioning.schema.document.canonicalize`, and the adapter maps it onto the user
 model exactly as it maps a SCIM POST.
 
 :data:`DEFAULT_ATTRIBUTE_NAMES` lists, for each SCIM path, the SAML attribute names identity
@@ -15,10 +15,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ..exceptions import SchemaError
 from ..models import NameIdFormat
-from ..scim.document import canonicalize
-from ..scim.errors import ScimError
-from ..scim.schemas import USER_RESOURCE
+from ..schema.definitions import USER_RESOURCE
+from ..schema.document import canonicalize
 from .errors import SamlError
 
 if TYPE_CHECKING:
@@ -162,11 +162,11 @@ def build_document(
 
 
 def canonical_document(document: dict[str, Any]) -> dict[str, Any]:
-    """Validate *document* as a SCIM User; a bad value becomes a readable SamlError."""
+    """Validate *document* as a User; a value the schema refuses becomes a readable SamlError."""
     try:
         canonical, _password = canonicalize(document, USER_RESOURCE)
-    except ScimError as exc:
-        raise SamlError("invalid_attributes", f"SCIM validation: {exc}") from exc
+    except SchemaError as exc:
+        raise SamlError("invalid_attributes", f"schema validation: {exc}") from exc
     return canonical
 
 

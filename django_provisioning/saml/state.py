@@ -51,7 +51,9 @@ def _live_requests(request: HttpRequest) -> dict[str, dict[str, Any]]:
     ttl = int(provisioning_settings.SAML_REQUEST_TTL)
     now = time.time()
     stored = request.session.get(SESSION_REQUESTS) or {}
-    return {k: v for k, v in stored.items() if isinstance(v, dict) and now - v.get("t", 0) < ttl}
+    return {
+        k: v for k, v in stored.items() if isinstance(v, dict) and now - v.get("issued_at", 0) < ttl
+    }
 
 
 def remember_request(
@@ -59,8 +61,8 @@ def remember_request(
 ) -> None:
     """Bind AuthnRequest *request_id* (and where to go afterwards) to this browser session."""
     live = _live_requests(request)
-    live[request_id] = {"c": connection.slug, "t": time.time(), "n": next_url}
-    newest = sorted(live.items(), key=lambda item: item[1]["t"])[-MAX_OUTSTANDING_REQUESTS:]
+    live[request_id] = {"connection": connection.slug, "issued_at": time.time(), "next": next_url}
+    newest = sorted(live.items(), key=lambda item: item[1]["issued_at"])[-MAX_OUTSTANDING_REQUESTS:]
     request.session[SESSION_REQUESTS] = dict(newest)
 
 
@@ -69,11 +71,11 @@ def claim_request(request: HttpRequest, connection: Connection, request_id: str)
     live = _live_requests(request)
     entry = live.pop(request_id, None)
     request.session[SESSION_REQUESTS] = live
-    if entry is None or entry.get("c") != connection.slug:
+    if entry is None or entry.get("connection") != connection.slug:
         raise SamlError(
             "session_mismatch", "InResponseTo is not an open AuthnRequest of this session"
         )
-    return str(entry.get("n") or "")
+    return str(entry.get("next") or "")
 
 
 def prune_pending_logins(now: datetime | None = None, *, limit: int = PRUNE_BATCH) -> int:

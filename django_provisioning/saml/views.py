@@ -28,11 +28,11 @@ from onelogin.saml2.logout_request import OneLogin_Saml2_Logout_Request
 from onelogin.saml2.settings import OneLogin_Saml2_Settings
 
 from .. import signals
-from ..adapter import ProvisioningDenied, get_adapter
-from ..backends import ProvisioningBackend
+from ..adapter import get_adapter
+from ..backends import BACKEND, ProvisioningBackend
 from ..connections import get_connection
 from ..db import is_unavailable
-from ..exceptions import Conflict, Gone, InvalidData
+from ..exceptions import Conflict, Gone, InvalidData, ProvisioningDenied
 from ..jit import provision_from_saml
 from ..models import Connection, ExternalIdentity
 from . import attributes, redirects, replay, state
@@ -42,8 +42,6 @@ from .security import inspect_logout_message
 from .validation import saml_settings, validate_response
 
 logger = logging.getLogger("django_provisioning.saml")
-
-BACKEND = "django_provisioning.backends.ProvisioningBackend"
 
 View = Callable[..., HttpResponse]
 
@@ -167,11 +165,11 @@ def acs_finish_view(request: HttpRequest, connection: Connection) -> HttpRespons
         raise SamlError("invalid_attributes", f"invalid data: {exc}") from exc
     user = identity.user
     request.session[state.SESSION_LOGIN] = {
-        "c": connection.slug,
+        "connection": connection.slug,
         "name_id": name_id,
-        "format": name_id_format,
-        "nq": data.get("name_id_qualifier"),
-        "spnq": data.get("name_id_sp_qualifier"),
+        "name_id_format": name_id_format,
+        "name_id_qualifier": data.get("name_id_qualifier"),
+        "name_id_sp_qualifier": data.get("name_id_sp_qualifier"),
         "session_index": data.get("session_index"),
     }
     logger.info("SAML sign-in of user %s via connection %r", user.pk, connection.slug)
@@ -215,22 +213,22 @@ def _logout_locally(request: HttpRequest) -> None:
 def logout_view(request: HttpRequest, connection: Connection) -> HttpResponse:
     """SP-initiated logout (POST, CSRF-protected): end the session, then tell the IdP."""
     signed_in = request.session.get(state.SESSION_LOGIN) or {}
-    if signed_in.get("c") != connection.slug or not connection.idp_slo_url:
+    if signed_in.get("connection") != connection.slug or not connection.idp_slo_url:
         _logout_locally(request)
         return HttpResponseRedirect(redirects.default_logout_redirect())
     auth = _auth(request, connection)
     url = auth.logout(
         name_id=signed_in.get("name_id"),
         session_index=signed_in.get("session_index"),
-        nq=signed_in.get("nq"),
-        name_id_format=signed_in.get("format"),
-        spnq=signed_in.get("spnq"),
+        nq=signed_in.get("name_id_qualifier"),
+        name_id_format=signed_in.get("name_id_format"),
+        spnq=signed_in.get("name_id_sp_qualifier"),
         return_to="",
     )
     _logout_locally(request)
     request.session[state.SESSION_LOGOUT_REQUEST] = {
-        "c": connection.slug,
-        "id": auth.get_last_request_id(),
+        "connection": connection.slug,
+        "request_id": auth.get_last_request_id(),
     }
     return HttpResponseRedirect(url)
 
@@ -272,9 +270,11 @@ def slo_view(request: HttpRequest, connection: Connection) -> HttpResponse:
     if "SAMLResponse" in request.GET:
         _checked_logout_message(request, "LogoutResponse")
         pending: dict[str, Any] = request.session.pop(state.SESSION_LOGOUT_REQUEST, None) or {}
-        if pending.get("c") != connection.slug:
+        if pending.get("connection") != connection.slug:
             raise SamlError("logout_invalid", "LogoutResponse without a LogoutRequest of ours")
-        _process_slo(_auth(request, connection), "LogoutResponse", request_id=pending.get("id"))
+        _process_slo(
+            _auth(request, connection), "LogoutResponse", request_id=pending.get("request_id")
+        )
         return HttpResponseRedirect(redirects.default_logout_redirect())
     if "SAMLRequest" not in request.GET:
         raise SamlError("logout_invalid", "neither SAMLRequest nor SAMLResponse")
@@ -290,7 +290,7 @@ def slo_view(request: HttpRequest, connection: Connection) -> HttpResponse:
             "logout_invalid", f"LogoutRequest NameID: {exc.__class__.__name__}"
         ) from exc
     signed_in = request.session.get(state.SESSION_LOGIN) or {}
-    if signed_in.get("c") == connection.slug and signed_in.get("name_id") == requested:
+    if signed_in.get("connection") == connection.slug and signed_in.get("name_id") == requested:
         _logout_locally(request)
     else:
         logger.info("SAML LogoutRequest for a subject not signed in here (%r)", connection.slug)

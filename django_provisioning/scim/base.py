@@ -25,7 +25,7 @@ from rest_framework.views import APIView
 
 from ..conf import provisioning_settings
 from ..db import is_retryable, is_unavailable
-from ..provisioning import Conflict, Gone, InvalidData, ProvisioningDenied
+from ..exceptions import ProvisioningError
 from . import errors, throttling
 from .authentication import BearerTokenAuthentication, ScimClientUser
 from .renderers import PlainJSONParser, PlainJSONRenderer, ScimJSONParser, ScimJSONRenderer
@@ -65,14 +65,8 @@ def to_scim_error(exc: Exception) -> errors.ScimError:
     """Translate any exception raised while serving a SCIM request."""
     if isinstance(exc, errors.ScimError):
         return exc
-    if isinstance(exc, Conflict):
-        return errors.Uniqueness(str(exc))
-    if isinstance(exc, InvalidData):
-        return errors.InvalidValue(str(exc))
-    if isinstance(exc, Gone):
-        return errors.NotFound(str(exc))
-    if isinstance(exc, ProvisioningDenied):
-        return errors.PermissionDenied(str(exc) or None)
+    if isinstance(exc, ProvisioningError):
+        return errors.from_core(exc)
     if isinstance(exc, Http404):
         return errors.NotFound()
     if isinstance(exc, RequestDataTooBig):

@@ -15,10 +15,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from ..conf import provisioning_settings
+from ..schema.definitions import RESOURCE_TYPES, iter_schemas
 from . import errors
 from .base import ScimView
-from .resources import base_url
-from .schemas import LIST_RESPONSE_SCHEMA, RESOURCE_TYPES, SPC_SCHEMA, iter_schemas
+from .messages import LIST_RESPONSE_SCHEMA, SPC_SCHEMA
+from .rendering import base_url
 
 DOCS_URL = "https://django-provisioning.readthedocs.io/en/latest/scim.html"
 

@@ -1,8 +1,14 @@
-"""SCIM protocol errors (RFC 7644 §3.12): one exception type, rendered by one handler."""
+"""SCIM protocol errors (RFC 7644 §3.12): one exception type, rendered by one handler.
+
+:func:`from_core` is the one place where the core's errors
+(:mod:`django_provisioning.exceptions`) become SCIM errors with their status and ``scimType``.
+"""
 
 from __future__ import annotations
 
 from typing import Any
+
+from .. import exceptions
 
 ERROR_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:Error"
 MAX_DETAIL_LENGTH = 1000
@@ -47,8 +53,10 @@ class InvalidFilter(ScimError):
 
 
 class TooMany(ScimError):
+    """A request asks for more work than the service allows (``SCIM_PATCH_MAX_WORK``)."""
+
     scim_type = "tooMany"
-    default_detail = "Too many results."
+    default_detail = "The request asks for too much work."
 
 
 class Uniqueness(ScimError):
@@ -80,16 +88,6 @@ class NoTarget(ScimError):
 class InvalidValue(ScimError):
     scim_type = "invalidValue"
     default_detail = "A required value is missing or a value is not compatible."
-
-
-class InvalidVersion(ScimError):
-    scim_type = "invalidVers"
-    default_detail = "The requested SCIM version is not supported."
-
-
-class Sensitive(ScimError):
-    scim_type = "sensitive"
-    default_detail = "The request cannot be completed because of sensitive information in the URI."
 
 
 class NotAuthenticated(ScimError):
@@ -153,3 +151,23 @@ class ServiceUnavailable(ScimError):
 class InternalError(ScimError):
     status = 500
     default_detail = "The service provider failed to process the request."
+
+
+#: Core error class -> SCIM error class; the first class in the exception's MRO that is listed.
+_FROM_CORE: dict[type[exceptions.ProvisioningError], type[ScimError]] = {
+    exceptions.Conflict: Uniqueness,
+    exceptions.InvalidData: InvalidValue,
+    exceptions.Gone: NotFound,
+    exceptions.ProvisioningDenied: PermissionDenied,
+    exceptions.InvalidSyntax: InvalidSyntax,
+    exceptions.InvalidValue: InvalidValue,
+    exceptions.ImmutableAttribute: Mutability,
+    exceptions.InvalidPath: InvalidPath,
+    exceptions.ProvisioningError: ScimError,
+}
+
+
+def from_core(exc: exceptions.ProvisioningError) -> ScimError:
+    """The SCIM error for a core error: its status and ``scimType``, the core's message."""
+    kind = next(k for k in type(exc).__mro__ if k in _FROM_CORE)
+    return _FROM_CORE[kind](str(exc) or None)

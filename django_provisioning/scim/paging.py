@@ -22,9 +22,9 @@ from django.db.models import QuerySet
 
 from ..conf import provisioning_settings
 from ..models import Connection, ExternalIdentity
+from .messages import LIST_RESPONSE_SCHEMA
 from .renderers import RenderedJSON, to_json
-from .resources import groups_of_users
-from .schemas import LIST_RESPONSE_SCHEMA
+from .rendering import groups_of_users
 
 #: Rows fetched at a time: what is loaded past the budget is at most this many rows.
 CHUNK_SIZE = 20

@@ -1,44 +1,14 @@
 """SCIM PATCH (RFC 7644 §3.5.2) applied to a canonical document, without a database.
 
-:func:`apply_patch` takes the current canonical document (see :func:`.document.canonicalize`)
-and a PatchOp body, and returns a new document plus the password, if one was sent. The caller
-re-validates the result with ``canonicalize()``; this module decides *where* values go and
-raises the protocol's errors. Decisions where the RFC leaves room or real clients disagree:
-
-- ``schemas`` may be omitted (lenient); when present it must name the PatchOp URN.
-  ``Operations`` must be a non-empty list of at most :data:`MAX_OPERATIONS` objects; more is
-  refused with 413, as RFC 7644 §3.7.3 does for bulk ``maxOperations``. Every operation is
-  parsed and the request's total work counted (:mod:`._patch_work`) before any is applied:
-  over ``SCIM_PATCH_MAX_WORK`` it is ``tooMany``. ``op`` and the member names
-  ``op``/``path``/``value`` are case-insensitive (Entra sends ``Add``/``Replace``/``Remove``).
-  An empty ``path`` counts as no path.
-- A syntactically bad path, or one naming an unknown attribute, is ``invalidPath``. Paths
-  qualified by a schema URN this resource does not use (vendor extensions) are ignored, as are
-  unknown keys of a no-path value object, matching ``canonicalize`` which drops them too. An
-  unqualified name that only one extension defines (Entra's ``manager``) resolves to it.
-- ``readOnly`` attributes and sub-attributes (``id``, ``meta``, ``groups``, ``schemas``) are
-  ignored in every operation, as RFC 7644 §3.5.1 does for PUT: IdPs echo them (Okta sends ``id``).
-  An ``immutable`` attribute that already has a value cannot be changed or removed
-  (``mutability``); the same holds for immutable sub-attributes of existing elements.
-- Removing a required attribute, or leaving it unassigned, is ``mutability`` as RFC 7644
-  §3.5.2.2 prescribes. ``remove`` without a path is ``noTarget``. A ``remove`` whose filter
-  matches nothing, or of an absent attribute, succeeds without change (idempotent retries).
-- ``add`` on ``attr[filter]`` or ``attr[filter].sub`` that matches nothing creates an element
-  seeded from the filter's ``eq`` clauses. ``replace`` does the same for ``attr[filter].sub``
-  (Entra's ``emails[type eq "work"].value``); ``replace`` of ``attr[filter]`` with no match is
-  ``noTarget`` (§3.5.2.3). Other filters cannot seed an element: ``noTarget``.
-- ``replace`` of a complex singular attribute replaces the given sub-attributes and leaves the
-  others unchanged (§3.5.2.3); ``replace`` of a multi-valued attribute without a filter replaces
-  the whole list; ``replace`` of ``attr[filter]`` replaces the matching elements whole.
-- ``"value": null`` on ``replace`` unassigns the target (RFC 7643 §2.5); on ``add`` it is a no-op.
-  A missing ``value`` on ``add``/``replace`` is ``invalidValue``.
-- ``remove`` of a multi-valued attribute with a ``value`` list (Entra's members removal) removes
-  only the listed elements, matched by their ``value`` sub-attribute.
-- A string, or a one-element list, where a complex singular with a ``value`` sub-attribute is
-  expected (Entra's manager) is read as ``{"value": ...}``.
-- ``primary: true`` on an added or replaced element clears ``primary`` on the others.
-- Value filters are evaluated per element by :mod:`._patch_values` over the :mod:`.filter` AST,
-  with each sub-attribute's ``caseExact`` and type; adding or removing N elements is linear.
+:func:`apply_patch` takes the current canonical document (see
+:func:`~django_provisioning.schema.document.canonicalize`) and a PatchOp body, and returns a new
+document plus the password, if one was sent. The caller re-validates the result with
+``canonicalize()``; this module decides *where* values go and raises the protocol's errors.
+Every operation is parsed and the request's total work counted (:mod:`.patch_cost`) before
+any is applied: over ``SCIM_PATCH_MAX_WORK`` it is ``tooMany``. The rules where the RFC leaves
+room or real clients disagree are listed in the documentation (``docs/scim.rst``, "Modifying:
+PATCH"). Value filters in paths are :mod:`.filtering.value_filter`; adding or removing N
+elements is linear.
 """
 
 from __future__ import annotations
@@ -48,20 +18,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..conf import provisioning_settings
-from . import filter as scim_filter
-from ._patch_values import (
+from ..exceptions import SchemaError
+from ..schema.definitions import Attribute, ResourceType, split_urn
+from ..schema.document import check_text, check_value_count, coerce_value
+from .attribute_values import (
     append_new,
-    check_filter,
     check_immutable_element,
     coerce_many,
     coerce_one,
     enforce_primary,
-    matches_element,
     remove_listed,
-    seed_element,
 )
-from ._patch_work import MAX_OPERATIONS, WorkMeter, member, operations_of  # noqa: F401
-from .document import check_text, check_value_count, coerce_value
 from .errors import (
     InvalidPath,
     InvalidSyntax,
@@ -69,8 +36,12 @@ from .errors import (
     Mutability,
     NoTarget,
     ScimError,
+    from_core,
 )
-from .schemas import Attribute, ResourceType, split_urn
+from .filtering.nodes import Filter, PatchPath
+from .filtering.parser import parse_patch_path
+from .filtering.value_filter import check_filter, element_matches, seed_element
+from .patch_cost import MAX_OPERATIONS, WorkMeter, member, operations_of  # noqa: F401
 
 _OPS = ("add", "remove", "replace")
 _EMPTY: tuple[Any, ...] = (None, "", [], {})
@@ -82,7 +53,7 @@ class _Target:
 
     urn: str | None
     attr: Attribute | None
-    value_filter: scim_filter.Filter | None = None
+    value_filter: Filter | None = None
     sub: Attribute | None = None
 
     @property
@@ -107,15 +78,20 @@ def apply_patch(
 ) -> tuple[dict[str, Any], str | None]:
     """Apply a PatchOp *body* to *document*; return (new document, password or None).
 
-    Every operation is parsed and its work counted first (:mod:`._patch_work`): a request
+    Every operation is parsed and its work counted first (:mod:`.patch_cost`): a request
     over ``SCIM_PATCH_MAX_WORK`` is ``tooMany`` before the document is even copied.
+    Raises only :class:`~.errors.ScimError`: what the schema refuses while coercing values
+    is translated by :func:`~.errors.from_core`.
     """
     original = document if isinstance(document, dict) else {}
-    steps = plan_patch(original, body, resource)[0]
-    patch = _Patch(copy.deepcopy(original), resource)
-    for step in steps:
-        patch.apply(step)
-    patch.finish(original)
+    try:
+        steps = plan_patch(original, body, resource)[0]
+        patch = _Patch(copy.deepcopy(original), resource)
+        for step in steps:
+            patch.apply(step)
+        patch.finish(original)
+    except SchemaError as exc:
+        raise from_core(exc) from exc
     return patch.doc, patch.password
 
 
@@ -364,7 +340,7 @@ class _Patch:
         assert attr is not None and expr is not None
         current = container.get(attr.name)
         items = [e for e in current if isinstance(e, dict)] if isinstance(current, list) else []
-        matched = [i for i, e in enumerate(items) if matches_element(attr, expr, e)]
+        matched = [i for i, e in enumerate(items) if element_matches(attr, expr, e)]
         if value is None:
             if op == "replace" and matched:
                 for i in matched:
@@ -443,15 +419,13 @@ def _required_removed(attr: Attribute) -> ScimError:
     return Mutability(f"Required attribute '{attr.name}' cannot be removed.")
 
 
-def _parse(text: str) -> scim_filter.PatchPath:
+def _parse(text: str) -> PatchPath:
     try:
-        return scim_filter.parse_patch_path(text)
+        return parse_patch_path(text)
     except InvalidPath:
         raise
     except ScimError as exc:
         raise InvalidPath(exc.detail) from exc
-    except NotImplementedError:
-        raise
     except Exception as exc:  # A parser failure on hostile input is still a client error.
         raise InvalidPath(f"Invalid path '{text[:200]}'.") from exc
 

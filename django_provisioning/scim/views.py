@@ -1,7 +1,7 @@
 """The ``/Users`` endpoints (RFC 7644 §3.3 to §3.6) and searches (§3.4.2, §3.4.3).
 
 Views are thin: they parse the protocol (filter, paging, PATCH, ETags), call the provisioning
-core for every write, and render link rows with :mod:`.resources`. Out of scope here: ``/Bulk``
+core for every write, and render link rows with :mod:`.rendering`. Out of scope here: ``/Bulk``
 (§3.7, answered 501) and ``/Me`` (§3.11, answered 501).
 """
 
@@ -11,6 +11,8 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
+from django.db.models import QuerySet
+from rest_framework.filters import BaseFilterBackend
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -19,20 +21,17 @@ from .. import provisioning
 from ..adapter import get_adapter
 from ..conf import provisioning_settings
 from ..models import Connection, ExternalIdentity
+from ..schema.definitions import USER_RESOURCE
+from ..schema.document import canonicalize, check_immutable
 from . import errors
 from .authentication import connection_of
 from .base import ScimView, parse_int
-from .document import canonicalize, check_immutable
-from .filterset import filter_identities
+from .filtering.backend import ScimFilterBackend
+from .filtering.compiler import order_by_for
+from .messages import SEARCH_REQUEST_SCHEMA
 from .paging import list_page
 from .patch import apply_patch
-from .projection import parse_attribute_list, project
-from .query import order_by_for
-from .resources import load_groups, render_user, user_location
-from .schemas import (
-    SEARCH_REQUEST_SCHEMA,
-    USER_RESOURCE,
-)
+from .rendering import Projection, load_groups, render_user, user_location
 
 
 def identity_queryset(connection: Connection) -> Any:
@@ -70,19 +69,6 @@ def check_if_match(request: Request, identity: ExternalIdentity) -> None:
         )
 
 
-class Projection:
-    """``attributes`` / ``excludedAttributes`` of a request, applied to each resource."""
-
-    def __init__(self, params: Mapping[str, Any]) -> None:
-        self.attributes = parse_attribute_list(params.get("attributes"), USER_RESOURCE)
-        self.excluded = parse_attribute_list(params.get("excludedAttributes"), USER_RESOURCE)
-
-    def __call__(self, resource: dict[str, Any]) -> dict[str, Any]:
-        if not self.attributes and not self.excluded:
-            return resource
-        return project(resource, USER_RESOURCE, self.attributes or None, self.excluded or None)
-
-
 def user_response(
     request: Request,
     identity: ExternalIdentity,
@@ -101,10 +87,10 @@ def user_response(
     return Response(body, status=status, headers=headers)
 
 
-def list_users(request: Request, connection: Connection, params: Mapping[str, Any]) -> Response:
+def list_users(request: Request, view: UserQueryView, connection: Connection) -> Response:
     """A ListResponse page (RFC 7644 §3.4.2): filter, sort, paginate, project."""
-    qs = identity_queryset(connection)
-    qs = filter_identities(qs, params, connection)
+    params = view.list_params(request)
+    qs = view.filter_queryset(identity_queryset(connection))
     sort_by = params.get("sortBy")
     sort_order = str(params.get("sortOrder") or "ascending").lower()
     if sort_order not in ("ascending", "descending"):
@@ -154,11 +140,27 @@ def _search_params(data: Any) -> dict[str, Any]:
     return params
 
 
-class UserListView(ScimView):
+class UserQueryView(ScimView):
+    """A view that lists users; the ``filter`` goes through its ``filter_backends``."""
+
+    filter_backends: list[type[BaseFilterBackend]] = [ScimFilterBackend]
+
+    def list_params(self, request: Request) -> Mapping[str, Any]:
+        """The list parameters (``filter``, ``sortBy``, paging, ``attributes``): the query."""
+        return request.query_params
+
+    def filter_queryset(self, queryset: QuerySet[ExternalIdentity]) -> QuerySet[ExternalIdentity]:
+        """*queryset* narrowed by every filter backend, as DRF's generic views do."""
+        for backend in self.filter_backends:
+            queryset = backend().filter_queryset(self.request, queryset, self)
+        return queryset
+
+
+class UserListView(UserQueryView):
     resource_name = "Users"
 
     def get(self, request: Request) -> Response:
-        return list_users(request, connection_of(request), request.query_params)
+        return list_users(request, self, connection_of(request))
 
     def post(self, request: Request) -> Response:
         connection = connection_of(request)
@@ -168,13 +170,19 @@ class UserListView(ScimView):
         return user_response(request, identity, status=201, projection=projection)
 
 
-class UserSearchView(ScimView):
+class UserSearchView(UserQueryView):
     """``POST /Users/.search`` and ``POST /.search`` (RFC 7644 §3.4.3)."""
 
     resource_name = "Users/.search"
 
+    def list_params(self, request: Request) -> Mapping[str, Any]:
+        """The SearchRequest body's parameters (parsed once per request)."""
+        if not hasattr(self, "_search_params"):
+            self._search_params = _search_params(request.data)
+        return self._search_params
+
     def post(self, request: Request) -> Response:
-        return list_users(request, connection_of(request), _search_params(request.data))
+        return list_users(request, self, connection_of(request))
 
 
 class UserDetailView(ScimView):
@@ -194,7 +202,7 @@ class UserDetailView(ScimView):
 
         def change(locked: ExternalIdentity) -> tuple[dict[str, Any], str | None]:
             check_if_match(request, locked)
-            check_immutable(USER_RESOURCE, provisioning.current_document(locked), document)
+            check_immutable(USER_RESOURCE, provisioning.effective_document(locked), document)
             return document, password
 
         identity = provisioning.update_user(get_identity(connection, scim_id), change)
@@ -208,7 +216,7 @@ class UserDetailView(ScimView):
             # On the locked row: the operations apply to what is stored now, not to what a
             # concurrent request has since replaced.
             check_if_match(request, locked)
-            current = provisioning.current_document(locked)
+            current = provisioning.effective_document(locked)
             patched, password = apply_patch(current, request.data, USER_RESOURCE)
             document, _pw = canonicalize(
                 {**patched, "schemas": [USER_RESOURCE.schema.id]}, USER_RESOURCE

@@ -59,6 +59,16 @@ def test_sp_initiated_sign_in_creates_the_user_and_logs_in(
     session = browser.client.session
     assert session["_auth_user_backend"] == "django_provisioning.backends.ProvisioningBackend"
     assert session["_dp_saml_login"]["name_id"] == "alice@example.com"
+    # Session keys say what they hold (what single logout sends back to the IdP).
+    assert set(session["_dp_saml_login"]) == {
+        "connection",
+        "name_id",
+        "name_id_format",
+        "name_id_qualifier",
+        "name_id_sp_qualifier",
+        "session_index",
+    }
+    assert session["_dp_saml_login"]["connection"] == "acme"
     assert session["_dp_saml_requests"] == {}  # the request id was single-use
 
 

@@ -241,7 +241,7 @@ def test_every_load_is_effective(saml_connection: Connection) -> None:
 
 
 def test_effective_is_cached_and_follows_setting_changes(saml_connection: Connection) -> None:
-    from django_provisioning.connections import declared_connections, effective
+    from django_provisioning.declared import declared_connections, effective
 
     stale_row(saml_connection)
     with override_settings(DJANGO_PROVISIONING=declared(clock_skew=10)):

@@ -28,8 +28,8 @@ def test_login_redirects_to_the_idp_with_an_authn_request(
     assert relay_state == "/home/?a=1"
     stored = browser.client.session["_dp_saml_requests"]
     assert list(stored) == [request.id]
-    assert stored[request.id]["c"] == "acme"
-    assert stored[request.id]["n"] == "/home/?a=1"
+    assert stored[request.id]["connection"] == "acme"
+    assert stored[request.id]["next"] == "/home/?a=1"
 
 
 def test_each_login_adds_a_request_id_and_keeps_a_bounded_number(

@@ -17,7 +17,7 @@ from django.db import transaction
 from django.db.models.signals import post_save
 
 from django_provisioning.models import AuditEvent, Connection, ExternalIdentity, UserSession
-from django_provisioning.provisioning import current_document
+from django_provisioning.provisioning import effective_document
 from django_provisioning.tokens import issue_token
 from tests.concurrency import race
 from tests.conftest import ScimClient
@@ -48,7 +48,7 @@ def committed_versions() -> Any:
     seen: dict[tuple[int, int], set[str]] = {}
 
     def record(sender: Any, instance: ExternalIdentity, **kwargs: Any) -> None:
-        content = json.dumps(current_document(instance), sort_keys=True)
+        content = json.dumps(effective_document(instance), sort_keys=True)
         key = (instance.pk, instance.version)
         transaction.on_commit(lambda: seen.setdefault(key, set()).add(content))
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.test import Client
 
-from django_provisioning.scim.schemas import ENTERPRISE_USER_SCHEMA, USER_SCHEMA
+from django_provisioning.schema.definitions import ENTERPRISE_USER_SCHEMA, USER_SCHEMA
 
 
 def test_service_provider_config_is_truthful(db):

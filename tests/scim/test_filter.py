@@ -9,8 +9,15 @@ from typing import Any
 
 import pytest
 
+from django_provisioning.schema.definitions import (
+    ENTERPRISE_USER_SCHEMA,
+    GROUP_SCHEMA,
+    USER_RESOURCE,
+    USER_SCHEMA,
+)
 from django_provisioning.scim.errors import InvalidFilter, InvalidPath
-from django_provisioning.scim.filter import (
+from django_provisioning.scim.filtering.evaluate import matches, matches_element
+from django_provisioning.scim.filtering.nodes import (
     MAX_DEPTH,
     MAX_FILTER_LENGTH,
     MAX_TERMS,
@@ -22,17 +29,11 @@ from django_provisioning.scim.filter import (
     PatchPath,
     Present,
     ValuePath,
-    matches,
-    matches_element,
+)
+from django_provisioning.scim.filtering.parser import (
     parse_attr_path,
     parse_filter,
     parse_patch_path,
-)
-from django_provisioning.scim.schemas import (
-    ENTERPRISE_USER_SCHEMA,
-    GROUP_SCHEMA,
-    USER_RESOURCE,
-    USER_SCHEMA,
 )
 
 ENT = ENTERPRISE_USER_SCHEMA

@@ -6,7 +6,7 @@ stranger. These tests attack every way a filter could fall back to "no filter": 
 form layer refuses (NUL, which django-filter's ``CharField`` dropped), empty and repeated
 parameters, the parameter's name in another case, and -- the property test -- any text at
 all: the answer is ``400 invalidFilter`` or exactly the users the in-memory evaluator
-(:mod:`django_provisioning.scim.filter_eval`) selects with the same parsed filter, through
+(:mod:`django_provisioning.scim.filtering.evaluate`) selects with the same parsed filter, through
 ``GET /Users`` and ``POST /Users/.search``, on SQLite and on PostgreSQL (which refuses NUL in
 text: that must be a 400, not a 500).
 """
@@ -25,10 +25,15 @@ from django.http import QueryDict
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from django_provisioning.scim import filterset
+from django_provisioning.schema.definitions import (
+    ENTERPRISE_USER_SCHEMA,
+    USER_RESOURCE,
+    USER_SCHEMA,
+)
 from django_provisioning.scim.errors import InvalidFilter
-from django_provisioning.scim.filter import matches, parse_filter
-from django_provisioning.scim.schemas import ENTERPRISE_USER_SCHEMA, USER_RESOURCE, USER_SCHEMA
+from django_provisioning.scim.filtering import filterset
+from django_provisioning.scim.filtering.evaluate import matches
+from django_provisioning.scim.filtering.parser import parse_filter
 
 from .test_hostile import GARBAGE, assert_scim_error
 

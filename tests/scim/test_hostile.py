@@ -31,12 +31,12 @@ from django_provisioning.models import (
     ExternalIdentityValue,
     ScimToken,
 )
-from django_provisioning.scim.document import MAX_VALUES
-from django_provisioning.scim.schemas import (
+from django_provisioning.schema.definitions import (
     ENTERPRISE_USER_SCHEMA,
     USER_RESOURCE,
     USER_SCHEMA,
 )
+from django_provisioning.schema.document import MAX_VALUES
 
 from .bodies import patch_body
 from .test_protocol_errors import ERROR

@@ -12,17 +12,17 @@ from typing import Any
 
 import pytest
 
-from django_provisioning.scim import errors
-from django_provisioning.scim.patch import MAX_OPERATIONS, apply_patch
-from django_provisioning.scim.schemas import (
+from django_provisioning.schema.definitions import (
     ENTERPRISE_USER_SCHEMA,
     GROUP,
-    PATCH_OP_SCHEMA,
     USER_RESOURCE,
     Attribute,
     ResourceType,
     Schema,
 )
+from django_provisioning.scim import errors
+from django_provisioning.scim.messages import PATCH_OP_SCHEMA
+from django_provisioning.scim.patch import MAX_OPERATIONS, apply_patch
 
 ENT = ENTERPRISE_USER_SCHEMA
 GROUP_RESOURCE = ResourceType(name="Group", endpoint="/Groups", schema=GROUP)

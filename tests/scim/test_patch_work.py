@@ -4,7 +4,7 @@ The issue's request: 1000 operations of ``replace emails[value eq "..."].display
 with 999 e-mails took 14.6 s, and 40-term value filters timed the worker out -- each limit
 (operations, values, filter terms) was harmless alone, their product was not. Over the limit
 the answer is ``400 tooMany`` before any operation is applied, and the database is unchanged.
-The unit is one value examined by one filter term (see ``scim/_patch_work.py``); speed at the
+The unit is one value examined by one filter term (see ``scim/patch_cost.py``); speed at the
 limit is measured by ``benchmarks/bench_patch.py``, not here.
 """
 
@@ -17,11 +17,11 @@ from django.test import override_settings
 
 from django_provisioning.checks import check_settings
 from django_provisioning.conf import provisioning_settings
-from django_provisioning.scim import filter as scim_filter
+from django_provisioning.schema.definitions import GROUP, USER_RESOURCE, ResourceType
 from django_provisioning.scim import patch as scim_patch
 from django_provisioning.scim.errors import TooMany
+from django_provisioning.scim.filtering import value_filter as scim_filter
 from django_provisioning.scim.patch import plan_patch
-from django_provisioning.scim.schemas import GROUP, USER_RESOURCE, ResourceType
 
 from .bodies import patch_body
 from .test_hostile import assert_scim_error, snapshot
@@ -167,7 +167,7 @@ def work(doc: dict[str, Any], *operations: dict[str, Any], resource: Any = USER_
     ],
 )
 def test_units_of_one_operation(operation, units):
-    """max(1, values examined) x max(1, filter terms); see scim/_patch_work.py."""
+    """max(1, values examined) x max(1, filter terms); see scim/patch_cost.py."""
     assert work(document(9), operation) == units
 
 

@@ -7,9 +7,7 @@ from typing import Any
 
 import pytest
 
-from django_provisioning.scim import errors
-from django_provisioning.scim.projection import AttrRef, parse_attribute_list, project
-from django_provisioning.scim.schemas import (
+from django_provisioning.schema.definitions import (
     ENTERPRISE_USER_SCHEMA,
     GROUP,
     GROUP_SCHEMA,
@@ -19,6 +17,8 @@ from django_provisioning.scim.schemas import (
     ResourceType,
     Schema,
 )
+from django_provisioning.scim import errors
+from django_provisioning.scim.rendering import AttrRef, parse_attribute_list, project
 
 ENT = ENTERPRISE_USER_SCHEMA
 GROUP_RESOURCE = ResourceType(name="Group", endpoint="/Groups", schema=GROUP)

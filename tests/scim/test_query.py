@@ -13,12 +13,13 @@ from django.db import connection as db
 
 from django_provisioning.adapter import get_adapter
 from django_provisioning.models import Connection, ExternalGroup, ExternalIdentity
-from django_provisioning.provisioning import current_document
-from django_provisioning.scim import query_columns
+from django_provisioning.provisioning import effective_document
+from django_provisioning.schema.definitions import ENTERPRISE_USER_SCHEMA, USER_RESOURCE
 from django_provisioning.scim.errors import InvalidFilter
-from django_provisioning.scim.filter import matches, parse_filter
-from django_provisioning.scim.query import filter_to_q, order_by_for
-from django_provisioning.scim.schemas import ENTERPRISE_USER_SCHEMA, USER_RESOURCE
+from django_provisioning.scim.filtering import columns as query_columns
+from django_provisioning.scim.filtering.compiler import filter_to_q, order_by_for
+from django_provisioning.scim.filtering.evaluate import matches
+from django_provisioning.scim.filtering.parser import parse_filter
 
 from ..factories import scim_user
 
@@ -357,7 +358,7 @@ def documents(connection: Connection) -> dict[str, dict[str, Any]]:
     """The users' documents as a client reads them (id and meta included; groups are not)."""
     docs = {}
     for identity in ExternalIdentity.objects.filter(connection=connection, deleted_at=None):
-        doc = current_document(identity)
+        doc = effective_document(identity)
         doc["id"] = str(identity.scim_id)
         doc["meta"] = {
             "resourceType": "User",

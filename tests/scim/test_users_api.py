@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 from django.test import Client, override_settings
 
 from django_provisioning.models import AuditEvent, ExternalIdentity, ExternalIdentityValue
-from django_provisioning.scim.schemas import ENTERPRISE_USER_SCHEMA, USER_SCHEMA
+from django_provisioning.schema.definitions import ENTERPRISE_USER_SCHEMA, USER_SCHEMA
 
 from .bodies import patch_body
 

@@ -9,7 +9,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
-from ...connections import is_retired, settings_connections
+from ...declared import is_retired, settings_connections
 from ...models import Connection
 from ...saml.metadata_import import MetadataError, apply_idp_metadata, parse_idp_metadata
 

@@ -32,10 +32,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from . import filter as scim_filter
-from .document import MAX_VALUES, UNBOUNDED
+from ..schema.definitions import Attribute
+from ..schema.document import MAX_VALUES, UNBOUNDED
 from .errors import InvalidSyntax, PayloadTooLarge, TooMany
-from .schemas import PATCH_OP_SCHEMA, Attribute
+from .filtering import nodes
+from .messages import PATCH_OP_SCHEMA
 
 MAX_OPERATIONS = 1000
 
@@ -79,22 +80,22 @@ class Target(Protocol):
     @property
     def attr(self) -> Attribute | None: ...
     @property
-    def value_filter(self) -> scim_filter.Filter | None: ...
+    def value_filter(self) -> nodes.Filter | None: ...
     @property
     def sub(self) -> Attribute | None: ...
 
 
-def filter_terms(expr: scim_filter.Filter | None) -> int:
+def filter_terms(expr: nodes.Filter | None) -> int:
     """The comparisons (``eq``, ``pr``...) in a value filter; 0 without one."""
     terms = 0
     pending = [expr] if expr is not None else []
     while pending:
         node = pending.pop()
-        if isinstance(node, (scim_filter.And, scim_filter.Or)):
+        if isinstance(node, (nodes.And, nodes.Or)):
             pending += [node.left, node.right]
-        elif isinstance(node, scim_filter.Not):
+        elif isinstance(node, nodes.Not):
             pending.append(node.expr)
-        elif isinstance(node, scim_filter.ValuePath):
+        elif isinstance(node, nodes.ValuePath):
             pending.append(node.filter)
         else:
             terms += 1

@@ -1,4 +1,4 @@
-"""SCIM schemas as data (RFC 7643 §4, §7): they drive validation, filtering and discovery.
+"""The resource schemas as data (RFC 7643 §4, §7): they drive validation, filtering and discovery.
 
 The same :class:`Attribute` objects generate ``/Schemas`` and are consulted for case rules
 (``caseExact``), ``mutability`` and ``returned``, so what discovery advertises is what the
@@ -14,10 +14,6 @@ from typing import Any
 USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
 GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Group"
 ENTERPRISE_USER_SCHEMA = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
-LIST_RESPONSE_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
-PATCH_OP_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
-SEARCH_REQUEST_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
-SPC_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"
 RESOURCE_TYPE_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:ResourceType"
 SCHEMA_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Schema"
 

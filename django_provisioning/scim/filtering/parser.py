@@ -1,8 +1,16 @@
 """Tokenizer and recursive-descent parser for SCIM filters and PATCH paths.
 
 The grammar is the ABNF of RFC 7644 §3.4.2.2 (``FILTER``, ``attrPath``, ``valuePath``) and the
-PATCH ``PATH`` of §3.5.2. Import the public functions from :mod:`.filter`; this module holds
-the machinery so that :mod:`.filter` stays the small, stable contract.
+PATCH ``PATH`` of §3.5.2; the result is a tree of :mod:`.nodes`. Precedence is ``not`` >
+``and`` > ``or`` (§3.4.2.2, "grouping operators"); ``and``/``or`` associate to the left.
+Keywords, operators and ``true``/``false``/``null`` are case-insensitive (ABNF literals are).
+Attribute names are kept as written; a schema URN prefix is rewritten to the known schema id it
+names (RFC 7643 §2.1: URNs are case-insensitive), an unknown URN is kept as written.
+
+Hostile input raises only :class:`~..errors.InvalidFilter` / :class:`~..errors.InvalidPath`:
+the text is capped at :data:`~.nodes.MAX_FILTER_LENGTH` characters, grouping at
+:data:`~.nodes.MAX_DEPTH` levels and the number of attribute expressions at
+:data:`~.nodes.MAX_TERMS`, so neither recursion nor a query grows unbounded.
 """
 
 from __future__ import annotations
@@ -13,8 +21,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import InvalidFilter, InvalidPath
-from .filter import (
+from ...schema.definitions import SCHEMAS, USER_RESOURCE, split_urn
+from ..errors import InvalidFilter, InvalidPath
+from .nodes import (
     COMPARE_OPS,
     MAX_DEPTH,
     MAX_FILTER_LENGTH,
@@ -29,7 +38,6 @@ from .filter import (
     Present,
     ValuePath,
 )
-from .schemas import SCHEMAS, USER_RESOURCE, split_urn
 
 _KEYWORDS = COMPARE_OPS | {"pr", "and", "or", "not"}
 
@@ -323,7 +331,7 @@ def _number(token: _Token) -> int | float:
     return number
 
 
-def filter_from_text(text: str) -> Filter:
+def parse_filter(text: str) -> Filter:
     """Parse a ``filter`` parameter (RFC 7644 §3.4.2.2); raise :class:`InvalidFilter`."""
     parser = _Parser(text)
     if parser.peek().kind == "end":
@@ -333,7 +341,7 @@ def filter_from_text(text: str) -> Filter:
     return expr
 
 
-def attr_path_from_text(text: str) -> AttrPath:
+def parse_attr_path(text: str) -> AttrPath:
     """Parse a bare attribute path such as a ``sortBy`` value; raise :class:`InvalidFilter`."""
     parser = _Parser(text)
     path, _token = parser.parse_path()
@@ -341,7 +349,7 @@ def attr_path_from_text(text: str) -> AttrPath:
     return path
 
 
-def patch_path_from_text(text: str) -> PatchPath:
+def parse_patch_path(text: str) -> PatchPath:
     """Parse a PATCH ``path`` (RFC 7644 §3.5.2: ``attrPath / valuePath [subAttr]``).
 
     Raises :class:`InvalidPath` with the parser's message as ``detail``.

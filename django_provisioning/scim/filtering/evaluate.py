@@ -1,7 +1,7 @@
 """In-memory evaluation of SCIM filters (RFC 7644 §3.4.2.2) against canonical documents.
 
 Used by PATCH to select elements (``emails[type eq "work"]``) and as the reference semantics
-the database compiler (:mod:`.query`) follows. The rules, shared with the compiler:
+the database compiler (:mod:`.compiler`) follows. The rules, shared with the compiler:
 
 - Case (RFC 7643 §2.2, §7): strings compare case-insensitively unless the schema says
   ``caseExact`` (``id``, ``externalId``, ``meta.resourceType``). dateTime values compare as
@@ -33,10 +33,11 @@ import operator
 from collections.abc import Callable
 from typing import Any
 
-from .document import coerce_bool, parse_datetime
-from .errors import InvalidFilter, InvalidValue
-from .filter import AttrPath, Compare, Filter, Not, Present, ValuePath, flatten
-from .schemas import ID, Attribute, ResourceType
+from ...exceptions import SchemaError
+from ...schema.definitions import ID, Attribute, ResourceType
+from ...schema.document import coerce_bool, parse_datetime
+from ..errors import InvalidFilter
+from .nodes import AttrPath, Compare, Filter, Not, Present, ValuePath, flatten, path_name
 
 _ORDER: dict[str, Callable[[Any, Any], bool]] = {
     "eq": operator.eq,
@@ -51,12 +52,6 @@ _SUBSTRING: dict[str, Callable[[str, str], bool]] = {
     "ew": lambda actual, wanted: actual.endswith(wanted),
 }
 _STRING_TYPES = ("string", "reference", "binary")
-
-
-def path_name(path: AttrPath) -> str:
-    """The attribute path as a client would write it, for error messages."""
-    name = f"{path.attr}.{path.sub}" if path.sub else path.attr
-    return f"{path.urn}:{name}" if path.urn else name
 
 
 def prepare_operand(op: str, value: Any, attr: Attribute | None, name: str) -> Any:
@@ -80,7 +75,7 @@ def prepare_operand(op: str, value: Any, attr: Attribute | None, name: str) -> A
             raise InvalidFilter(f"'{name}' is a boolean: use eq, ne or pr, not '{op}'.")
         try:
             return coerce_bool(value, name)
-        except InvalidValue:
+        except SchemaError:
             raise InvalidFilter(f"'{name}' is a boolean: compare it with true or false.") from None
     if kind == "dateTime":
         if op in _SUBSTRING:
@@ -111,7 +106,7 @@ def compare_scalar(actual: Any, op: str, wanted: Any, attr: Attribute | None) ->
     if kind == "boolean":
         try:
             return coerce_bool(actual, "") is coerce_bool(wanted, "") and op == "eq"
-        except InvalidValue:
+        except SchemaError:
             return False
     if kind == "dateTime":
         instant = parse_datetime(actual) if isinstance(actual, str) else None
@@ -261,12 +256,12 @@ def _value_path(expr: ValuePath, scope: _Scope) -> bool:
     return bool(elements) and any(results)
 
 
-def evaluate(expr: Filter, resource: dict[str, Any], resource_type: ResourceType) -> bool:
+def matches(expr: Filter, resource: dict[str, Any], resource_type: ResourceType) -> bool:
     """Does the SCIM document *resource* (canonical keys, extensions under their URN) match?"""
     return _evaluate(expr, _Scope(resource, resource_type, None))
 
 
-def evaluate_element(expr: Filter, element: dict[str, Any], attribute: Attribute | None) -> bool:
+def matches_element(expr: Filter, element: dict[str, Any], attribute: Attribute | None) -> bool:
     """Does one complex value (an ``emails`` element) match a value path's inner filter?
 
     *attribute* is the multi-valued attribute's definition, for the sub-attributes' case rules;

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from .schemas import USER_RESOURCE, ResourceType, split_urn
+from ..exceptions import InvalidPath
+from .definitions import USER_RESOURCE, ResourceType, split_urn
 
 _PATH_RE = re.compile(
     r"^(?P<attr>[A-Za-z$][\w$-]*)"
@@ -26,6 +27,8 @@ _PATH_RE = re.compile(
 
 @dataclass(frozen=True)
 class MappedPath:
+    """One parsed mapping key: ``[urn:]attr[[filter_attr eq filter_value]][.sub]``."""
+
     urn: str | None
     attr: str
     filter_attr: str | None = None
@@ -33,7 +36,8 @@ class MappedPath:
     sub: str | None = None
 
     @property
-    def is_multi(self) -> bool:
+    def has_selector(self) -> bool:
+        """Whether the path picks one element of a multi-valued attribute (``[... eq ...]``)."""
         return self.filter_attr is not None
 
 
@@ -42,10 +46,10 @@ def parse_mapped_path(path: str, resource: ResourceType = USER_RESOURCE) -> Mapp
     urn, rest = split_urn(path, resource)
     match = _PATH_RE.match(rest)
     if not match:
-        raise ValueError(f"Unsupported attribute path in mapping: {path!r}")
+        raise InvalidPath(f"Unsupported attribute path in mapping: {path!r}")
     attr_def = resource.find(urn, match["attr"])
     if attr_def is None:
-        raise ValueError(f"Unknown SCIM attribute in mapping: {path!r}")
+        raise InvalidPath(f"Unknown SCIM attribute in mapping: {path!r}")
     fval: Any = None
     if match["fattr"]:
         raw = match["fval"]
@@ -85,7 +89,7 @@ def get_path(doc: dict[str, Any], path: MappedPath) -> Any:
     if container is None:
         return None
     value = container.get(path.attr)
-    if path.is_multi:
+    if path.has_selector:
         if not isinstance(value, list) or not value:
             return None
         chosen = next((i for i in value if _matches(i, path)), None)
@@ -103,7 +107,7 @@ def set_path(doc: dict[str, Any], path: MappedPath, value: Any) -> None:
     container = _container(doc, path, create=not empty)
     if container is None:
         return
-    if path.is_multi:
+    if path.has_selector:
         items = container.get(path.attr)
         if not isinstance(items, list):
             items = []

@@ -1,7 +1,9 @@
-"""``attributes`` / ``excludedAttributes`` (RFC 7644 §3.4.2.5, §3.9) over a rendered resource.
+"""Render link rows as SCIM User resources, and keep what a request asks for of them.
 
-What a response carries is decided by each attribute's ``returned`` characteristic
-(RFC 7643 §2.4, §7) together with the two parameters:
+:func:`render_user` is the full representation of one user (RFC 7643 §3.1 common attributes,
+§4.1 User); :class:`Projection` applies the request's ``attributes`` / ``excludedAttributes``
+to it (RFC 7644 §3.4.2.5, §3.9). What a response carries is decided by each attribute's
+``returned`` characteristic (RFC 7643 §2.4, §7) together with the two parameters:
 
 - ``always`` (``id``, and ``schemas``, which is not a schema attribute) is returned whatever
   the parameters say; ``never`` (``password``) never is.
@@ -28,15 +30,107 @@ Decisions where the RFC leaves room:
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from django.contrib.auth import get_user_model
+from django.urls import reverse
+from rest_framework.request import Request
+
+from ..adapter import get_adapter
+from ..groups import groups_through
+from ..models import Connection, ExternalIdentity
+from ..schema.definitions import USER_RESOURCE, Attribute, ResourceType, split_urn
 from .errors import InvalidValue
-from .schemas import Attribute, ResourceType, split_urn
 
 MAX_LENGTH = 4096
 _NAME_RE = re.compile(r"^(?:\$ref|[A-Za-z][A-Za-z0-9_-]*)$")
+
+
+def base_url(request: Request | Any) -> str:
+    """The absolute URL of the SCIM root (where this app's urls are included)."""
+    return request.build_absolute_uri(reverse("django_provisioning_scim:root"))
+
+
+def user_location(request: Request | Any, identity: ExternalIdentity) -> str:
+    return f"{base_url(request)}Users/{identity.scim_id}"
+
+
+def load_groups(
+    connection: Connection, identities: Sequence[ExternalIdentity]
+) -> dict[Any, list[dict[str, Any]]]:
+    """The connection's groups of each user, in one query (the ``groups`` attribute)."""
+    return groups_of_users(connection, [i.user_id for i in identities])
+
+
+def groups_of_users(connection: Connection, user_ids: Sequence[Any]) -> dict[Any, list[Any]]:
+    """:func:`load_groups` by user pk: ``{user pk: [group value, ...]}``, in one query."""
+    model = get_user_model()
+    out: dict[Any, list[dict[str, Any]]] = defaultdict(list)
+    if not user_ids or not hasattr(model, "groups"):
+        return out
+    through, user_col, group_col = groups_through(model)
+    group = group_col.removesuffix("_id")
+    rows = (
+        through.objects.filter(
+            **{f"{user_col}__in": list(user_ids)},
+            **{f"{group}__external_groups__connection": connection},
+        )
+        .values_list(
+            user_col,
+            f"{group}__external_groups__scim_id",
+            f"{group}__external_groups__display_name",
+        )
+        .order_by(f"{group}__external_groups__display_name")
+    )
+    for user_id, scim_id, display in rows:
+        out[user_id].append({"value": str(scim_id), "display": display, "type": "direct"})
+    return out
+
+
+def render_user(
+    request: Request | Any,
+    identity: ExternalIdentity,
+    groups: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """The full SCIM representation of one user (before attribute projection)."""
+    adapter = get_adapter()
+    doc = adapter.user_to_document(identity.user, identity.document, identity.connection)
+    doc.pop("password", None)
+    location = user_location(request, identity)
+    root = base_url(request)
+    schemas = [USER_RESOURCE.schema.id]
+    schemas += [e.id for e in USER_RESOURCE.extensions if doc.get(e.id)]
+    resource: dict[str, Any] = {"schemas": schemas, "id": str(identity.scim_id)}
+    if identity.external_id:
+        resource["externalId"] = identity.external_id
+    resource.update(doc)
+    resource.pop("groups", None)
+    if groups:
+        resource["groups"] = [{**g, "$ref": f"{root}Groups/{g['value']}"} for g in groups]
+    resource["meta"] = {
+        "resourceType": "User",
+        "created": identity.created_at.isoformat(),
+        "lastModified": identity.updated_at.isoformat(),
+        "location": location,
+        "version": identity.etag,
+    }
+    return resource
+
+
+class Projection:
+    """``attributes`` / ``excludedAttributes`` of a request, applied to each resource."""
+
+    def __init__(self, params: Mapping[str, Any]) -> None:
+        self.attributes = parse_attribute_list(params.get("attributes"), USER_RESOURCE)
+        self.excluded = parse_attribute_list(params.get("excludedAttributes"), USER_RESOURCE)
+
+    def __call__(self, resource: dict[str, Any]) -> dict[str, Any]:
+        if not self.attributes and not self.excluded:
+            return resource
+        return project(resource, USER_RESOURCE, self.attributes or None, self.excluded or None)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Canonical SCIM documents: validate a client's resource and fold it into our spelling.
+"""Canonical documents: validate a resource against the schema and fold it into our spelling.
 
 RFC 7643 §2.1 makes attribute names case-insensitive; here every key is rewritten to the
 schema's spelling, extension attributes sit under their schema URN, ``readOnly`` attributes are
@@ -15,8 +15,8 @@ import re
 from datetime import datetime
 from typing import Any
 
-from .errors import InvalidSyntax, InvalidValue, Mutability
-from .schemas import Attribute, ResourceType
+from ..exceptions import ImmutableAttribute, InvalidSyntax, InvalidValue
+from .definitions import Attribute, ResourceType
 
 _BOOL_STRINGS = {"true": True, "false": False}
 
@@ -193,7 +193,7 @@ def check_immutable(resource: ResourceType, old: dict[str, Any], new: dict[str, 
     """Refuse a change to an ``immutable`` attribute that already has a value (RFC 7643 §2.2)."""
     for attr in resource.schema.attributes:
         if attr.mutability == "immutable" and old.get(attr.name) not in (None, new.get(attr.name)):
-            raise Mutability(f"Attribute '{attr.name}' is immutable.")
+            raise ImmutableAttribute(f"Attribute '{attr.name}' is immutable.")
 
 
 _DT_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})?$")

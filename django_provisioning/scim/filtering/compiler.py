@@ -7,7 +7,7 @@ Public API::
         -> list[OrderBy]
 
 The Q applies to ``ExternalIdentity.objects.filter(connection=c, deleted_at=None)``; the caller
-scopes by connection (a filter only narrows). The semantics are those of :mod:`.filter_eval`
+scopes by connection (a filter only narrows). The semantics are those of :mod:`.evaluate`
 (read its docstring): ``ne`` is the complement of ``eq`` and ``not`` the complement of its
 filter, both true when the attribute is absent. Every leaf compiles to a condition that is
 never SQL NULL (a nullable operand is guarded by ``IS NOT NULL``), so ``NOT`` is the plain
@@ -32,7 +32,7 @@ Not filterable (:class:`InvalidFilter` naming the attribute): ``password``, ``ad
 ``x509Certificates``, ``meta.location``, ``meta.version``, ``groups.$ref``, ``groups`` when the
 user model has no ``groups`` field, unknown attributes, sub-attributes and schema URNs.
 
-Resolution (attribute -> storage) lives in :mod:`.query_columns`; this module turns the
+Resolution (attribute -> storage) lives in :mod:`.columns`; this module turns the
 boolean structure and the operators into ``Q`` objects and lookup expressions.
 
 Case: ``userName`` and the multi-valued values are compared in the form they are stored in
@@ -70,14 +70,15 @@ from django.db.models.lookups import (
     StartsWith,
 )
 
-from ..db import CaseFold, CaseFoldLower
-from .errors import InvalidFilter
-from .filter import Compare, Filter, Not, Present, ValuePath, flatten, parse_attr_path
-from .filter_eval import compare_scalar, prepare_operand
-from .query_columns import Column, ComplexValue, MultiValued, Resolver, Target
+from ...db import CaseFold, CaseFoldLower
+from ..errors import InvalidFilter
+from .columns import Column, ComplexValue, MultiValued, Resolver, Target
+from .evaluate import compare_scalar, prepare_operand
+from .nodes import Compare, Filter, Not, Present, ValuePath, flatten
+from .parser import parse_attr_path
 
 if TYPE_CHECKING:
-    from ..models import Connection
+    from ...models import Connection
 
 __all__ = ["filter_to_q", "order_by_for"]
 
@@ -98,7 +99,7 @@ _FOLDED_SUBSTRING = {"co": "contains", "sw": "startswith", "ew": "endswith"}
 
 
 class _Compiler:
-    """Filter AST -> Q; leaves follow the semantics of :mod:`.filter_eval`."""
+    """Filter AST -> Q; leaves follow the semantics of :mod:`.evaluate`."""
 
     def __init__(self, connection: Connection) -> None:
         self.columns = Resolver(connection)
@@ -202,7 +203,7 @@ class _Compiler:
         else:
             condition = _case_insensitive(col.lhs, op, operand)
         if col.kind in ("text", "folded") and (operand == "" or op in ("lt", "le")):
-            # "" is no value (filter_eval): only these comparisons could match it.
+            # "" is no value (see evaluate): only these comparisons could match it.
             return self.present(col) & condition
         if col.not_null is not None:
             condition = col.not_null & condition

@@ -1,10 +1,10 @@
-"""Where each attribute of a SCIM User is stored, for the filter compiler (:mod:`.query`).
+"""Where each attribute of a SCIM User is stored, for the filter compiler (:mod:`.compiler`).
 
-:class:`Resolver` turns an :class:`~.filter.AttrPath` into a :class:`Column` (one comparable
+:class:`Resolver` turns an :class:`~.nodes.AttrPath` into a :class:`Column` (one comparable
 column or expression), a :class:`MultiValued` attribute (rows of ``ExternalIdentityValue`` or
 ``ExternalGroup`` correlated with the outer identity) or a :class:`ComplexValue` (a singular
 complex attribute named whole), and refuses with :class:`InvalidFilter` whatever cannot be
-filtered. The storage rules are listed in :mod:`.query`'s docstring.
+filtered. The storage rules are listed in :mod:`.compiler`'s docstring.
 """
 
 from __future__ import annotations
@@ -20,16 +20,15 @@ from django.db.models import OuterRef, Q
 from django.db.models.fields.json import KeyTextTransform, KeyTransform
 from django.db.models.lookups import IsNull
 
-from ..adapter import get_adapter
-from ..models import ExternalGroup, ExternalIdentityValue
-from ..records import INDEXED_MULTI_VALUED
-from .errors import InvalidFilter
-from .filter import AttrPath
-from .filter_eval import path_name
-from .schemas import USER_RESOURCE, Attribute
+from ...adapter import get_adapter
+from ...models import ExternalGroup, ExternalIdentityValue
+from ...records import INDEXED_MULTI_VALUED
+from ...schema.definitions import USER_RESOURCE, Attribute
+from ..errors import InvalidFilter
+from .nodes import AttrPath, path_name
 
 if TYPE_CHECKING:
-    from ..models import Connection
+    from ...models import Connection
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,8 @@
 """The SCIM ``filter`` parameter as a django-filter ``FilterSet`` over link rows.
 
-django-filter gives the list view the shape STYLE.md asks for: a filter backend that returns a
+django-filter gives the list view the shape of a filter backend (:mod:`.backend`) that returns a
 QuerySet, so connection scoping, ordering and pagination stay in the ORM. The SCIM grammar
-itself is ours (:mod:`.filter`, compiled to ``Q`` by :mod:`.query`); django-filter carries it.
+itself is ours (:mod:`.parser`, compiled to ``Q`` by :mod:`.compiler`); django-filter carries it.
 
 A filter is applied or refused, never dropped. django-filter's own contract is lenient: a value
 its form field rejects (``CharField`` refuses NUL) or considers empty is left out of
@@ -20,10 +20,10 @@ from typing import Any
 import django_filters
 from django.db.models import QuerySet
 
-from ..models import Connection, ExternalIdentity
-from .errors import InvalidFilter
-from .filter import parse_filter
-from .query import filter_to_q
+from ...models import Connection, ExternalIdentity
+from ..errors import InvalidFilter
+from .compiler import filter_to_q
+from .parser import parse_filter
 
 FILTER_PARAMETER = "filter"
 

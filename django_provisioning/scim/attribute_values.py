@@ -1,9 +1,8 @@
-"""Value-level helpers of :mod:`.patch`: coercion, element filters, ``primary``, immutability.
+"""Value-level helpers of :mod:`.patch`: coercion, de-duplication, ``primary``, immutability.
 
-Private to the PATCH implementation. Filters inside a PATCH path (``emails[type eq "work"]``)
-are evaluated here against one element at a time, over the AST of :mod:`.filter`: inside the
-brackets an attribute name is a sub-attribute of the multi-valued attribute, and its
-``caseExact`` and ``type`` decide how values compare (RFC 7644 §3.4.2.2, RFC 7643 §2.1).
+Private to the PATCH implementation. Multi-valued attributes are handled as sets keyed by
+:func:`element_key`, so adding or removing N values is linear. The value filters of PATCH paths
+(``emails[type eq "work"]``) are :mod:`.filtering.value_filter`.
 """
 
 from __future__ import annotations
@@ -11,12 +10,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from . import filter as f
-from .document import coerce_value
-from .errors import InvalidFilter, InvalidPath, InvalidValue, Mutability
-from .schemas import Attribute
+from ..schema.definitions import Attribute
+from ..schema.document import coerce_value
+from .errors import InvalidValue, Mutability
 
-_OPERATORS = frozenset({"eq", "ne", "co", "sw", "ew", "gt", "ge", "lt", "le"})
 _EMPTY: tuple[Any, ...] = (None, "", [], {})
 
 
@@ -98,84 +95,6 @@ def check_immutable_element(
         before = old.get(sub.name)
         if before not in _EMPTY and new.get(sub.name) != before:
             raise Mutability(f"Sub-attribute '{label}.{sub.name}' is immutable.")
-
-
-# -- value filters --------------------------------------------------------------------------
-
-
-def _sub_of(attr: Attribute, path: f.AttrPath) -> Attribute:
-    """The sub-attribute a filter inside ``attr[...]`` names; invalidPath when there is none."""
-    name = path.attr
-    if path.urn is not None:
-        raise InvalidPath(f"A filter on '{attr.name}' names its sub-attributes only.")
-    if path.sub is not None:
-        if path.attr.lower() != attr.name.lower():
-            raise InvalidPath(f"'{path.attr}.{path.sub}' is not a sub-attribute of '{attr.name}'.")
-        name = path.sub
-    sub = attr.sub(name)
-    if sub is None:
-        raise InvalidPath(f"'{name}' is not a sub-attribute of '{attr.name}'.")
-    return sub
-
-
-def check_filter(attr: Attribute, expr: Any) -> None:
-    """Validate a value filter of *attr* before use: known sub-attributes, no nesting."""
-    if attr.type != "complex":
-        raise InvalidPath(f"'{attr.name}' has no sub-attributes to filter on.")
-    if isinstance(expr, (f.And, f.Or)):
-        check_filter(attr, expr.left)
-        check_filter(attr, expr.right)
-    elif isinstance(expr, f.Not):
-        check_filter(attr, expr.expr)
-    elif isinstance(expr, f.Present):
-        _sub_of(attr, expr.path)
-    elif isinstance(expr, f.Compare):
-        _sub_of(attr, expr.path)
-        if expr.op not in _OPERATORS:
-            raise InvalidPath(f"Unknown operator '{expr.op}'.")
-    else:
-        raise InvalidPath(f"Unsupported filter inside '{attr.name}[...]'.")
-
-
-def matches_element(attr: Attribute, expr: Any, element: Any) -> bool:
-    """Whether one element of multi-valued *attr* satisfies the value filter *expr*.
-
-    The filter module's evaluator decides, so PATCH selects exactly the elements a filter
-    would; errors it raises are about the path here, hence invalidPath.
-    """
-    if not isinstance(element, dict):
-        return False
-    try:
-        return f.matches_element(expr, element, attr)
-    except InvalidFilter as exc:
-        raise InvalidPath(exc.detail) from None
-
-
-def seed_element(attr: Attribute, expr: Any) -> dict[str, Any] | None:
-    """The element a filter of ``eq`` clauses joined by ``and`` describes; None otherwise."""
-    clauses: list[f.Compare] = []
-    pending = [expr]
-    while pending:
-        node = pending.pop()
-        if isinstance(node, f.And):
-            pending += [node.left, node.right]
-        elif isinstance(node, f.Compare) and node.op == "eq":
-            clauses.append(node)
-        else:
-            return None
-    out: dict[str, Any] = {}
-    for clause in clauses:
-        sub = _sub_of(attr, clause.path)
-        if sub.mutability == "readOnly":
-            continue
-        try:
-            value = coerce_value(sub, clause.value, f"{attr.name}.{sub.name}")
-        except InvalidValue:
-            return None
-        if value is None or out.get(sub.name, value) != value:
-            return None
-        out[sub.name] = value
-    return out
 
 
 def _norm(sub: Attribute, value: Any) -> tuple[str, Any]:

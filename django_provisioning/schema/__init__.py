@@ -1,0 +1,1 @@
+"""The schema both doors speak: User definitions, the canonical document, attribute paths."""

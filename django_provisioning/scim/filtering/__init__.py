@@ -1,0 +1,1 @@
+"""The SCIM ``filter`` and ``sortBy`` parameters: parse, evaluate, compile to ``Q``."""
