@@ -20,8 +20,21 @@ user_updated = Signal()
 user_deactivated = Signal()
 user_reactivated = Signal()
 user_deleted = Signal()
+#: A link row went but the account stays (SCIM DELETE under the deactivate policy, or under
+#: the delete policy when another connection still links the account).
+user_unlinked = Signal()
 #: A user signed in over SAML (after ``login()``); extra kwargs ``request`` and ``created``.
 saml_user_logged_in = Signal()
+
+# Groups: kwargs ``connection``, ``group`` (the local group), ``external_group`` (the
+# :class:`ExternalGroup` link row; an unsaved copy for ``group_deleted``).
+group_created = Signal()
+group_updated = Signal()
+group_deleted = Signal()
+#: Members added to / removed from a group: the kwargs above plus ``user_ids`` (the local
+#: users' primary keys, a list) -- one signal per change, whatever the number of members.
+group_members_added = Signal()
+group_members_removed = Signal()
 
 
 def send_after_commit(signal: Signal, sender: str, **kwargs: Any) -> None:
