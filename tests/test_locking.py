@@ -15,8 +15,8 @@ from django.contrib.auth import get_user_model
 
 from django_provisioning import jit
 from django_provisioning.exceptions import Gone, ProvisioningDenied
-from django_provisioning.models import AuditEvent, ExternalIdentity, NameIdFormat
 from django_provisioning.jit import provision_from_saml
+from django_provisioning.models import AuditEvent, ExternalIdentity, NameIdFormat
 from django_provisioning.provisioning import deactivate_user, delete_user, replace_user
 
 from .factories import scim_user
