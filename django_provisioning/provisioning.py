@@ -144,6 +144,7 @@ def create_in_transaction(
     previous = _claim_user_name(connection, normalized)
     user = previous or find_linkable_user(connection, document)
     created = user is None
+    was_active = True
     if user is None:
         if adapter.find_user_by_user_name(connection, user_name) is not None:
             raise Conflict(claims.TAKEN)
@@ -155,7 +156,8 @@ def create_in_transaction(
             deleted_at=None
         ).delete()
         user = lock_user(user.pk)
-        if source == SAML and not adapter.is_user_active(user):
+        was_active = adapter.is_user_active(user)
+        if source == SAML and not was_active:
             raise ProvisioningDenied(DEACTIVATED)  # JIT never reactivates
     adapter.populate_user(user, document, connection)
     if password:
@@ -167,7 +169,9 @@ def create_in_transaction(
     records.audit(
         identity, connection, source, "create" if created else "link", user, userName=user_name
     )
-    records.send(signals.user_created, source, connection=connection, user=user, identity=identity)
+    records.send_user(signals.user_created if created else signals.user_linked, source, identity)
+    if not created:
+        _after_active_change(identity, source, was_active, adapter.is_user_active(user))
     return identity, created
 
 
@@ -243,7 +247,8 @@ def replace_locked(
     if source == SAML and now_active and not was_active:
         # Only SCIM, the admin or the product's code reactivate; a sign-in never does.
         raise ProvisioningDenied(DEACTIVATED)
-    if not password and adapter.user_to_document(user, document, connection) == before:
+    after = adapter.user_to_document(user, document, connection)
+    if not password and after == before:
         # Nothing a client can read changed: same version (RFC 7232 §2.3), no audit event,
         # no signal. Identity providers resend unchanged values all the time.
         return identity
@@ -255,13 +260,7 @@ def replace_locked(
     records.write_identity(identity, document, fresh=False)
     if new_norm != old_norm:
         claims.release(user, old_norm)
-    if was_active and not now_active:
-        _after_deactivation(identity, source)
-    elif now_active and not was_active:
-        records.audit(identity, connection, source, "reactivate", user)
-        records.send(
-            signals.user_reactivated, source, connection=connection, user=user, identity=identity
-        )
+    _after_active_change(identity, source, was_active, now_active)
     changed = sorted(k for k in document if k != "password")
     records.audit(
         identity,
@@ -272,8 +271,22 @@ def replace_locked(
         attributes=changed,
         password_changed=bool(password),
     )
-    records.send(signals.user_updated, source, connection=connection, user=user, identity=identity)
+    if password or {**after, "active": None} != {**before, "active": None}:
+        # user_updated means "attributes changed": a change of `active` alone is told by
+        # user_deactivated / user_reactivated only (docs/adapter.rst, the signal matrix).
+        records.send_user(signals.user_updated, source, identity)
     return identity
+
+
+def _after_active_change(
+    identity: ExternalIdentity, source: str, was_active: bool, now_active: bool
+) -> None:
+    """The deactivation or reactivation a write made, if any: its audit event and signal."""
+    if was_active and not now_active:
+        _after_deactivation(identity, source)
+    elif now_active and not was_active:
+        records.audit(identity, identity.connection, source, "reactivate", identity.user)
+        records.send_user(signals.user_reactivated, source, identity)
 
 
 def _after_deactivation(identity: ExternalIdentity, source: str) -> None:
@@ -342,11 +355,11 @@ def delete_user(
         if shared:
             identity.delete()
             claims.release(user, identity.user_name_normalized)
+            records.send_user(signals.user_unlinked, source, identity)
         else:
+            user_id = user.pk  # the deleted instance's pk becomes None
             get_adapter().delete_user(user, connection)
-        records.send(
-            signals.user_deleted, source, connection=connection, user=user, identity=identity
-        )
+            records.send_user(signals.user_deleted, source, identity, user_id=user_id)
         return
     if get_adapter().is_user_active(user):
         _deactivate(identity, source)
@@ -361,7 +374,7 @@ def delete_user(
         userName=identity.user_name,
         policy="deactivate",
     )
-    records.send(signals.user_deleted, source, connection=connection, user=user, identity=identity)
+    records.send_user(signals.user_unlinked, source, identity)
 
 
 @write_transaction

@@ -44,6 +44,18 @@ def send(signal: Any, source: str, **kwargs: Any) -> None:
     signals.send_after_commit(signal, source, **kwargs)
 
 
+def send_user(signal: Any, source: str, identity: ExternalIdentity, **extra: Any) -> None:
+    """Send a user signal after the commit, with ``connection``, ``user`` and ``identity``."""
+    send(
+        signal,
+        source,
+        connection=identity.connection,
+        user=identity.user,
+        identity=identity,
+        **extra,
+    )
+
+
 def index_values(identity: ExternalIdentity, document: dict[str, Any], *, fresh: bool) -> None:
     """Rewrite the rows that make the multi-valued attributes filterable."""
     if not fresh:

@@ -1,8 +1,12 @@
 """Signals sent after the provisioning transaction commits. They notify; hooks decide.
 
-Every signal is sent with ``sender`` = the source (``"scim"`` or ``"saml"``) and keyword
-arguments ``connection``, ``user`` and ``identity`` (the :class:`ExternalIdentity`; for
-``user_deleted`` the user and identity are unsaved copies of what was deleted).
+Each signal means one thing, and an action that does several things sends one of each. Which
+door action sends which signal, with which keyword arguments, is the signal matrix of
+``docs/adapter.rst`` ("The signal matrix"); ``tests/test_signals.py`` tests each user cell.
+``sender`` is the door (``"scim"`` or ``"saml"``). The user signals carry ``connection``,
+``user`` and ``identity`` (the :class:`ExternalIdentity`); ``user_deleted`` adds ``user_id``,
+the deleted account's primary key. A ``user_updated`` is never sent for a change of ``active``
+alone: that is ``user_deactivated`` or ``user_reactivated``.
 """
 
 from __future__ import annotations
@@ -15,7 +19,12 @@ from django.dispatch import Signal
 
 logger = logging.getLogger("django_provisioning")
 
+#: A new account was created for a connection (an existing one linked is ``user_linked``).
 user_created = Signal()
+#: An existing account was linked to a connection (one the adapter's ``can_link_user`` allows,
+#: or the account of a userName deleted under the deactivate policy, pushed again).
+user_linked = Signal()
+#: What a client reads of the user changed, other than ``active``, or a password was set.
 user_updated = Signal()
 user_deactivated = Signal()
 user_reactivated = Signal()
