@@ -228,8 +228,8 @@ def _check_tenants(connections: dict[str, Any]) -> list[CheckMessage]:
     if named and getattr(adapter, "get_tenant", None) is DefaultAdapter.get_tenant:
         errors.append(
             Warning(
-                f"Connections {', '.join(repr(s) for s in named)} name a tenant, but the adapter "
-                "does not override get_tenant, so every connection has no tenant.",
+                f"CONNECTIONS names a tenant for {', '.join(repr(s) for s in named)}, but the "
+                "adapter does not override get_tenant, so every connection has no tenant.",
                 hint="Point DJANGO_PROVISIONING['ADAPTER'] at an adapter whose get_tenant "
                 "resolves connection.declared_tenant, or remove the tenant keys.",
                 obj=SETTINGS_NAME,
