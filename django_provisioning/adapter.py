@@ -164,18 +164,23 @@ class DefaultAdapter:
         """May *connection* take over existing local *user* by *email*?
 
         The default allows it only when the connection's policy links by e-mail and the
-        connection has verified the e-mail's domain, the user is not linked to another
-        connection already, and the user is not staff or a superuser: an identity provider
-        must never be able to take over (and then set the password of) an operator's account.
+        connection has verified the e-mail's domain, the user is not staff or a superuser (an
+        identity provider must never be able to take over, and then set the password of, an
+        operator's account), the user belongs to the connection's tenant or to no tenant
+        (:meth:`get_user_tenant`; a verified domain does not make another customer's account
+        this customer's), and the user is not linked to another connection already.
         """
         if not (connection.link_by_email and connection.owns_email_domain(email)):
             return False
         if getattr(user, "is_staff", False) or getattr(user, "is_superuser", False):
             return False
+        user_tenant = self.get_user_tenant(user)
+        if user_tenant is not None and user_tenant != self.get_tenant(connection):
+            return False
         return not user.external_identities.exclude(connection=connection).exists()  # type: ignore[attr-defined]
 
     def save_user(self, user: AbstractBaseUser, connection: Connection, *, created: bool) -> None:
-        """Persist the user; attach a new one to your product's tenant here."""
+        """Persist the user (:meth:`attach_user_to_tenant` attaches it to your tenant)."""
         user.full_clean(exclude=["password"], validate_unique=False)
         user.save()
 
@@ -192,6 +197,51 @@ class DefaultAdapter:
     def delete_user(self, user: AbstractBaseUser, connection: Connection) -> None:
         """Delete the local user (connection policy "delete")."""
         user.delete()
+
+    # ------------------------------------------------------------------ tenants
+
+    def get_tenant(self, connection: Connection) -> Any | None:
+        """The product's tenant (Organization, Account, ...) that *connection* belongs to.
+
+        None, the default, is a single-tenant site. The product relates its tenant model to
+        connections on its side (a one-to-one or foreign key to ``Connection``) and looks the
+        tenant up here; a connection declared in settings names its tenant by
+        ``connection.declared_tenant`` (the ``"tenant"`` key of its declaration). The core asks
+        for it where it attaches a user and where it decides a link (:meth:`can_link_user`).
+        """
+        return None
+
+    def get_user_tenant(self, user: AbstractBaseUser) -> Any | None:
+        """The tenant that existing local *user* belongs to, or None for a user of no tenant.
+
+        :meth:`can_link_user` compares it with the connection's :meth:`get_tenant` (``==``):
+        a user of another tenant is never linked. None, the default, is a single-tenant site,
+        where the rule is the verified domain's alone. A product whose accounts belong to
+        several tenants at once overrides :meth:`can_link_user` instead.
+        """
+        return None
+
+    def attach_user_to_tenant(
+        self, user: AbstractBaseUser, tenant: Any, connection: Connection, *, created: bool
+    ) -> None:
+        """Attach *user*, whom *connection* just created (or linked: not *created*), to *tenant*.
+
+        E.g. an organization membership row. Called by the provisioning core for both doors
+        (SCIM POST, SAML just-in-time) after the user is saved, only when :meth:`get_tenant`
+        is not None. A hook, not a signal: it runs in the transaction that creates the account,
+        so an account and its membership are committed together or not at all, and raising
+        (:class:`ProvisioningDenied` refuses: SCIM 403, a sign-in error page) writes nothing.
+        It may run again for a user already attached (linked again after a SCIM DELETE): make
+        it idempotent (``get_or_create``).
+        """
+
+    def attach_group_to_tenant(self, group: Any, tenant: Any, connection: Connection) -> None:
+        """Attach *group*, a local group that *connection* just created, to *tenant*.
+
+        Called, like :meth:`attach_user_to_tenant`, in the transaction that creates the group
+        and only when :meth:`get_tenant` is not None, so a group and its tenant are committed
+        together; raising refuses the group. The default does nothing.
+        """
 
     # ------------------------------------------------------------------ SAML
 

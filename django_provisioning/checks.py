@@ -11,11 +11,13 @@ from django.utils.module_loading import import_string
 
 from .backends import BACKEND
 from .conf import DEFAULTS, IMPORT_STRINGS, SETTINGS_NAME
+from .declared import TENANT_KEY
 from .exceptions import InvalidPath
 from .models import CONNECTION_OPTIONS
 from .schema.paths import parse_mapped_path
 
-CONNECTION_KEYS = frozenset(CONNECTION_OPTIONS)
+#: What a declared connection may name: its options (Connection fields) and its tenant.
+CONNECTION_KEYS = frozenset(CONNECTION_OPTIONS) | {TENANT_KEY}
 
 
 @register(Tags.compatibility)
@@ -81,6 +83,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
     errors.extend(_check_rates(user))
     if isinstance(connections, dict):
         errors.extend(_check_connection_values(connections))
+        errors.extend(_check_tenants(connections))
     return errors
 
 
@@ -193,6 +196,46 @@ def _check_connection_values(connections: dict[str, Any]) -> list[CheckMessage]:
                         id="django_provisioning.E010",
                     )
                 )
+    return errors
+
+
+def _check_tenants(connections: dict[str, Any]) -> list[CheckMessage]:
+    """A declared tenant is a lookup (a slug or a key) that the configured adapter resolves."""
+    from .adapter import DefaultAdapter
+    from .conf import provisioning_settings
+
+    errors: list[CheckMessage] = []
+    named = []
+    for slug, options in connections.items():
+        if not isinstance(options, dict) or options.get(TENANT_KEY) is None:
+            continue
+        value = options[TENANT_KEY]
+        if isinstance(value, bool) or not isinstance(value, (str, int)) or value == "":
+            errors.append(
+                Error(
+                    f"Connection {slug!r}: {TENANT_KEY} = {value!r} is not a tenant lookup.",
+                    hint="Name the tenant by a non-empty string or an integer (a slug or a "
+                    "primary key) that your adapter's get_tenant resolves, or leave it out.",
+                    obj=SETTINGS_NAME,
+                    id="django_provisioning.E013",
+                )
+            )
+        named.append(slug)
+    try:
+        adapter = provisioning_settings.ADAPTER
+    except ImportError:
+        return errors  # reported as E002
+    if named and getattr(adapter, "get_tenant", None) is DefaultAdapter.get_tenant:
+        errors.append(
+            Warning(
+                f"CONNECTIONS names a tenant for {', '.join(repr(s) for s in named)}, but the "
+                "adapter does not override get_tenant, so every connection has no tenant.",
+                hint="Point DJANGO_PROVISIONING['ADAPTER'] at an adapter whose get_tenant "
+                "resolves connection.declared_tenant, or remove the tenant keys.",
+                obj=SETTINGS_NAME,
+                id="django_provisioning.W004",
+            )
+        )
     return errors
 
 

@@ -7,6 +7,10 @@ trusted for it: whenever a ``Connection`` is loaded from the database, by any pa
 :func:`effective`, which lays the settings over it in memory. An option the settings leave out
 takes the model field's default, not whatever the row last held. Nothing is written per request.
 
+A declaration may also name the connection's tenant in the product, ``"tenant"``
+(:data:`TENANT_KEY`): not a ``Connection`` field but a lookup (an organization's slug, say)
+that the adapter's ``get_tenant`` resolves, read through ``Connection.declared_tenant``.
+
 A row marked ``from_settings`` whose slug is no longer declared is *retired*: it reads as
 inactive, so its tokens and sign-ins are refused, until it is declared again.
 
@@ -40,6 +44,11 @@ class _Connection(Protocol):
 
 
 ConnectionT = TypeVar("ConnectionT", bound=_Connection)
+
+
+#: The key of a declared connection that names its tenant: a lookup for the adapter's
+#: ``get_tenant``, not a ``Connection`` field (so it is never written to the row).
+TENANT_KEY = "tenant"
 
 
 def connection_options(model: type[models.Model]) -> tuple[str, ...]:
@@ -87,6 +96,28 @@ def declared_connections() -> Mapping[str, Mapping[str, Any]]:
     return resolved
 
 
+@cache
+def declared_tenants() -> Mapping[str, Any]:
+    """slug -> the tenant lookup named by each declared connection that names one.
+
+    Cached per process like :func:`declared_connections`; cleared on ``setting_changed``.
+    """
+    return {
+        slug: options[TENANT_KEY]
+        for slug, options in settings_connections().items()
+        if options.get(TENANT_KEY) is not None
+    }
+
+
+def declared_tenant(slug: str) -> Any:
+    """The tenant lookup the declaration of connection *slug* names, or None.
+
+    None for a connection created in the database, a retired one, or a declared one that
+    names no tenant (a single-tenant site).
+    """
+    return declared_tenants().get(slug)
+
+
 def is_retired(connection: _Connection) -> bool:
     """True for a row created from settings whose slug the settings no longer declare."""
     return connection.from_settings and connection.slug not in declared_connections()
@@ -113,6 +144,7 @@ def effective(connection: ConnectionT) -> ConnectionT:
 def _clear_cache(*, setting: str, **kwargs: Any) -> None:
     if setting in RELOAD_ON:
         declared_connections.cache_clear()
+        declared_tenants.cache_clear()
 
 
 setting_changed.connect(_clear_cache)

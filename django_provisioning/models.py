@@ -16,7 +16,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from .declared import connection_options, effective
+from .declared import connection_options, declared_tenant, effective
 
 
 class DeprovisionPolicy(models.TextChoices):
@@ -131,6 +131,15 @@ class Connection(models.Model):
         if not {"slug", "from_settings"} & instance.get_deferred_fields():
             effective(instance)
         return instance
+
+    @property
+    def declared_tenant(self) -> Any:
+        """The tenant lookup named by ``CONNECTIONS[slug]["tenant"]`` in settings, or None.
+
+        Not a field: the adapter's ``get_tenant`` resolves it to the product's tenant. None
+        for a connection created in the database (the product's tenant model points at it).
+        """
+        return declared_tenant(self.slug)
 
     def owns_email_domain(self, email: str) -> bool:
         """True when the domain of *email* is one of this connection's verified domains."""

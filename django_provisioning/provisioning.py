@@ -133,6 +133,9 @@ def create_in_transaction(
 ) -> tuple[ExternalIdentity, bool]:
     """:func:`create_user` in the caller's transaction; returns (identity, user was created).
 
+    A user created or linked is attached to the connection's tenant (the adapter's
+    ``attach_user_to_tenant``) once saved and its userName claimed.
+
     The userName claim is taken after the user row is written (a new user) or locked (an
     existing one): of two transactions creating one normalised name, the second waits on the
     claim's unique index and gets :class:`Conflict`.
@@ -164,6 +167,11 @@ def create_in_transaction(
         adapter.set_password(user, password)
     records.save_user(user, connection, created=created)
     claims.claim(user, normalized)
+    # In this transaction (an account is never committed without its tenant membership), and
+    # after the claim: a create that lost a race for the name never reaches the hook.
+    tenant = adapter.get_tenant(connection)
+    if tenant is not None:
+        adapter.attach_user_to_tenant(user, tenant, connection, created=created)
     identity = ExternalIdentity(connection=connection, user=user, name_id=name_id)
     records.write_identity(identity, document, fresh=True)
     records.audit(

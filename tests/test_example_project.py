@@ -18,6 +18,10 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 MANAGE = ROOT / "example_project" / "manage.py"
 TOKEN_LINE = re.compile(r"^\s*Bearer token:\s+(scim_\S+)\s*$", re.MULTILINE)
+ORGANIZATION = re.compile(
+    r"Organization:\s+(.+?) \(connection (\S+), .*?\)\n"
+    r"\s+SCIM base URL:\s+(\S+)\n\s+Bearer token:\s+(scim_\S+)"
+)
 
 
 def manage(db: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -69,6 +73,14 @@ def test_demo_setup_prints_base_url_and_a_working_token(db_file: Path) -> None:
     assert db_file.exists()
     assert authenticates(db_file, token) == "demo"
     assert authenticates(db_file, token + "x") == ""
+    # Two organizations, each with its connection, its SCIM base URL and its token.
+    organizations = ORGANIZATION.findall(result.stdout)
+    assert [(name, slug, url) for name, slug, url, _token in organizations] == [
+        ("Demo customer", "demo", "http://127.0.0.1:8000/scim/v2/"),
+        ("Globex", "globex", "http://127.0.0.1:8000/scim/v2/"),
+    ]
+    assert organizations[0][3] == token
+    assert authenticates(db_file, organizations[1][3]) == "globex"
     password = re.search(r"user admin, password (\S+) \(shown once\)", result.stdout)
     assert password and password.group(1) != "admin"
 
@@ -121,3 +133,36 @@ def test_example_project_passes_system_checks(db_file: Path) -> None:
     result = manage(db_file, "check", "--fail-level", "ERROR")
 
     assert result.returncode == 0, result.stderr
+
+
+def test_the_example_projects_own_tests_pass(tmp_path: Path) -> None:
+    """The example's organizations and adapter, tested under the example's own settings.
+
+    In a subprocess: the package's test settings do not install the example's app, and the
+    example's adapter is meant to run as its settings configure it.
+    """
+    env = dict(os.environ)
+    env.pop("DJANGO_SETTINGS_MODULE", None)  # pytest-django set tests.settings
+    env["EXAMPLE_PROJECT_DB"] = str(tmp_path / "example.sqlite3")
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            str(ROOT / "example_project" / "demo" / "tests.py"),
+            "--ds=example_project.settings",
+            "-p",
+            "no:cacheprovider",
+            "-q",
+        ],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        stdin=subprocess.DEVNULL,
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    summary = result.stdout.strip().splitlines()[-1]
+    assert re.search(r"^\d+ passed in ", summary), summary  # nothing failed, skipped or errored

@@ -1,18 +1,23 @@
-"""The example SaaS's one page: who is signed in, and what SCIM has provisioned."""
+"""The example SaaS's one page: who is signed in, and each organization's members."""
 
 from __future__ import annotations
 
+from django.db.models import Prefetch
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from django_provisioning.models import ExternalIdentity
 
+from .models import Membership, Organization
+
+#: Members listed per organization (the newest first).
+MEMBERS_SHOWN = 20
+
 
 def home(request: HttpRequest) -> HttpResponse:
-    identities = (
-        ExternalIdentity.objects.filter(connection__slug="demo", deleted_at=None)
-        .select_related("user")
-        .order_by("-created_at")[:20]
+    newest = Membership.objects.select_related("user").order_by("-created_at")
+    organizations = Organization.objects.select_related("connection").prefetch_related(
+        Prefetch("memberships", queryset=newest, to_attr="newest_memberships")
     )
     linked = []
     if request.user.is_authenticated:
@@ -23,10 +28,12 @@ def home(request: HttpRequest) -> HttpResponse:
         request,
         "demo/home.html",
         {
-            "identities": identities,
+            "organizations": [
+                (org, org.connection_slug, org.newest_memberships[:MEMBERS_SHOWN])  # type: ignore[attr-defined]
+                for org in organizations
+            ],
             "linked": linked,
             "scim_base_url": request.build_absolute_uri("/scim/v2/"),
-            "metadata_url": request.build_absolute_uri("/sso/demo/metadata/"),
-            "acs_url": request.build_absolute_uri("/sso/demo/acs/"),
+            "sso_base_url": request.build_absolute_uri("/sso/"),
         },
     )

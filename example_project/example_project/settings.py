@@ -1,4 +1,4 @@
-"""Settings of the example SaaS: DEBUG on, SQLite, one SSO/SCIM connection named ``demo``.
+"""Settings of the example SaaS: DEBUG on, SQLite, two organizations with a connection each.
 
 For local trying-out only (``tox -e demo``); never deploy these settings. The database file is
 ``example_project/db.sqlite3`` unless ``EXAMPLE_PROJECT_DB`` names another path.
@@ -90,14 +90,20 @@ LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/"
 
 DJANGO_PROVISIONING = {
+    # Resolves each connection's organization and makes the users it provisions members.
+    "ADAPTER": "demo.adapter.OrganizationAdapter",
     "CONNECTIONS": {
         # One customer's identity provider. Its SCIM token comes from `demo_setup` (or
         # `manage.py create_scim_token demo`). For SAML sign-in, add the IdP's entity id,
         # SSO URL and signing certificate here (idp_entity_id, idp_sso_url, idp_x509_certs)
-        # or on the connection's admin page.
+        # or on the connection's admin page. The second customer's connection, `globex`, is
+        # created in the database by `demo_setup`, as a SaaS's onboarding would.
         "demo": {
             "name": "Demo customer",
             "verified_domains": ["example.com"],
+            # The organization it belongs to (demo.Organization's slug), resolved by the
+            # adapter's get_tenant; not a Connection field.
+            "tenant": "demo",
         },
     },
 }

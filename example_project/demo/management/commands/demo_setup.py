@@ -1,9 +1,12 @@
 """``manage.py demo_setup``: make the example project ready to try, and say how.
 
-Migrates the database, makes sure the ``demo`` connection (declared in settings) has its row,
-issues a fresh SCIM bearer token for it, creates an ``admin`` superuser with a random
-password (printed once) for the admin site, and prints the SCIM base URL, the token and a
-sample curl. ``tox -e demo`` runs it before ``runserver``. Demo only: the token and the
+Migrates the database; makes sure the two example organizations exist, each with its own
+connection: ``demo`` (Demo customer), whose connection is declared in settings and names the
+organization by its ``"tenant"`` key, and ``globex`` (Globex), whose connection is created in
+the database and pointed at by ``Organization.connection``, as a SaaS's onboarding would do.
+Issues a fresh SCIM bearer token for each connection, creates an ``admin`` superuser with a
+random password (printed once) for the admin site, and prints the SCIM base URL, the tokens and
+a sample curl. ``tox -e demo`` runs it before ``runserver``. Demo only: the tokens and the
 password are printed in clear.
 """
 
@@ -20,9 +23,14 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from django_provisioning.connections import get_connection
+from django_provisioning.models import Connection
 from django_provisioning.tokens import issue_token
 
+from ...models import Organization
+
 SLUG = "demo"
+#: The second organization, and its connection created in the database (slug, name, domain).
+SECOND = ("globex", "Globex", "globex.example")
 SAMPLE_USER = {
     "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
     "userName": "alice@example.com",
@@ -52,7 +60,13 @@ class Command(BaseCommand):
             raise CommandError(
                 f"No connection {SLUG!r}: declare it in DJANGO_PROVISIONING['CONNECTIONS']."
             )
+        # The declared connection names its organization ("tenant": "demo" in settings).
+        demo, _created = Organization.objects.get_or_create(
+            slug=SLUG, defaults={"name": "Demo customer"}
+        )
+        second, second_connection = self._ensure_second_organization()
         _token, raw = issue_token(connection, name="demo_setup")
+        _second_token, second_raw = issue_token(second_connection, name="demo_setup")
 
         origin = f"http://{options['host']}:{options['port']}"
         base_url = f"{origin}/scim/v2/"
@@ -63,16 +77,32 @@ class Command(BaseCommand):
         body = shlex.quote(json.dumps(SAMPLE_USER, separators=(",", ":")))
         self.stdout.write(
             f"\nDemo ready. Database: {settings.DATABASES['default']['NAME']}\n\n"
-            f"  SCIM base URL:  {base_url}\n"
-            f"  Bearer token:   {raw}\n"
             f"{admin_line}"
             f"  Home page:      {origin}/  (SSO sign-in link: {origin}/sso/{SLUG}/login/)\n"
-            f"  SAML metadata:  {origin}/sso/{SLUG}/metadata/  (ACS: {origin}/sso/{SLUG}/acs/)\n"
-            "\nTry:\n"
+            "\nTwo organizations, each with its own connection; the users a connection's token\n"
+            "provisions (or its SAML sign-in creates) become members of its organization.\n\n"
+            + _organization(demo, connection, "declared in settings", origin, raw)
+            + "\n"
+            + _organization(second, second_connection, "in the database", origin, second_raw)
+            + "\nTry (as Demo customer):\n"
             f"  curl -H {auth} {base_url}Users\n"
             f"  curl -H {auth} -H 'Content-Type: application/scim+json' \\\n"
             f"       -d {body} {base_url}Users\n"
         )
+
+    def _ensure_second_organization(self) -> tuple[Organization, Connection]:
+        """The second organization and its connection, created in the database once."""
+        slug, name, domain = SECOND
+        connection, _created = Connection.objects.get_or_create(
+            slug=slug, defaults={"name": name, "verified_domains": [domain]}
+        )
+        organization, _created = Organization.objects.get_or_create(
+            slug=slug, defaults={"name": name, "connection": connection}
+        )
+        if organization.connection_id != connection.pk:
+            organization.connection = connection
+            organization.save(update_fields=["connection"])
+        return organization, connection
 
     def _ensure_admin(self) -> str:
         model = get_user_model()
@@ -84,3 +114,16 @@ class Command(BaseCommand):
             **{username_field: "admin"}, email="admin@example.com", password=password
         )
         return f"user admin, password {password} (shown once)"
+
+
+def _organization(
+    organization: Organization, connection: Connection, where: str, origin: str, token: str
+) -> str:
+    """The lines that tell an organization's IdP admin where to point SCIM and SAML."""
+    sso = f"{origin}/sso/{connection.slug}"
+    return (
+        f"  Organization:   {organization.name} (connection {connection.slug}, {where})\n"
+        f"  SCIM base URL:  {origin}/scim/v2/\n"
+        f"  Bearer token:   {token}\n"
+        f"  SAML metadata:  {sso}/metadata/  (ACS: {sso}/acs/)\n"
+    )
