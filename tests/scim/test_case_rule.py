@@ -206,3 +206,21 @@ def test_claims_migration_backfills_and_survives_duplicates(
         "kim@example.com": first.user_id,
         "lee@example.com": claims["lee@example.com"],
     }
+
+
+@pytest.mark.parametrize(
+    "operand",
+    ["\uff41lice@example.com", " alice@example.com", "ALICE@EXAMPLE.COM", "alice@example.com "],
+)
+def test_the_evaluator_follows_the_one_username_rule(scim, connection, operand):
+    """The in-memory evaluator (PATCH value filters, the reference semantics of filters)
+    selects what the compiled filter selects for userName: NFKC, case folding, stripped."""
+    from django_provisioning.schema.definitions import USER_RESOURCE
+    from django_provisioning.scim.filtering.evaluate import matches
+    from django_provisioning.scim.filtering.parser import parse_filter
+
+    scim_user(connection, "alice@example.com")
+    text = f'userName eq "{operand}"'
+    found = scim.get("Users", {"filter": text}).json()["totalResults"]
+    assert found == 1
+    assert matches(parse_filter(text), {"userName": "alice@example.com"}, USER_RESOURCE)

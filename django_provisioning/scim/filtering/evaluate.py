@@ -33,6 +33,7 @@ import operator
 from collections.abc import Callable
 from typing import Any
 
+from ...adapter import get_adapter
 from ...exceptions import SchemaError
 from ...schema.definitions import ID, Attribute, ResourceType
 from ...schema.document import coerce_bool, parse_datetime
@@ -118,7 +119,12 @@ def compare_scalar(actual: Any, op: str, wanted: Any, attr: Attribute | None) ->
     if isinstance(actual, (dict, list)):
         return False
     text, other = str(actual), str(wanted)
-    if attr is None or not attr.case_exact:
+    if attr is not None and attr.name == "userName" and not attr.case_exact:
+        # The one userName rule (NFKC, case folding) the database column is stored in: the
+        # evaluator must select what the compiled filter selects.
+        normalize = get_adapter().normalize_user_name
+        text, other = normalize(text), normalize(other)
+    elif attr is None or not attr.case_exact:
         text, other = text.casefold(), other.casefold()
     if op in _SUBSTRING:
         return _SUBSTRING[op](text, other)
