@@ -1,8 +1,11 @@
 """The authentication backend SAML sign-in logs users in with.
 
-It authenticates nothing by itself: the ACS view passes the user it has provisioned from a
-validated assertion (``authenticate(request, saml_identity=identity)``). ``get_user`` refuses
-inactive users, so a user deactivated over SCIM loses every session at its next request.
+It authenticates nothing by itself: the ACS view logs in with it the user the core has just
+provisioned from a validated assertion, and found active under the locks
+(:func:`~django_provisioning.jit.provision_from_saml`); ``authenticate(request,
+saml_identity=identity)`` makes the same check for code that goes through Django's
+``authenticate()``. ``get_user`` refuses inactive users, so a user deactivated over SCIM loses
+every session at its next request.
 """
 
 from __future__ import annotations

@@ -5,6 +5,10 @@ whole core: the link row found is locked, then its user, and the decisions (dele
 active?) are read from those locked rows. The door's sign-in runs inside the same transaction,
 so a SCIM deactivation racing it either comes first (the sign-in is refused) or waits and then
 ends the new session. A JIT update never reactivates an account.
+
+One pass: the linkable user is looked for once, and whether the account is active is read
+once for the account found (a deactivated one is refused) and once as the write leaves it (only
+an active account is signed in), each passed on rather than read again.
 """
 
 from __future__ import annotations
@@ -18,13 +22,13 @@ from .adapter import get_adapter
 from .db import write_transaction
 from .exceptions import Conflict, ProvisioningDenied
 from .groups import sync_groups
+from .linking import find_linkable_user
+from .locks import lock_user
 from .models import Connection, ExternalIdentity, NameIdFormat
 from .provisioning import (
     DEACTIVATED,
     SAML,
     create_in_transaction,
-    find_linkable_user,
-    lock_user,
     replace_locked,
 )
 
@@ -75,10 +79,10 @@ def provision_from_saml(
 ) -> tuple[ExternalIdentity, bool]:
     """The JIT door: find, link or create the user for a validated assertion.
 
-    ``sign_in(identity)`` (the door's session login) runs last, under the locks. Returns
-    (identity, created). Raises :class:`ProvisioningDenied` when the connection's policy
-    refuses (unknown user with JIT creation off, deactivated user, a name another account
-    holds).
+    ``sign_in(identity)`` (the door's session login) runs last, under the locks, for an
+    active account only. Returns (identity, created). Raises :class:`ProvisioningDenied` when
+    the connection's policy refuses (unknown user with JIT creation off, deactivated user, a
+    name another account holds).
     """
     stored_name_id = "" if name_id_format == NameIdFormat.TRANSIENT else name_id
     lookup: dict[str, Any] = {
@@ -87,23 +91,29 @@ def provision_from_saml(
         "user_name": document.get("userName"),
     }
     identity = find_identity_for_saml(connection, **lookup, lock=True)
-    created = False
+    created, active = False, None
     if identity is None:
-        identity, created = _create(connection, document, stored_name_id, lookup)
+        identity, created, active = _create(connection, document, stored_name_id, lookup)
     else:
-        identity = _update(identity, document, stored_name_id)
+        identity, active = _update(identity, document, stored_name_id)
     if group_names is not None:
         sync_groups(identity, group_names, source=SAML)
     if sign_in is not None:
+        if active is None:  # a new account: no state was found to read it from
+            active = get_adapter().is_user_active(identity.user)
+        if not active:
+            raise ProvisioningDenied(DEACTIVATED)
         sign_in(identity)
     return identity, created
 
 
 def _create(
     connection: Connection, document: dict[str, Any], stored_name_id: str, lookup: dict[str, Any]
-) -> tuple[ExternalIdentity, bool]:
+) -> tuple[ExternalIdentity, bool, bool | None]:
     """Create or link the account; if a SCIM POST or another sign-in created it since the
-    lookup, take that account instead (the assertion is valid; refusing would burn it)."""
+    lookup, take that account instead (the assertion is valid; refusing would burn it).
+
+    Returns (identity, created, active as written if read, else None)."""
     if not document.get("userName"):
         raise ProvisioningDenied("The identity provider sent no usable user name.")
     linkable = find_linkable_user(connection, document)
@@ -111,21 +121,30 @@ def _create(
         raise ProvisioningDenied("There is no account for you here; ask your administrator.")
     try:
         with transaction.atomic():  # a savepoint: a lost race leaves the transaction usable
-            return create_in_transaction(
-                connection, document, password=None, source=SAML, name_id=stored_name_id
+            written = create_in_transaction(
+                connection,
+                document,
+                password=None,
+                source=SAML,
+                name_id=stored_name_id,
+                linkable=linkable,
             )
+        return written.identity, written.created, written.active
     except Conflict as exc:
         # The winner has committed (the losing insert waited for it): its rows are visible.
         identity = find_identity_for_saml(connection, **lookup, lock=True)
         if identity is None:
             raise ProvisioningDenied(CANNOT_LINK) from exc
-    return _update(identity, document, stored_name_id), False
+    identity, active = _update(identity, document, stored_name_id)
+    return identity, False, active
 
 
 def _update(
     identity: ExternalIdentity, document: dict[str, Any], stored_name_id: str
-) -> ExternalIdentity:
-    """Refuse a deactivated account; record a new NameID; refresh attributes (``jit_update``)."""
+) -> tuple[ExternalIdentity, bool | None]:
+    """Refuse a deactivated account; record a new NameID; refresh attributes (``jit_update``).
+
+    Returns (identity, whether the account is active as written)."""
     if identity.deleted_at is not None or not get_adapter().is_user_active(identity.user):
         raise ProvisioningDenied(DEACTIVATED)
     if stored_name_id and identity.name_id != stored_name_id:
@@ -136,10 +155,11 @@ def _update(
         except IntegrityError as exc:  # another link row took this NameID since the lookup
             raise ProvisioningDenied(CANNOT_LINK) from exc
     if not identity.connection.jit_update:
-        return identity
+        return identity, True
     merged = dict(identity.document)
     merged.update(document)
     # Active, as read under the lock above; a sign-in never changes it (an IdP attribute
     # mapped to `active` included).
     merged["active"] = True
-    return replace_locked(identity, merged, password=None, source=SAML)
+    written = replace_locked(identity, merged, password=None, source=SAML, was_active=True)
+    return written.identity, written.active

@@ -294,7 +294,6 @@ class ExternalGroup(models.Model):
         _("externalId"), max_length=255, null=True, blank=True
     )
     display_name = models.CharField(_("displayName"), max_length=255)
-    document = models.JSONField(_("SCIM document"), default=dict, blank=True)
     created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
     updated_at = models.DateTimeField(_("updated"), default=timezone.now)
 
@@ -315,7 +314,6 @@ class AuditEvent(models.Model):
     class Source(models.TextChoices):
         SCIM = "scim", "SCIM"
         SAML = "saml", "SAML"
-        ADMIN = "admin", _("admin")
 
     connection = models.ForeignKey(
         Connection, on_delete=models.SET_NULL, null=True, related_name="audit_events"

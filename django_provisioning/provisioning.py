@@ -5,12 +5,18 @@ retried on deadlocks) that writes the user (through the adapter), the link row, 
 multi-valued attributes, the userName claim and an audit event, and sends its signal after
 commit. Errors are protocol-neutral (:mod:`.exceptions`); each door renders them its way.
 
-Locks: a write locks the link row (``SELECT ... FOR UPDATE``), then the user row, and reads what
-decides the outcome (``active``, the version, ``deleted_at``) from those locked rows, never from
-the copy its caller holds. Both doors take the same locks in the same order, so they cannot
-deadlock each other, and whichever comes second sees what the first wrote. A new account has
-no link row yet: the user it links is locked first, then its userName claim is taken. The JIT
-door (:mod:`.jit`) follows the same order. See ``docs/architecture.rst``, "Concurrency".
+Locks: a write locks the link row (``SELECT ... FOR UPDATE``), then the user row
+(:mod:`.locks`), and reads what decides the outcome (``active``, the version, ``deleted_at``)
+from those locked rows, never from the copy its caller holds. Both doors take the same locks in
+the same order, so they cannot deadlock each other, and whichever comes second sees what the
+first wrote. A new account has no link row yet: the user it links is locked first, then its
+userName claim is taken. The JIT door (:mod:`.jit`) follows the same order. See
+``docs/architecture.rst``, "Concurrency".
+
+One pass: a write computes each thing once and passes it on. The user as the locked rows
+hold them is rendered once (:func:`effective_document`), handed to the door's change callback
+and compared with the new values; the user as saved is rendered once, for the value index, and
+returned to the door (:class:`~.records.Written`) to render.
 
 The JIT door's core functions (``provision_from_saml``) are in :mod:`.jit`; the link row,
 value index and audit helpers in :mod:`.records`.
@@ -21,30 +27,26 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from . import claims, records, signals
 from .adapter import get_adapter
 from .db import write_transaction
-from .exceptions import Conflict, Gone, InvalidData, ProvisioningDenied, ProvisioningError
-from .groups import groups_through, sync_groups
+from .exceptions import Conflict, ProvisioningDenied
+from .groups import sync_groups
+from .linking import find_linkable_user
+from .locks import lock_identity, lock_user
 from .models import Connection, ExternalIdentity
-from .schema.document import primary_value
+from .records import Written
 from .sessions import end_user_sessions
 
 __all__ = [
-    "Conflict",
-    "Gone",
-    "InvalidData",
-    "ProvisioningDenied",
-    "ProvisioningError",
+    "Written",
     "create_user",
+    "create_user_written",
     "deactivate_user",
     "delete_user",
     "effective_document",
-    "groups_through",
-    "lock_identity",
     "replace_user",
     "sync_user_groups",
     "update_user",
@@ -53,36 +55,18 @@ __all__ = [
 SAML = "saml"  # AuditEvent.Source.SAML: the JIT door's source
 DEACTIVATED = "This account has been deactivated."
 
-#: What a PUT or PATCH computes from the locked link row: (new document, new password or None).
-Change = Callable[[ExternalIdentity], tuple[dict[str, Any], str | None]]
+#: What a PUT or PATCH computes from the locked link row and the user as they read now
+#: (:func:`effective_document` of that row, which it must not change): (new document, new
+#: password or None).
+Change = Callable[[ExternalIdentity, dict[str, Any]], tuple[dict[str, Any], str | None]]
+
+#: ``linkable`` of :func:`create_in_transaction` when its caller has not looked.
+NOT_SEARCHED: Any = object()
 
 
 def effective_document(identity: ExternalIdentity) -> dict[str, Any]:
     """The identity's document as a client reads it: the stored one, model values overlaid."""
     return get_adapter().user_to_document(identity.user, identity.document, identity.connection)
-
-
-def lock_user(pk: Any) -> Any:
-    """The user row, locked (``FOR UPDATE``) and read under the lock."""
-    user = get_user_model()._default_manager.select_for_update().filter(pk=pk).first()
-    if user is None:
-        raise Gone("This user no longer exists.")
-    return user
-
-
-def lock_identity(identity: ExternalIdentity) -> ExternalIdentity:
-    """*identity* read again under its locks: the link row, then its user (the lock order).
-
-    Raises :class:`Gone` when the row has been deleted, or deleted over SCIM, since the caller
-    read it. The caller's connection object is kept: it may carry settings laid over the row.
-    """
-    locked = ExternalIdentity.objects.select_for_update(of=("self",)).filter(pk=identity.pk)
-    row = locked.first()
-    if row is None or row.deleted_at is not None:
-        raise Gone("This user no longer exists.")
-    row.connection = identity.connection
-    row.user = lock_user(row.user_id)
-    return row
 
 
 def _claim_user_name(
@@ -107,7 +91,6 @@ def _claim_user_name(
     return previous
 
 
-@write_transaction
 def create_user(
     connection: Connection,
     document: dict[str, Any],
@@ -117,10 +100,26 @@ def create_user(
     name_id: str = "",
 ) -> ExternalIdentity:
     """Create (or link, under the connection's policy) the user for a canonical SCIM document."""
-    identity, _created = create_in_transaction(
+    written = create_user_written(
         connection, document, password=password, source=source, name_id=name_id
     )
-    return identity
+    return written.identity
+
+
+@write_transaction
+def create_user_written(
+    connection: Connection,
+    document: dict[str, Any],
+    *,
+    password: str | None = None,
+    source: str = "scim",
+    name_id: str = "",
+) -> Written:
+    """:func:`create_user`, returning the new link row with the document it wrote (SCIM POST
+    renders that document rather than render the user again)."""
+    return create_in_transaction(
+        connection, document, password=password, source=source, name_id=name_id
+    )
 
 
 def create_in_transaction(
@@ -130,22 +129,27 @@ def create_in_transaction(
     password: str | None,
     source: str,
     name_id: str,
-) -> tuple[ExternalIdentity, bool]:
-    """:func:`create_user` in the caller's transaction; returns (identity, user was created).
+    linkable: Any = NOT_SEARCHED,
+) -> Written:
+    """:func:`create_user` in the caller's transaction.
 
     A user created or linked is attached to the connection's tenant (the adapter's
     ``attach_user_to_tenant``) once saved and its userName claimed.
 
-    The userName claim is taken after the user row is written (a new user) or locked (an
-    existing one): of two transactions creating one normalised name, the second waits on the
-    claim's unique index and gets :class:`Conflict`.
+    *linkable* is what :func:`find_linkable_user` found, when the caller has looked already
+    (the JIT door, to decide whether it may create): it is not looked for again. The userName
+    claim is taken after the user row is written (a new user) or locked (an existing one): of
+    two transactions creating one normalised name, the second waits on the claim's unique
+    index and gets :class:`Conflict`.
     """
     adapter = get_adapter()
     user_name = str(document["userName"])
     records.check_identifiers(document)
     normalized = adapter.normalize_user_name(user_name)
     previous = _claim_user_name(connection, normalized)
-    user = previous or find_linkable_user(connection, document)
+    if previous is None and linkable is NOT_SEARCHED:
+        linkable = find_linkable_user(connection, document)
+    user = previous or linkable
     created = user is None
     was_active = True
     if user is None:
@@ -173,47 +177,29 @@ def create_in_transaction(
     if tenant is not None:
         adapter.attach_user_to_tenant(user, tenant, connection, created=created)
     identity = ExternalIdentity(connection=connection, user=user, name_id=name_id)
-    records.write_identity(identity, document, fresh=True)
+    written = records.write_identity(identity, document, fresh=True)
     records.audit(
         identity, connection, source, "create" if created else "link", user, userName=user_name
     )
     records.send_user(signals.user_created if created else signals.user_linked, source, identity)
     if not created:
         _after_active_change(identity, source, was_active, adapter.is_user_active(user))
-    return identity, created
-
-
-def find_linkable_user(connection: Connection, document: dict[str, Any]) -> Any:
-    """An existing local user this connection may take over, by its verified e-mail domain."""
-    adapter = get_adapter()
-    emails = [str(document.get("userName") or "")]
-    email = primary_value(document.get("emails"))
-    if email:
-        emails.insert(0, str(email))
-    for candidate in emails:
-        if "@" not in candidate or not connection.owns_email_domain(candidate):
-            continue
-        user = adapter.find_user_by_user_name(connection, candidate) or adapter.find_user_by_email(
-            connection, candidate
-        )
-        if user is not None and adapter.can_link_user(connection, user, candidate):
-            return user
-    return None
+    return Written(identity, written, created=created)
 
 
 @write_transaction
-def update_user(
-    identity: ExternalIdentity, change: Change, *, source: str = "scim"
-) -> ExternalIdentity:
+def update_user(identity: ExternalIdentity, change: Change, *, source: str = "scim") -> Written:
     """Change a user from their current, locked state (SCIM PUT and PATCH).
 
-    Locks the link row and the user, then calls ``change(locked)`` for the new document and
-    password. *change* sees what is stored, not what the caller read: If-Match, immutability
-    and PATCH operations are checked and applied there, and again on a retry.
+    Locks the link row and the user, renders the user as they read now (once), then calls
+    ``change(locked, current)`` for the new document and password. *change* sees what is
+    stored, not what the caller read: If-Match, immutability and PATCH operations are checked
+    and applied there, and again on a retry. Returns the link row with the document written.
     """
     locked = lock_identity(identity)
-    document, password = change(locked)
-    return replace_locked(locked, document, password=password, source=source)
+    current = effective_document(locked)
+    document, password = change(locked, current)
+    return replace_locked(locked, document, password=password, source=source, before=current)
 
 
 def replace_user(
@@ -224,7 +210,8 @@ def replace_user(
     source: str = "scim",
 ) -> ExternalIdentity:
     """Replace the user's attributes with *document* (PUT, PATCH result, JIT refresh)."""
-    return update_user(identity, lambda _locked: (document, password), source=source)
+    written = update_user(identity, lambda _locked, _current: (document, password), source=source)
+    return written.identity
 
 
 def replace_locked(
@@ -233,14 +220,22 @@ def replace_locked(
     *,
     password: str | None,
     source: str,
-) -> ExternalIdentity:
-    """:func:`replace_user` on an identity its caller has locked (:func:`lock_identity`)."""
+    before: dict[str, Any] | None = None,
+    was_active: bool | None = None,
+) -> Written:
+    """:func:`replace_user` on an identity its caller has locked (:func:`lock_identity`).
+
+    *before* (:func:`effective_document` of the locked row) and *was_active* are what the
+    caller has already read of the locked user, not read again.
+    """
     adapter = get_adapter()
     connection = identity.connection
     user = identity.user
     records.check_identifiers(document)
-    was_active = adapter.is_user_active(user)
-    before = adapter.user_to_document(user, identity.document, connection)
+    if was_active is None:
+        was_active = adapter.is_user_active(user)
+    if before is None:
+        before = effective_document(identity)
     old_norm = identity.user_name_normalized
     new_name = str(document.get("userName") or identity.user_name)
     new_norm = adapter.normalize_user_name(new_name)
@@ -259,13 +254,13 @@ def replace_locked(
     if not password and after == before:
         # Nothing a client can read changed: same version (RFC 7232 §2.3), no audit event,
         # no signal. Identity providers resend unchanged values all the time.
-        return identity
+        return Written(identity, before, active=now_active)
     if password:
         adapter.set_password(user, password)
     records.save_user(user, connection, created=False)
     if new_norm != old_norm:
         claims.claim(user, new_norm)
-    records.write_identity(identity, document, fresh=False)
+    written = records.write_identity(identity, document, fresh=False)
     if new_norm != old_norm:
         claims.release(user, old_norm)
     _after_active_change(identity, source, was_active, now_active)
@@ -283,7 +278,7 @@ def replace_locked(
         # user_updated means "attributes changed": a change of `active` alone is told by
         # user_deactivated / user_reactivated only (docs/adapter.rst, the signal matrix).
         records.send_user(signals.user_updated, source, identity)
-    return identity
+    return Written(identity, written, active=now_active)
 
 
 def _after_active_change(

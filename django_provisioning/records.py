@@ -1,11 +1,13 @@
 """What every change writes besides the user: the link row, the value index, the audit trail.
 
 Helpers of the provisioning core (:mod:`.provisioning`, :mod:`.jit`); they run inside the
-core's transaction, on rows the core has locked.
+core's transaction, on rows the core has locked. :class:`Written` is what a write hands back to
+its door.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -18,6 +20,24 @@ from .exceptions import Conflict, InvalidData
 from .models import AuditEvent, Connection, ExternalIdentity, ExternalIdentityValue
 
 INDEXED_MULTI_VALUED = ("emails", "phoneNumbers", "ims", "photos", "entitlements", "roles")
+
+
+@dataclass
+class Written:
+    """A user as a write of the core left them, with what the write computed about them.
+
+    The doors use these rather than compute them again: the SCIM door renders ``document``,
+    the JIT door signs in only an account whose ``active`` is true.
+    """
+
+    identity: ExternalIdentity
+    #: The user as a client reads them (``adapter.user_to_document``), as saved: what the
+    #: value index holds and what a response renders.
+    document: dict[str, Any]
+    #: ``adapter.is_user_active`` of the user as written, when the write had to know (else None).
+    active: bool | None = None
+    #: Whether the write created the local user (rather than linked or changed one).
+    created: bool = False
 
 
 def audit(
@@ -114,9 +134,15 @@ def check_identifiers(document: dict[str, Any]) -> None:
         raise InvalidData(f"externalId: at most {limit} characters.")
 
 
-def write_identity(identity: ExternalIdentity, document: dict[str, Any], *, fresh: bool) -> None:
+def write_identity(
+    identity: ExternalIdentity, document: dict[str, Any], *, fresh: bool
+) -> dict[str, Any]:
     """Write the link row (version + 1 unless *fresh*) and its value index; a taken unique
-    column (userName, NameID) is :class:`Conflict`."""
+    column (userName, NameID) is :class:`Conflict`.
+
+    Returns the user as a client now reads them (the saved user's values over *document*):
+    the document the value index is made of, computed once, which the door renders.
+    """
     adapter = get_adapter()
     identity.document = document
     identity.user_name = str(document.get("userName") or identity.user_name)
@@ -130,8 +156,6 @@ def write_identity(identity: ExternalIdentity, document: dict[str, Any], *, fres
             identity.save()
     except IntegrityError as exc:
         raise Conflict("A user with this userName already exists.") from exc
-    index_values(
-        identity,
-        adapter.user_to_document(identity.user, document, identity.connection),
-        fresh=fresh,
-    )
+    written = adapter.user_to_document(identity.user, document, identity.connection)
+    index_values(identity, written, fresh=fresh)
+    return written

@@ -29,7 +29,7 @@ from onelogin.saml2.settings import OneLogin_Saml2_Settings
 
 from .. import signals
 from ..adapter import get_adapter
-from ..backends import BACKEND, ProvisioningBackend
+from ..backends import BACKEND
 from ..connections import get_connection
 from ..db import is_unavailable
 from ..exceptions import Conflict, Gone, InvalidData, ProvisioningDenied
@@ -141,12 +141,10 @@ def acs_finish_view(request: HttpRequest, connection: Connection) -> HttpRespons
 
     def sign_in(identity: ExternalIdentity) -> None:
         # Inside the provisioning transaction, under the link row and user locks: a SCIM
-        # deactivation waiting on them finds this session recorded, and ends it.
-        user = ProvisioningBackend().authenticate(request, saml_identity=identity)
-        if user is None:
-            raise ProvisioningDenied("This account has been deactivated.")
-        adapter.pre_saml_login(request, connection, user, saml_data)
-        login(request, user, backend=BACKEND)
+        # deactivation waiting on them finds this session recorded, and ends it. The core
+        # calls it for an active account only (it has read that under the locks).
+        adapter.pre_saml_login(request, connection, identity.user, saml_data)
+        login(request, identity.user, backend=BACKEND)
 
     try:
         identity, created = provision_from_saml(

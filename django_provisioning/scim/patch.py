@@ -4,22 +4,21 @@
 :func:`~django_provisioning.schema.document.canonicalize`) and a PatchOp body, and returns a new
 document plus the password, if one was sent. The caller re-validates the result with
 ``canonicalize()``; this module decides *where* values go and raises the protocol's errors.
-Every operation is parsed and the request's total work counted (:mod:`.patch_cost`) before
-any is applied: over ``SCIM_PATCH_MAX_WORK`` it is ``tooMany``. The rules where the RFC leaves
-room or real clients disagree are listed in the documentation (``docs/scim.rst``, "Modifying:
-PATCH"). Value filters in paths are :mod:`.filtering.value_filter`; adding or removing N
-elements is linear.
+Every operation is parsed and its path resolved (:mod:`.patch_targets`) and the request's
+total work counted (:mod:`.patch_cost`) before any is applied: over ``SCIM_PATCH_MAX_WORK`` it
+is ``tooMany``. The rules where the RFC leaves room or real clients disagree are listed in the
+documentation (``docs/scim.rst``, "Modifying: PATCH"). Value filters in paths are
+:mod:`.filtering.value_filter`; adding or removing N elements is linear.
 """
 
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
 from typing import Any
 
 from ..conf import provisioning_settings
 from ..exceptions import SchemaError
-from ..schema.definitions import Attribute, ResourceType, split_urn
+from ..schema.definitions import Attribute, ResourceType
 from ..schema.document import check_text, check_value_count, coerce_value
 from .attribute_values import (
     append_new,
@@ -29,48 +28,12 @@ from .attribute_values import (
     enforce_primary,
     remove_listed,
 )
-from .errors import (
-    InvalidPath,
-    InvalidSyntax,
-    InvalidValue,
-    Mutability,
-    NoTarget,
-    ScimError,
-    from_core,
-)
-from .filtering.nodes import Filter, PatchPath
-from .filtering.parser import parse_patch_path
-from .filtering.value_filter import check_filter, element_matches, seed_element
-from .patch_cost import MAX_OPERATIONS, WorkMeter, member, operations_of  # noqa: F401
+from .errors import InvalidValue, Mutability, NoTarget, ScimError, from_core
+from .filtering.value_filter import element_matches, seed_element
+from .patch_cost import MAX_OPERATIONS, WorkMeter, operations_of  # noqa: F401
+from .patch_targets import Step, Target, parse_operation, resolve_target
 
-_OPS = ("add", "remove", "replace")
 _EMPTY: tuple[Any, ...] = (None, "", [], {})
-
-
-@dataclass(frozen=True)
-class _Target:
-    """Where an operation applies. ``attr`` None: the whole schema ``urn`` (None = core)."""
-
-    urn: str | None
-    attr: Attribute | None
-    value_filter: Filter | None = None
-    sub: Attribute | None = None
-
-    @property
-    def label(self) -> str:
-        name = self.attr.name if self.attr else ""
-        if self.sub is not None:
-            name += "." + self.sub.name
-        return f"{self.urn}:{name}" if self.urn else name
-
-
-@dataclass(frozen=True)
-class _Step:
-    """One parsed operation. ``target`` None: an operation to ignore."""
-
-    op: str
-    target: _Target | None
-    value: Any
 
 
 def apply_patch(
@@ -97,7 +60,7 @@ def apply_patch(
 
 def plan_patch(
     document: dict[str, Any], body: Any, resource: ResourceType, *, limit: int | None = None
-) -> tuple[list[_Step], int]:
+) -> tuple[list[Step], int]:
     """The parsed operations of *body* and the units of work they ask for.
 
     Raises the protocol's errors for a malformed body, and :class:`TooMany` as soon as the
@@ -106,17 +69,18 @@ def plan_patch(
     operations = operations_of(body)
     if limit is None:
         limit = provisioning_settings.SCIM_PATCH_MAX_WORK
-    planner = _Patch(document, resource)
-    meter = WorkMeter(document, limit, lambda key: planner.resolve(key, lenient=True))
+    meter = WorkMeter(document, limit, lambda key: resolve_target(resource, key, lenient=True))
     steps = []
     for operation in operations:
-        step = planner.parse(operation)
+        step = parse_operation(resource, operation)
         meter.count(step.op, step.target, step.value)
         steps.append(step)
     return steps, meter.total
 
 
 class _Patch:
+    """A copy of a document, the operations applied to it one by one."""
+
     def __init__(self, doc: dict[str, Any], resource: ResourceType) -> None:
         self.doc = doc
         self.resource = resource
@@ -124,7 +88,7 @@ class _Patch:
 
     # -- operations ---------------------------------------------------------------------
 
-    def apply(self, step: _Step) -> None:
+    def apply(self, step: Step) -> None:
         if step.target is not None:
             if step.op == "remove":
                 self.remove(step.target, step.value)
@@ -141,29 +105,6 @@ class _Patch:
                 if isinstance(items, list):
                     check_value_count(items, name)
 
-    def parse(self, operation: Any) -> _Step:
-        """Check one operation object and resolve its path (nothing is applied)."""
-        if not isinstance(operation, dict):
-            raise InvalidSyntax("Each operation must be a JSON object.")
-        _p, op = member(operation, "op")
-        if not isinstance(op, str) or op.strip().lower() not in _OPS:
-            raise InvalidSyntax("'op' must be one of 'add', 'remove' or 'replace'.")
-        op = op.strip().lower()
-        _p, path = member(operation, "path")
-        has_value, value = member(operation, "value")
-        if path is not None and not isinstance(path, str):
-            raise InvalidPath("'path' must be a string.")
-        if path is None or not path.strip():
-            if op == "remove":
-                raise NoTarget("A 'remove' operation needs a 'path'.")
-            if not has_value or value is None:
-                raise InvalidValue(f"An '{op}' operation without a path needs a 'value'.")
-            return _Step(op, _Target(None, None), value)
-        target = self.resolve(path, lenient=False)
-        if target is not None and op != "remove" and not has_value:
-            raise InvalidValue(f"An '{op}' operation needs a 'value'.")
-        return _Step(op, target, value)
-
     def finish(self, original: dict[str, Any]) -> None:
         for attr in self.resource.schema.attributes:
             if attr.required and original.get(attr.name) not in _EMPTY:
@@ -177,56 +118,7 @@ class _Patch:
             if value in (None, [], {}):
                 del self.doc[key]
 
-    # -- paths --------------------------------------------------------------------------
-
-    def resolve(self, text: str, *, lenient: bool) -> _Target | None:
-        """The target of *text*; None when the operation is to be ignored."""
-        text = text.strip()
-        urn, rest = split_urn(text, self.resource)
-        if urn is not None and urn.lower() == self.resource.schema.id.lower():
-            urn = None
-            if not rest:
-                return _Target(None, None)
-        elif urn is not None and not rest:
-            return _Target(urn, None)
-        elif urn is None and rest[:4].lower() == "urn:":
-            return None  # An extension this resource does not have.
-        parsed = _parse(rest)
-        if parsed.path.urn is not None:
-            raise InvalidPath(f"Invalid path '{text}'.")
-        name = parsed.path.attr
-        if name.lower() == "schemas":
-            return None
-        attr = self.resource.find(urn, name)
-        if attr is None and urn is None:
-            found = [(e.id, e.attribute(name)) for e in self.resource.extensions]
-            found = [(u, a) for u, a in found if a is not None]
-            if len(found) == 1:
-                urn, attr = found[0]
-        if attr is None:
-            if lenient:
-                return None
-            raise InvalidPath(f"Unknown attribute '{text}'.")
-        sub_names = {s.lower(): s for s in (parsed.path.sub, parsed.sub) if s}
-        if len(sub_names) > 1:
-            raise InvalidPath(f"Invalid path '{text}'.")
-        if attr.mutability == "readOnly":
-            return None
-        sub = None
-        if sub_names:
-            sub_name = next(iter(sub_names.values()))
-            sub = attr.sub(sub_name) if attr.type == "complex" else None
-            if sub is None:
-                if lenient and attr.type == "complex":
-                    return None
-                raise InvalidPath(f"Unknown sub-attribute in path '{text}'.")
-            if sub.mutability == "readOnly":
-                return None
-        if parsed.value_filter is not None:
-            if not attr.multi_valued:
-                raise InvalidPath(f"'{attr.name}' is not multi-valued; it takes no filter.")
-            check_filter(attr, parsed.value_filter)
-        return _Target(urn, attr, parsed.value_filter, sub)
+    # -- containers ---------------------------------------------------------------------
 
     def container(self, urn: str | None, *, create: bool) -> dict[str, Any] | None:
         if urn is None:
@@ -241,7 +133,7 @@ class _Patch:
 
     # -- add / replace ------------------------------------------------------------------
 
-    def set(self, op: str, target: _Target, value: Any) -> None:
+    def set(self, op: str, target: Target, value: Any) -> None:
         attr = target.attr
         if attr is None:
             self.set_schema(op, target.urn, value)
@@ -271,13 +163,11 @@ class _Patch:
         for key, item in value.items():
             if not isinstance(key, str):
                 continue
-            target = self.resolve(f"{urn}:{key}" if urn else key, lenient=True)
+            target = resolve_target(self.resource, f"{urn}:{key}" if urn else key, lenient=True)
             if target is not None:
                 self.set(op, target, item)
 
-    def set_attribute(
-        self, op: str, target: _Target, container: dict[str, Any], value: Any
-    ) -> None:
+    def set_attribute(self, op: str, target: Target, container: dict[str, Any], value: Any) -> None:
         attr = target.attr
         assert attr is not None
         current = container.get(attr.name)
@@ -304,7 +194,7 @@ class _Patch:
             raise Mutability(f"Attribute '{target.label}' is immutable.")
         container[attr.name] = new_value
 
-    def set_sub(self, op: str, target: _Target, container: dict[str, Any], value: Any) -> None:
+    def set_sub(self, op: str, target: Target, container: dict[str, Any], value: Any) -> None:
         attr, sub = target.attr, target.sub
         assert attr is not None and sub is not None
         sub_value = None if value is None else _coerce_sub(sub, value, target.label)
@@ -335,7 +225,7 @@ class _Patch:
             raise Mutability(f"Attribute '{target.label}' is immutable.")
         container[attr.name] = new_value
 
-    def set_filtered(self, op: str, target: _Target, container: dict[str, Any], value: Any) -> None:
+    def set_filtered(self, op: str, target: Target, container: dict[str, Any], value: Any) -> None:
         attr, sub, expr = target.attr, target.sub, target.value_filter
         assert attr is not None and expr is not None
         current = container.get(attr.name)
@@ -373,7 +263,7 @@ class _Patch:
 
     # -- remove -------------------------------------------------------------------------
 
-    def remove(self, target: _Target, value: Any) -> None:
+    def remove(self, target: Target, value: Any) -> None:
         attr = target.attr
         if attr is None:
             if target.urn is None:
@@ -403,7 +293,7 @@ class _Patch:
             return
         self.set_filtered("replace", target, container, None)
 
-    def unassign(self, target: _Target, container: dict[str, Any]) -> None:
+    def unassign(self, target: Target, container: dict[str, Any]) -> None:
         attr = target.attr
         assert attr is not None
         current = container.get(attr.name)
@@ -417,17 +307,6 @@ class _Patch:
 def _required_removed(attr: Attribute) -> ScimError:
     """RFC 7644 §3.5.2.2: a required attribute removed or left unassigned is ``mutability``."""
     return Mutability(f"Required attribute '{attr.name}' cannot be removed.")
-
-
-def _parse(text: str) -> PatchPath:
-    try:
-        return parse_patch_path(text)
-    except InvalidPath:
-        raise
-    except ScimError as exc:
-        raise InvalidPath(exc.detail) from exc
-    except Exception as exc:  # A parser failure on hostile input is still a client error.
-        raise InvalidPath(f"Invalid path '{text[:200]}'.") from exc
 
 
 def _coerce_sub(sub: Attribute, value: Any, label: str) -> Any:

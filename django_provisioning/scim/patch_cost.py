@@ -1,9 +1,9 @@
 """A PatchOp read, and the work it asks for counted, before any of it is done.
 
-Private to :mod:`.patch`: the envelope (``schemas``, at most :data:`MAX_OPERATIONS`
-``Operations``, 413 above) and the work meter. Each limit on its own is harmless -- 1000
-operations, 1000 values per attribute, 100 terms per filter -- but their product is not: 1000
-operations of
+Private to :mod:`.patch` and :mod:`.patch_targets`: the envelope (``schemas``, at most
+:data:`MAX_OPERATIONS` ``Operations``, 413 above) and the work meter. Each limit on its own is
+harmless -- 1000 operations, 1000 values per attribute, 100 terms per filter -- but their
+product is not: 1000 operations of
 ``replace emails[value eq "..."].display`` on a user with 999 e-mails cost a million element
 comparisons (15 s of CPU), and 40-term filters timed the worker out. So the request's total is
 bounded by one setting, ``SCIM_PATCH_MAX_WORK``, and the answer above it is ``400 tooMany``.
@@ -73,7 +73,7 @@ def operations_of(body: Any) -> list[Any]:
 
 
 class Target(Protocol):
-    """What :class:`.patch._Target` offers the meter."""
+    """What :class:`.patch_targets.Target` offers the meter."""
 
     @property
     def urn(self) -> str | None: ...

@@ -94,11 +94,17 @@ def render_user(
     request: Request | Any,
     identity: ExternalIdentity,
     groups: list[dict[str, Any]] | None = None,
+    document: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The full SCIM representation of one user (before attribute projection)."""
-    adapter = get_adapter()
-    doc = adapter.user_to_document(identity.user, identity.document, identity.connection)
-    doc.pop("password", None)
+    """The full SCIM representation of one user (before attribute projection).
+
+    *document* is the user as a client reads them when the caller has it already (the one a
+    write of the core returns); otherwise the adapter renders it from the link row and the user.
+    """
+    if document is None:
+        adapter = get_adapter()
+        document = adapter.user_to_document(identity.user, identity.document, identity.connection)
+    doc = {key: value for key, value in document.items() if key != "password"}
     location = user_location(request, identity)
     root = base_url(request)
     schemas = [USER_RESOURCE.schema.id]

@@ -74,13 +74,15 @@ def user_response(
     identity: ExternalIdentity,
     status: int = 200,
     projection: Projection | None = None,
+    document: dict[str, Any] | None = None,
 ) -> Response:
     """One user; writes pass the *projection* they parsed before writing (a bad
-    ``attributes`` must refuse the request, not answer 400 after the commit)."""
+    ``attributes`` must refuse the request, not answer 400 after the commit), and the
+    *document* the core wrote (not rendered again)."""
     groups = load_groups(identity.connection, [identity]).get(identity.user_id)
     if projection is None:
         projection = Projection(request.query_params)
-    body = projection(render_user(request, identity, groups))
+    body = projection(render_user(request, identity, groups, document))
     headers = {"ETag": identity.etag}
     if status == 201:
         headers["Location"] = user_location(request, identity)
@@ -166,8 +168,10 @@ class UserListView(UserQueryView):
         connection = connection_of(request)
         projection = Projection(request.query_params)
         document, password = canonicalize(request.data, USER_RESOURCE)
-        identity = provisioning.create_user(connection, document, password=password)
-        return user_response(request, identity, status=201, projection=projection)
+        written = provisioning.create_user_written(connection, document, password=password)
+        return user_response(
+            request, written.identity, status=201, projection=projection, document=written.document
+        )
 
 
 class UserSearchView(UserQueryView):
@@ -200,23 +204,28 @@ class UserDetailView(ScimView):
         projection = Projection(request.query_params)
         document, password = canonicalize(request.data, USER_RESOURCE)
 
-        def change(locked: ExternalIdentity) -> tuple[dict[str, Any], str | None]:
+        def change(
+            locked: ExternalIdentity, current: dict[str, Any]
+        ) -> tuple[dict[str, Any], str | None]:
             check_if_match(request, locked)
-            check_immutable(USER_RESOURCE, provisioning.effective_document(locked), document)
+            check_immutable(USER_RESOURCE, current, document)
             return document, password
 
-        identity = provisioning.update_user(get_identity(connection, scim_id), change)
-        return user_response(request, identity, projection=projection)
+        written = provisioning.update_user(get_identity(connection, scim_id), change)
+        return user_response(
+            request, written.identity, projection=projection, document=written.document
+        )
 
     def patch(self, request: Request, scim_id: str) -> Response:
         connection = connection_of(request)
         projection = Projection(request.query_params)
 
-        def change(locked: ExternalIdentity) -> tuple[dict[str, Any], str | None]:
-            # On the locked row: the operations apply to what is stored now, not to what a
-            # concurrent request has since replaced.
+        def change(
+            locked: ExternalIdentity, current: dict[str, Any]
+        ) -> tuple[dict[str, Any], str | None]:
+            # On the locked row: the operations apply to what is stored now (*current*, the
+            # core's rendering of it), not to what a concurrent request has since replaced.
             check_if_match(request, locked)
-            current = provisioning.effective_document(locked)
             patched, password = apply_patch(current, request.data, USER_RESOURCE)
             document, _pw = canonicalize(
                 {**patched, "schemas": [USER_RESOURCE.schema.id]}, USER_RESOURCE
@@ -224,8 +233,10 @@ class UserDetailView(ScimView):
             check_immutable(USER_RESOURCE, current, document)
             return document, password
 
-        identity = provisioning.update_user(get_identity(connection, scim_id), change)
-        return user_response(request, identity, projection=projection)
+        written = provisioning.update_user(get_identity(connection, scim_id), change)
+        return user_response(
+            request, written.identity, projection=projection, document=written.document
+        )
 
     def delete(self, request: Request, scim_id: str) -> Response:
         connection = connection_of(request)

@@ -1,0 +1,39 @@
+"""The core's lock order: the link row, then its user, each read again under its lock.
+
+Every write of the core (:mod:`.provisioning`, :mod:`.jit`) takes its locks through here, so
+both doors lock in one order and cannot deadlock each other; what decides a write's outcome
+(``active``, the version, ``deleted_at``) is read from the locked rows, never from the copy the
+caller holds. See ``docs/architecture.rst``, "Concurrency".
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import get_user_model
+
+from .exceptions import Gone
+from .models import ExternalIdentity
+
+
+def lock_user(pk: Any) -> Any:
+    """The user row, locked (``FOR UPDATE``) and read under the lock."""
+    user = get_user_model()._default_manager.select_for_update().filter(pk=pk).first()
+    if user is None:
+        raise Gone("This user no longer exists.")
+    return user
+
+
+def lock_identity(identity: ExternalIdentity) -> ExternalIdentity:
+    """*identity* read again under its locks: the link row, then its user (the lock order).
+
+    Raises :class:`Gone` when the row has been deleted, or deleted over SCIM, since the caller
+    read it. The caller's connection object is kept: it may carry settings laid over the row.
+    """
+    locked = ExternalIdentity.objects.select_for_update(of=("self",)).filter(pk=identity.pk)
+    row = locked.first()
+    if row is None or row.deleted_at is not None:
+        raise Gone("This user no longer exists.")
+    row.connection = identity.connection
+    row.user = lock_user(row.user_id)
+    return row

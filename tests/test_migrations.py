@@ -1,0 +1,22 @@
+"""What the migrations leave in the database (``tox -e migrations`` checks that the models need
+no new migration, with either user model)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import connection
+
+from django_provisioning.models import AuditEvent, ExternalGroup
+
+
+def test_dead_fields_are_gone_from_the_database(db: Any) -> None:
+    """0003: ``ExternalGroup.document`` (never read or written) is dropped, and ``admin`` is
+    no longer a choice of ``AuditEvent.source`` (no code writes it)."""
+    with connection.cursor() as cursor:
+        columns = connection.introspection.get_table_description(
+            cursor, ExternalGroup._meta.db_table
+        )
+    assert "document" not in {column.name for column in columns}
+    assert "updated_at" in {column.name for column in columns}
+    assert AuditEvent._meta.get_field("source").choices == [("scim", "SCIM"), ("saml", "SAML")]
