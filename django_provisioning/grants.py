@@ -105,9 +105,7 @@ def apply(
         changes.revoked = list(revoke)
         still_held = _held(revoke)
         changes.removed = [
-            (eg, u)
-            for eg, u in revoke
-            if eg.group_id is None or (eg.group_id, u) not in still_held
+            (eg, u) for eg, u in revoke if eg.group_id is None or (eg.group_id, u) not in still_held
         ]
         if changes.removed:
             adapter.remove_local_memberships(connection, changes.removed)

@@ -223,7 +223,10 @@ def create_group(
         if row.document:
             raise Conflict(TAKEN)
         return update_group(
-            row, display_name=display_name, external_id=external_id, document=document or {},
+            row,
+            display_name=display_name,
+            external_id=external_id,
+            document=document or {},
             source=source,
         )
     row = ExternalGroup(

@@ -51,7 +51,7 @@ def namespaced_name(connection: Connection, display_name: str, *, salt: str = ""
     Two long names that share their first 140 characters stay two names; *salt* (the link
     row's id) gives another name when the first one is taken.
     """
-    limit = Group._meta.get_field("name").max_length or 150
+    limit = Group._meta.get_field("name").max_length or 150  # type: ignore[union-attr]
     name = f"{connection.slug}{SEPARATOR}{display_name}"
     if len(name) <= limit and not salt:
         return name

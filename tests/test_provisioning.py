@@ -8,8 +8,8 @@ from django.contrib.auth.models import Group
 
 from django_provisioning import signals
 from django_provisioning.exceptions import ProvisioningDenied
-from django_provisioning.models import AuditEvent, ExternalGroup, ExternalIdentity, NameIdFormat
 from django_provisioning.jit import provision_from_saml
+from django_provisioning.models import AuditEvent, ExternalGroup, ExternalIdentity, NameIdFormat
 from django_provisioning.provisioning import deactivate_user, replace_user, sync_user_groups
 
 from .factories import UserFactory, scim_user

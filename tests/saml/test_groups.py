@@ -12,12 +12,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
-from django_provisioning.models import Connection, ExternalGroup
-
-try:
-    from django_provisioning.models import GroupGrant
-except ImportError:  # TEMP: before the fix
-    GroupGrant = None
+from django_provisioning.models import Connection, ExternalGroup, GroupGrant
 from tests.factories import ConnectionFactory
 
 from .conftest import Browser, sp_metadata
@@ -121,7 +116,10 @@ def test_the_same_global_name_in_two_connections_is_not_one_group(
     sign_in(browser, "alice@example.com", ["Engineering"])
     sign_in(other_browser, "bob@globex.test", ["Engineering"])
 
-    alice, bob = (User.objects.get(**{User.USERNAME_FIELD: e}) for e in ("alice@example.com", "bob@globex.test"))
+    alice, bob = (
+        User.objects.get(**{User.USERNAME_FIELD: e})
+        for e in ("alice@example.com", "bob@globex.test")
+    )
     shared = set(alice.groups.all()) & set(bob.groups.all())
     assert not shared
     assert not Group.objects.filter(name="engineers").exists()
