@@ -360,3 +360,19 @@ def test_hooks_map_groups_onto_the_products_own_model(connection: Any, settings:
     ]
     sync_user_groups(alice, ["Ops"])
     assert TeamAdapter.members == {(rows["Ops"].pk, alice.user.pk)}
+
+
+def test_deleting_a_group_in_the_admin_goes_through_the_core(
+    admin_client: Any, connection: Any
+) -> None:
+    alice, bob = (scim_user(connection, f"{n}@example.com") for n in ("alice", "bob"))
+    sync_user_groups(alice, ["Engineering"])
+    row = ExternalGroup.objects.get()
+    bob.user.groups.add(row.group)
+    assert admin_client.get("/admin/django_provisioning/externalgroup/add/").status_code == 403
+    response = admin_client.post(
+        f"/admin/django_provisioning/externalgroup/{row.pk}/delete/", {"post": "yes"}
+    )
+    assert response.status_code == 302
+    assert not ExternalGroup.objects.exists() and not Group.objects.exists()
+    assert AuditEvent.objects.get(action="group_delete").source == "admin"
