@@ -123,3 +123,27 @@ def test_the_same_global_name_in_two_connections_is_not_one_group(
     shared = set(alice.groups.all()) & set(bob.groups.all())
     assert not shared
     assert not Group.objects.filter(name="engineers").exists()
+
+
+def test_entra_object_ids_in_the_claim_find_the_group_scim_created(
+    browser: Browser, saml_connection: Connection
+) -> None:
+    from django_provisioning import groups
+
+    object_id = "5f3c9a52-8c1e-4f1b-9d1a-2b6a7c1e9f00"
+    # The operator maps the IdP group by the id Entra's claim carries (it sends no names).
+    staff = Group.objects.create(name="staff")
+    saml_connection.group_mapping = {object_id: "staff"}
+    saml_connection.save()
+    # Entra's SCIM client pushed the group first: externalId is the objectId.
+    pushed = groups.create_group(
+        saml_connection, "Acme Admins", external_id=object_id, document={"displayName": "x"}
+    )
+    assert pushed.group == staff and not pushed.owns_group
+
+    sign_in(browser, "alice@example.com", [object_id], attribute=ENTRA_GROUPS)
+
+    assert groups_of("alice@example.com") == ["staff"]
+    assert ExternalGroup.objects.get().display_name == "Acme Admins"  # one row, SCIM's name
+    sign_in(browser, "alice@example.com", [], attribute=ENTRA_GROUPS)
+    assert groups_of("alice@example.com") == []
