@@ -22,6 +22,7 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
+from django.contrib.auth.models import Group
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -45,6 +46,8 @@ __all__ = [
 ]
 
 LIMIT = 255  # ExternalGroup.external_id and display_name
+#: ``update_group``'s default for ``external_id``: leave it as it is (``None`` clears it).
+KEEP: Any = object()
 TAKEN = "A group with this displayName or externalId already exists."
 
 
@@ -88,8 +91,6 @@ def _link(external_group: ExternalGroup, source: str) -> bool:
         raise InvalidData(f"Group {external_group.display_name!r} maps onto a foreign group.")
     if created:
         adapter.attach_group_to_tenant(group, adapter.get_tenant(connection), connection)
-    from django.contrib.auth.models import Group
-
     external_group.group = group if isinstance(group, Group) else None
     external_group.owns_group = created
     external_group.save(update_fields=["group", "owns_group"])
@@ -214,26 +215,30 @@ def create_group(
     """Create an IdP group of *connection* (SCIM POST /Groups), or take over the row a SAML
     sign-in made for it (matched by id, then name: one IdP group, one link row).
 
-    A row a SCIM client wrote already is :class:`Conflict`.
+    A row a SCIM client wrote already (its stored document is never empty) is
+    :class:`Conflict`.
     """
+    external_id = external_id or None
     _check(display_name, external_id)
+    document = document or {"displayName": display_name}
     found = _match(connection, [v for v in (external_id, display_name) if v is not None])
     row = found.get(external_id or "") or found.get(display_name)
     if row is not None:
         if row.document:
             raise Conflict(TAKEN)
+        # A row a sign-in made (its id is the SAML value): keep that id unless SCIM sends one.
         return update_group(
             row,
             display_name=display_name,
-            external_id=external_id,
-            document=document or {},
+            external_id=external_id or KEEP,
+            document=document,
             source=source,
         )
     row = ExternalGroup(
         connection=connection,
         display_name=display_name,
         external_id=external_id,
-        document=document or {},
+        document=document,
     )
     try:
         with transaction.atomic():
@@ -252,17 +257,18 @@ def update_group(
     external_group: ExternalGroup,
     *,
     display_name: str | None = None,
-    external_id: str | None = None,
+    external_id: Any = KEEP,
     document: dict[str, Any] | None = None,
     source: str = "scim",
 ) -> ExternalGroup:
-    """Rename a group, change its ``externalId`` or stored document (SCIM PUT/PATCH)."""
+    """Rename a group, change its ``externalId`` (``None`` clears it) or stored document
+    (SCIM PUT/PATCH)."""
     row = _lock(external_group)
     renamed = display_name is not None and display_name != row.display_name
-    _check(display_name or row.display_name, external_id)
+    if external_id is not KEEP:
+        row.external_id = external_id or None
+    _check(display_name or row.display_name, row.external_id)
     row.display_name = display_name or row.display_name
-    if external_id is not None:
-        row.external_id = external_id
     if document is not None:
         row.document = document
     row.updated_at = timezone.now()

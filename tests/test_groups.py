@@ -376,3 +376,14 @@ def test_deleting_a_group_in_the_admin_goes_through_the_core(
     assert response.status_code == 302
     assert not ExternalGroup.objects.exists() and not Group.objects.exists()
     assert AuditEvent.objects.get(action="group_delete").source == "admin"
+
+
+def test_a_group_scim_created_is_not_taken_over_by_name(connection: Any) -> None:
+    groups.create_group(connection, "Everyone")
+    with pytest.raises(Conflict):
+        groups.create_group(connection, "Everyone")
+    row = groups.create_group(connection, "Ops", external_id="00ops")
+    groups.update_group(row, external_id=None)
+    assert ExternalGroup.objects.get(pk=row.pk).external_id is None
+    groups.update_group(row, display_name="Operations")  # keeps externalId as it is
+    assert ExternalGroup.objects.get(pk=row.pk).display_name == "Operations"
