@@ -166,6 +166,8 @@ def sync_groups(identity: ExternalIdentity, group_values: Iterable[str], *, sour
         [(held[pk], user.pk) for pk in revoke_ids],
         source=source,
     )
+    if not changes:
+        return  # only memberships the product granted: nothing recorded, nothing to say
     AuditEvent.objects.create(
         connection=connection,
         source=source,

@@ -51,6 +51,7 @@ def test_a_product_membership_is_never_removed_by_a_door(connection: Any) -> Non
     alice.user.groups.add(staff)  # the product's doing
     sync_user_groups(alice, ["Admins"])
     assert not GroupGrant.objects.exists()  # already a member: no grant recorded
+    assert not AuditEvent.objects.filter(action="groups").exists()  # nor a change audited
     sync_user_groups(alice, [])
     assert names(alice) == ["staff"]
     link = ExternalGroup.objects.get()
