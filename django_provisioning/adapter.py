@@ -11,7 +11,9 @@ and runs inside the provisioning transaction; signals (:mod:`django_provisioning
 
 from __future__ import annotations
 
+import logging
 import unicodedata
+from collections.abc import Sequence
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -22,11 +24,13 @@ from django.db import models
 from django.db.models import F, Value
 from django.db.models.lookups import Exact
 
+from . import local_groups
 from .conf import DEFAULT_USER_ATTRIBUTE_MAP, RELOAD_ON, provisioning_settings
 from .db import CaseFold
 
 # Documented as importable from here (docs/adapter.rst): hooks raise it to refuse.
 from .exceptions import ProvisioningDenied
+from .schema.document import copy_document
 from .schema.paths import MappedPath, get_path, parse_mapped_path, set_path
 
 __all__ = ["DefaultAdapter", "ProvisioningDenied", "configured_attribute_map", "get_adapter"]
@@ -35,8 +39,10 @@ if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
     from django.http import HttpRequest
 
-    from .models import Connection, ExternalIdentity
+    from .models import Connection, ExternalGroup, ExternalIdentity
 
+
+logger = logging.getLogger("django_provisioning")
 
 #: Usernames differing only in case that a case-insensitive lookup reads to pick the one that
 #: normalises the same (there are at most a handful).
@@ -116,7 +122,7 @@ class DefaultAdapter:
         self, user: AbstractBaseUser, document: dict[str, Any], connection: Connection
     ) -> dict[str, Any]:
         """Overlay the model's values on a copy of the stored document (model wins)."""
-        doc = _deep_copy(document)
+        doc = copy_document(document)
         for mapped, field_name in self.mapped_paths(connection):
             value: Any = getattr(user, field_name, None)
             if hasattr(value, "isoformat"):
@@ -243,6 +249,92 @@ class DefaultAdapter:
         together; raising refuses the group. The default does nothing.
         """
 
+    # ------------------------------------------------------------------ groups
+    # IdP groups are ExternalGroup rows of one connection (see django_provisioning.groups);
+    # these hooks map them onto local groups. Defaults: auth.Group, named per connection,
+    # memberships in the user model's groups table. Override all of them together to map
+    # onto the product's own model (and relate that model to ExternalGroup on its side).
+
+    def local_groups_for(self, connection: Connection) -> models.QuerySet[Any]:
+        """The local groups *connection* may link its IdP groups to.
+
+        The core refuses to link an IdP group to any other. The default: every ``auth.Group``
+        except those created for another connection's IdP groups.
+        """
+        return local_groups.mappable_groups(connection)
+
+    def get_or_create_local_group(
+        self, connection: Connection, external_group: ExternalGroup
+    ) -> tuple[Any, bool]:
+        """The local group for a new IdP group: ``(group, created)``, or ``(None, False)`` to
+        leave the IdP group unsynced.
+
+        Explicit only: when ``group_mapping`` maps the IdP group (by id, then name) onto a
+        local group's name, that existing group; when it names none, nothing (a warning is
+        logged, never a group of that global name created). Otherwise a new group of the
+        connection's own, named by :meth:`local_group_name`.
+        """
+        target = local_groups.mapped_name(connection, external_group)
+        if target is not None:
+            group = self.local_groups_for(connection).filter(name=target).first()
+            if group is None:
+                logger.warning(
+                    "Connection %r maps IdP group %r onto local group %r, which does not "
+                    "exist (or belongs to another connection): not synced",
+                    connection.slug,
+                    external_group.display_name,
+                    target,
+                )
+            return group, False
+        return local_groups.create_group(
+            self.local_group_name(connection, external_group),
+            local_groups.namespaced_name(
+                connection, external_group.display_name, salt=str(external_group.scim_id)
+            ),
+        ), True
+
+    def local_group_name(self, connection: Connection, external_group: ExternalGroup) -> str:
+        """The name of the local group created for an IdP group: ``"<slug>: <displayName>"``
+        (cut to 150 characters with a hash suffix when longer)."""
+        return local_groups.namespaced_name(connection, external_group.display_name)
+
+    def rename_local_group(self, connection: Connection, external_group: ExternalGroup) -> None:
+        """The IdP group was renamed: rename the local group, if it was created for it."""
+        if external_group.owns_group and external_group.group is not None:
+            local_groups.rename_group(
+                external_group.group,
+                self.local_group_name(connection, external_group),
+                local_groups.namespaced_name(
+                    connection, external_group.display_name, salt=str(external_group.scim_id)
+                ),
+            )
+
+    def delete_local_group(self, connection: Connection, external_group: ExternalGroup) -> None:
+        """The IdP group is gone: delete the local group if it was created for it (a group
+        mapped explicitly stays; the core has removed the memberships its doors granted)."""
+        if external_group.owns_group and external_group.group is not None:
+            external_group.group.delete()
+
+    def local_memberships(
+        self, connection: Connection, pairs: Sequence[local_groups.Pair]
+    ) -> set[tuple[Any, Any]]:
+        """Which (external group, user pk) *pairs* are local memberships already, as
+        ``(external group pk, user pk)``. One set operation, whatever the number of pairs."""
+        found = local_groups.memberships(pairs)
+        return {(eg.pk, user_pk) for eg, user_pk in pairs if (eg.group_id, user_pk) in found}
+
+    def add_local_memberships(
+        self, connection: Connection, pairs: Sequence[local_groups.Pair]
+    ) -> None:
+        """Add each user to the local group of the external group paired with it."""
+        local_groups.add_memberships(pairs)
+
+    def remove_local_memberships(
+        self, connection: Connection, pairs: Sequence[local_groups.Pair]
+    ) -> None:
+        """Remove each user from the local group of the external group paired with it."""
+        local_groups.remove_memberships(pairs)
+
     # ------------------------------------------------------------------ SAML
 
     def pre_saml_login(
@@ -259,14 +351,6 @@ class DefaultAdapter:
     ) -> dict[str, Any]:
         """Adjust the SCIM-shaped document built from a SAML assertion before it is applied."""
         return document
-
-
-def _deep_copy(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _deep_copy(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_deep_copy(v) for v in value]
-    return value
 
 
 @lru_cache(maxsize=1)

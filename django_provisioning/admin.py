@@ -11,6 +11,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
+from . import groups
 from .connections import effective_q
 from .declared import declared_connections, is_retired
 from .models import (
@@ -231,9 +232,22 @@ class ExternalIdentityAdmin(admin.ModelAdmin):
 
 @admin.register(ExternalGroup)
 class ExternalGroupAdmin(admin.ModelAdmin):
-    list_display = ("display_name", "connection", "group", "external_id")
+    list_display = ("display_name", "connection", "group", "owns_group", "external_id")
     list_filter = ("connection",)
+    search_fields = ("display_name", "external_id")
+    list_select_related = ("connection", "group")
     readonly_fields = [f.name for f in ExternalGroup._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # IdP groups are written by the provisioning core only.
+
+    def delete_model(self, request: HttpRequest, obj: ExternalGroup) -> None:
+        # Through the core: the memberships its doors granted go too (a product's stay).
+        groups.delete_group(obj, source="admin")
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[ExternalGroup]) -> None:
+        for obj in queryset.select_related("connection"):
+            groups.delete_group(obj, source="admin")
 
 
 @admin.register(AuditEvent)

@@ -11,14 +11,24 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.db import connections
 
 from .exceptions import Gone
 from .models import ExternalIdentity
 
 
 def lock_user(pk: Any) -> Any:
-    """The user row, locked (``FOR UPDATE``) and read under the lock."""
-    user = get_user_model()._default_manager.select_for_update().filter(pk=pk).first()
+    """The user row, locked and read under the lock.
+
+    ``FOR NO KEY UPDATE`` where the database has it (PostgreSQL): it excludes every other
+    writer of the row as ``FOR UPDATE`` does, but lets another transaction insert a row that
+    names the user (a group grant, a membership: its foreign key check takes ``FOR KEY
+    SHARE``). A /Groups change holding a group's link row while it adds this user would
+    otherwise wait for a sign-in that waits for that link row: a deadlock.
+    """
+    users = get_user_model()._default_manager
+    no_key = connections[users.select_for_update().db].features.has_select_for_no_key_update
+    user = users.select_for_update(no_key=no_key).filter(pk=pk).first()
     if user is None:
         raise Gone("This user no longer exists.")
     return user

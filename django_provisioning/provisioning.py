@@ -384,9 +384,10 @@ def delete_user(
 def sync_user_groups(
     identity: ExternalIdentity, group_names: Iterable[str], *, source: str = "saml"
 ) -> None:
-    """Make the user's membership in this connection's groups exactly *group_names*.
+    """Make the memberships doors granted the user in this connection's IdP groups exactly
+    those *group_names* name (the IdP's ids or names for its groups; see :mod:`.groups`).
 
-    Groups the product assigned by other means (not linked to this connection) are untouched.
-    A fixed number of queries, whatever the number of groups.
+    Memberships the product granted are never removed. A fixed number of queries, whatever
+    the number of groups, once the groups exist.
     """
     sync_groups(lock_identity(identity), group_names, source=source)

@@ -10,13 +10,14 @@ from django.db import connection
 from django_provisioning.models import AuditEvent, ExternalGroup
 
 
-def test_dead_fields_are_gone_from_the_database(db: Any) -> None:
-    """0003: ``ExternalGroup.document`` (never read or written) is dropped, and ``admin`` is
-    no longer a choice of ``AuditEvent.source`` (no code writes it)."""
+def test_the_admin_source_is_gone(db: Any) -> None:
+    """0003: ``admin`` is no longer a choice of ``AuditEvent.source`` (no code writes it).
+
+    ``ExternalGroup.document`` stays: the group core stores what a SCIM client wrote there.
+    """
     with connection.cursor() as cursor:
         columns = connection.introspection.get_table_description(
             cursor, ExternalGroup._meta.db_table
         )
-    assert "document" not in {column.name for column in columns}
-    assert "updated_at" in {column.name for column in columns}
+    assert "document" in {column.name for column in columns}
     assert AuditEvent._meta.get_field("source").choices == [("scim", "SCIM"), ("saml", "SAML")]

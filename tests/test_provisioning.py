@@ -118,10 +118,10 @@ def test_group_sync_only_touches_connection_groups(connection):
     manual = Group.objects.create(name="billing-admins")
     user.groups.add(manual)
     saml(connection, groups=["eng"])
-    assert set(user.groups.values_list("name", flat=True)) == {"eng", "billing-admins"}
+    assert set(user.groups.values_list("name", flat=True)) == {"acme: eng", "billing-admins"}
     assert ExternalGroup.objects.filter(connection=connection).count() == 2
     saml(connection, groups=None)  # no group mapping: membership untouched
-    assert set(user.groups.values_list("name", flat=True)) == {"eng", "billing-admins"}
+    assert set(user.groups.values_list("name", flat=True)) == {"acme: eng", "billing-admins"}
 
 
 def test_signals_fire_after_commit(connection, django_capture_on_commit_callbacks):

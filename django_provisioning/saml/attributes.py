@@ -171,11 +171,15 @@ def canonical_document(document: dict[str, Any]) -> dict[str, Any]:
 
 
 def group_names_for(connection: Connection, attributes: dict[str, list[str]]) -> list[str] | None:
-    """Local group names from the groups attribute through ``group_mapping``.
+    """The IdP groups of the assertion that the connection syncs: the values of the groups
+    attribute that are keys of ``group_mapping`` (as the IdP sends them: Entra, the groups'
+    object ids; most others, their names).
 
     None (leave memberships alone) when the connection maps no groups. When it does, an absent
     groups attribute means "in none of the mapped groups" (identity providers omit empty
-    attributes). IdP groups without a mapping are ignored.
+    attributes). IdP groups without a mapping are ignored. The core matches each value to the
+    connection's :class:`~django_provisioning.models.ExternalGroup` (by id, then name) and
+    the adapter decides its local group (see ``group_mapping`` in docs/settings.rst).
     """
     mapping = connection.group_mapping or {}
     if not mapping:
@@ -185,9 +189,4 @@ def group_names_for(connection: Connection, attributes: dict[str, list[str]]) ->
         if connection.groups_attribute
         else attribute_names(connection, "groups")
     )
-    wanted: list[str] = []
-    for idp_group in _values(attributes, names):
-        local = mapping.get(idp_group)
-        if local and local not in wanted:
-            wanted.append(str(local))
-    return wanted
+    return list(dict.fromkeys(g for g in _values(attributes, names) if g in mapping))

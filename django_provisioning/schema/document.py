@@ -228,3 +228,13 @@ def primary_value(items: Any) -> Any:
             return item.get("value")
     first = items[0]
     return first.get("value") if isinstance(first, dict) else None
+
+
+def copy_document(value: Any) -> Any:
+    """A deep copy of a JSON document (dicts, lists, scalars): what ``copy.deepcopy`` does
+    for these types, without its memo and dispatch, on the path of every rendering."""
+    if isinstance(value, dict):
+        return {k: copy_document(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [copy_document(v) for v in value]
+    return value

@@ -40,7 +40,7 @@ from django.urls import reverse
 from rest_framework.request import Request
 
 from ..adapter import get_adapter
-from ..groups import groups_through
+from ..local_groups import groups_through
 from ..models import Connection, ExternalIdentity
 from ..schema.definitions import USER_RESOURCE, Attribute, ResourceType, split_urn
 from .errors import InvalidValue

@@ -84,9 +84,10 @@ def test_mapping_override_string_or_list() -> None:
 
 def test_group_names() -> None:
     assert group_names_for(Connection(), {"groups": ["a"]}) is None
-    mapped = Connection(group_mapping={"a": "Alpha", "b": "Beta"})
-    assert group_names_for(mapped, {"memberOf": ["b", "a", "zzz"]}) == ["Beta", "Alpha"]
+    # The IdP's values (the core finds their link rows), only those group_mapping lists.
+    mapped = Connection(group_mapping={"a": "Alpha", "b": None})
+    assert group_names_for(mapped, {"memberOf": ["b", "a", "zzz", "a"]}) == ["b", "a"]
     assert group_names_for(mapped, {}) == []
     custom = Connection(group_mapping={"a": "Alpha"}, groups_attribute="roles")
     assert group_names_for(custom, {"groups": ["a"], "roles": []}) == []
-    assert group_names_for(custom, {"roles": ["a"]}) == ["Alpha"]
+    assert group_names_for(custom, {"roles": ["a"]}) == ["a"]

@@ -10,10 +10,6 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.RemoveField(
-            model_name='externalgroup',
-            name='document',
-        ),
         migrations.AlterField(
             model_name='auditevent',
             name='source',

@@ -1,0 +1,122 @@
+"""Link rows of users: ``ExternalIdentity``, its value index, userName claims, sessions."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from .connection import Connection
+
+
+class ExternalIdentity(models.Model):
+    """Links a connection to a local user: the SCIM id, externalId, SAML NameID and document."""
+
+    connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="identities")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="external_identities"
+    )
+    scim_id = models.UUIDField(_("SCIM id"), default=uuid.uuid4, unique=True, editable=False)
+    # NULL, not "": "no externalId" must never compare equal to another absent one.
+    external_id = models.CharField(  # noqa: DJ001
+        _("externalId"), max_length=255, null=True, blank=True
+    )
+    user_name = models.CharField(_("userName"), max_length=255)
+    user_name_normalized = models.CharField(_("userName (normalised)"), max_length=255)
+    name_id = models.CharField(_("SAML NameID"), max_length=512, blank=True)
+    document = models.JSONField(_("SCIM document"), default=dict, blank=True)
+    version = models.PositiveIntegerField(default=1)
+    created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(_("updated"), default=timezone.now)
+    deleted_at = models.DateTimeField(
+        _("deleted over SCIM"),
+        null=True,
+        blank=True,
+        help_text=_(
+            "Set by SCIM DELETE under the deactivate policy: the SCIM resource is gone "
+            "(404) but the account is kept, deactivated."
+        ),
+    )
+
+    class Meta:
+        verbose_name = _("external identity")
+        verbose_name_plural = _("external identities")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["connection", "user_name_normalized"],
+                name="dp_identity_unique_username",
+            ),
+            models.UniqueConstraint(fields=["connection", "user"], name="dp_identity_unique_user"),
+            models.UniqueConstraint(
+                fields=["connection", "name_id"],
+                condition=~Q(name_id=""),
+                name="dp_identity_unique_nameid",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["connection", "external_id"], name="dp_identity_externalid"),
+            models.Index(fields=["connection", "created_at", "id"], name="dp_identity_order"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_name} @ {self.connection_id}"
+
+    @property
+    def etag(self) -> str:
+        return f'W/"{self.version}"'
+
+
+class UserNameClaim(models.Model):
+    """One local account per normalised userName, whichever connection provisions it.
+
+    The unique column makes the rule hold when two requests create the same name at once (a
+    prior SELECT cannot). A user linked from several connections under one name holds one claim;
+    the claim goes with the user. Written by the provisioning core in the same transaction as
+    the account it names.
+    """
+
+    user_name_normalized = models.CharField(_("userName (normalised)"), max_length=255, unique=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
+
+    class Meta:
+        verbose_name = _("userName claim")
+        verbose_name_plural = _("userName claims")
+
+    def __str__(self) -> str:
+        return self.user_name_normalized
+
+
+class ExternalIdentityValue(models.Model):
+    """One element of a multi-valued SCIM attribute (emails, phoneNumbers, ...), for filtering."""
+
+    identity = models.ForeignKey(ExternalIdentity, on_delete=models.CASCADE, related_name="values")
+    attribute = models.CharField(max_length=64)
+    type = models.CharField(max_length=64, blank=True)
+    value = models.CharField(max_length=1024, blank=True)
+    value_normalized = models.CharField(max_length=1024, blank=True)
+    primary = models.BooleanField(default=False)
+    display = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["attribute", "value_normalized"], name="dp_value_lookup"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.attribute}={self.value}"
+
+
+class UserSession(models.Model):
+    """Which session keys belong to which user, so deprovisioning can end them."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    session_key = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"session of {self.user_id}"
