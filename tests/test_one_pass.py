@@ -49,7 +49,7 @@ from django_provisioning.models import Connection, ExternalIdentity
 from django_provisioning.schema import document as schema_document
 from tests.factories import ConnectionFactory
 from tests.saml.conftest import Browser, sp_metadata
-from tests.saml.idp import IDP_ENTITY_ID, IDP_SLO_URL, IDP_SSO_URL, TestIdP, pem
+from tests.saml.idp import TestIdP, idp_options
 from tests.tools import FailingDatabase, deadlock
 
 from .conftest import ScimClient
@@ -259,10 +259,7 @@ def saml_connection(db: Any) -> Connection:
         slug="acme",
         name="Acme",
         verified_domains=["example.com"],
-        idp_entity_id=IDP_ENTITY_ID,
-        idp_sso_url=IDP_SSO_URL,
-        idp_slo_url=IDP_SLO_URL,
-        idp_x509_certs=[pem("idp.crt")],
+        **idp_options(),
     )
 
 

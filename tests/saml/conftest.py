@@ -8,7 +8,7 @@ from django.test import Client
 from django_provisioning.models import Connection
 from tests.factories import ConnectionFactory
 
-from .idp import IDP_ENTITY_ID, IDP_SLO_URL, IDP_SSO_URL, TestIdP, b64, pem
+from .idp import IDP_SSO_URL, TestIdP, b64, idp_options
 
 SP_ENTITY_ID = "http://testserver/sso/acme/metadata/"
 ACS_URL = "http://testserver/sso/acme/acs/"
@@ -26,10 +26,7 @@ def saml_connection(db: Any) -> Connection:
         slug="acme",
         name="Acme",
         verified_domains=["example.com"],
-        idp_entity_id=IDP_ENTITY_ID,
-        idp_sso_url=IDP_SSO_URL,
-        idp_slo_url=IDP_SLO_URL,
-        idp_x509_certs=[pem("idp.crt")],
+        **idp_options(),
     )
 
 

@@ -422,3 +422,13 @@ __all__ = [
     "to_bytes",
     "tree",
 ]
+
+
+def idp_options() -> dict[str, Any]:
+    """The connection fields that point a connection at this test IdP (SSO and SLO)."""
+    return {
+        "idp_entity_id": IDP_ENTITY_ID,
+        "idp_sso_url": IDP_SSO_URL,
+        "idp_slo_url": IDP_SLO_URL,
+        "idp_x509_certs": [pem("idp.crt")],
+    }

@@ -16,7 +16,7 @@ from django_provisioning.models import Connection, ExternalGroup, GroupGrant
 from tests.factories import ConnectionFactory
 
 from .conftest import Browser, sp_metadata
-from .idp import IDP_ENTITY_ID, IDP_SLO_URL, IDP_SSO_URL, TestIdP, pem
+from .idp import TestIdP, idp_options
 
 User = get_user_model()
 ENTRA_GROUPS = "http://schemas.microsoft.com/ws/2008/06/identity/claims/groups"
@@ -39,10 +39,7 @@ def globex() -> Connection:
         slug="globex",
         name="Globex",
         verified_domains=["globex.test"],
-        idp_entity_id=IDP_ENTITY_ID,
-        idp_sso_url=IDP_SSO_URL,
-        idp_slo_url=IDP_SLO_URL,
-        idp_x509_certs=[pem("idp.crt")],
+        **idp_options(),
     )
 
 
