@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import unicodedata
-from collections.abc import Sequence
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -24,22 +23,23 @@ from django.db import models
 from django.db.models import F, Value
 from django.db.models.lookups import Exact
 
-from . import local_groups
-from .conf import DEFAULT_USER_ATTRIBUTE_MAP, RELOAD_ON, provisioning_settings
+from .conf import RELOAD_ON, provisioning_settings
 from .db import CaseFold
 
 # Documented as importable from here (docs/adapter.rst): hooks raise it to refuse.
 from .exceptions import ProvisioningDenied
+from .group_hooks import GroupHooks
+from .mapping import MappedAttribute, configured_attribute_map, mapped_attributes
 from .schema.document import copy_document
-from .schema.paths import MappedPath, get_path, parse_mapped_path, set_path
+from .schema.paths import MappedPath, get_path, set_path
 
-__all__ = ["DefaultAdapter", "ProvisioningDenied", "configured_attribute_map", "get_adapter"]
+__all__ = ["DefaultAdapter", "ProvisioningDenied", "get_adapter"]
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
     from django.http import HttpRequest
 
-    from .models import Connection, ExternalGroup, ExternalIdentity
+    from .models import Connection, ExternalIdentity
 
 
 logger = logging.getLogger("django_provisioning")
@@ -49,33 +49,44 @@ logger = logging.getLogger("django_provisioning")
 MAX_NAME_CANDIDATES = 10
 
 
-class DefaultAdapter:
-    """Maps SCIM users onto ``AUTH_USER_MODEL`` through ``USER_ATTRIBUTE_MAP``."""
+class DefaultAdapter(GroupHooks):
+    """Maps SCIM users onto ``AUTH_USER_MODEL`` through ``USER_ATTRIBUTE_MAP``.
+
+    The group hooks are inherited from :class:`~.group_hooks.GroupHooks`.
+    """
 
     # ------------------------------------------------------------------ mapping
 
-    def get_user_attribute_map(self, connection: Connection | None = None) -> dict[str, str]:
-        """SCIM attribute path -> user model field name.
+    def get_user_attribute_map(self, connection: Connection | None = None) -> dict[str, Any]:
+        """SCIM attribute path -> user model field name, or a callable (:mod:`.mapping`).
 
         Defaults to ``USER_ATTRIBUTE_MAP``; when that is unset, the built-in map restricted to
-        the fields the user model has, with ``userName`` on the model's ``USERNAME_FIELD``.
+        the fields the user model has (``userName`` on the model's ``USERNAME_FIELD``, unless
+        that is the e-mail field, which takes the primary e-mail).
         """
         return configured_attribute_map()
 
-    def mapped_paths(self, connection: Connection | None = None) -> list[tuple[MappedPath, str]]:
-        mapping = self.get_user_attribute_map(connection)
-        return [(parse_mapped_path(path), field) for path, field in mapping.items()]
+    def mapped_attributes(
+        self, connection: Connection | None = None
+    ) -> tuple[MappedAttribute, ...]:
+        """The parsed map of *connection*: each path with its field or setter."""
+        return mapped_attributes(self.get_user_attribute_map(connection))
 
     def field_for_path(self, path: str, connection: Connection | None = None) -> str | None:
         """The model field a singular SCIM path (``name.givenName``) is mapped to, if any."""
-        for mapped, field in self.mapped_paths(connection):
-            if mapped.has_selector:
+        for mapped in self.mapped_attributes(connection):
+            if mapped.path.has_selector or not mapped.field:
                 continue
-            key = ".".join(p for p in (mapped.attr, mapped.sub) if p)
-            if mapped.urn:
-                key = f"{mapped.urn}:{key}"
-            if key.lower() == path.lower():
-                return field
+            if mapped.dotted.lower() == path.lower():
+                return mapped.field
+        return None
+
+    def local_name_source(self, connection: Connection | None = None) -> MappedPath | None:
+        """The SCIM path the local username (``USERNAME_FIELD``) is written from; None: userName."""
+        username_field = get_user_model().USERNAME_FIELD
+        for mapped in self.mapped_attributes(connection):
+            if mapped.field == username_field:
+                return mapped.path
         return None
 
     def normalize_user_name(self, user_name: str) -> str:
@@ -99,10 +110,17 @@ class DefaultAdapter:
     def populate_user(
         self, user: AbstractBaseUser, document: dict[str, Any], connection: Connection
     ) -> None:
-        """Copy mapped attributes from the SCIM document onto the user's fields."""
+        """Copy mapped attributes from the SCIM document onto the user's fields.
+
+        The local username (``USERNAME_FIELD``) left empty by the map takes the userName.
+        Paths mapped to a callable are :meth:`populate_related`'s, once the user is saved.
+        """
         model = type(user)
-        for mapped, field_name in self.mapped_paths(connection):
-            value = get_path(document, mapped)
+        for mapped in self.mapped_attributes(connection):
+            if mapped.field is None:
+                continue
+            value = get_path(document, mapped.path)
+            field_name = mapped.field
             field = model._meta.get_field(field_name)
             if isinstance(field, models.BooleanField):
                 if value is None:
@@ -117,23 +135,64 @@ class DefaultAdapter:
             # No truncation: a value too long for the field is refused by save_user's
             # full_clean (400 invalidValue), never stored cut short.
             setattr(user, field_name, value)
+        username_field = get_user_model().USERNAME_FIELD
+        if not getattr(user, username_field, None) and document.get("userName"):
+            setattr(user, username_field, str(document["userName"]))
+
+    def populate_related(
+        self, user: AbstractBaseUser, document: dict[str, Any], connection: Connection
+    ) -> None:
+        """Call each callable of the map, ``target(user, value, connection)``.
+
+        After the user is saved (it has a primary key: write a profile row, a related model),
+        in the transaction that writes it, when the document changed; *value* is None when the
+        attribute is absent (cleared).
+        """
+        for mapped in self.mapped_attributes(connection):
+            if mapped.setter is not None:
+                mapped.setter(user, get_path(document, mapped.path), connection)
 
     def user_to_document(
         self, user: AbstractBaseUser, document: dict[str, Any], connection: Connection
     ) -> dict[str, Any]:
-        """Overlay the model's values on a copy of the stored document (model wins)."""
+        """Overlay the model's values on a copy of the stored document (model wins).
+
+        Except ``userName``, the identity provider's name for the person (the local username
+        may differ: generated, or renamed in the product), paths mapped to a callable, and an
+        element of a multi-valued attribute (``emails[primary eq true].value``) the document
+        does not have: the model's value is laid over what a client sent, never made up.
+        """
         doc = copy_document(document)
-        for mapped, field_name in self.mapped_paths(connection):
-            value: Any = getattr(user, field_name, None)
+        for mapped in self.mapped_attributes(connection):
+            if mapped.field is None or mapped.key == "userName":
+                continue
+            if mapped.path.has_selector and get_path(document, mapped.path) is None:
+                continue  # an element the client did not send is not made up from the model
+            value: Any = getattr(user, mapped.field, None)
             if hasattr(value, "isoformat"):
                 value = value.isoformat()
-            set_path(doc, mapped, value)
+            set_path(doc, mapped.path, value)
         return doc
+
+    def generate_username(
+        self, connection: Connection, document: dict[str, Any], proposed: str, *, attempt: int
+    ) -> str | None:
+        """Another local username when *proposed* (from the IdP) is taken or does not fit.
+
+        Called with ``attempt`` 1, 2, ... up to ``USERNAME_ATTEMPTS``, each time the previous
+        name was refused. None, the default, keeps the IdP's value and its error (409
+        ``uniqueness`` for a taken name; 400 for one the field refuses). A product whose people
+        may belong to several customers should return a name here, e.g.
+        ``django_provisioning.usernames.numbered_username(proposed, attempt)``: the SCIM
+        ``userName`` still round-trips and is found in the link row; only the local username
+        differs.
+        """
+        return None
 
     def find_user_by_user_name(
         self, connection: Connection, user_name: str
     ) -> AbstractBaseUser | None:
-        """The local user whose userName is *user_name*, to detect a clash or link.
+        """The local user whose local username is *user_name*, to detect a clash or link.
 
         Compared in one form, :meth:`normalize_user_name`, as the SCIM filter and the JIT
         lookup compare it: first the accounts this app provisioned (their userName claims),
@@ -147,7 +206,7 @@ class DefaultAdapter:
         if holder is not None:
             return holder  # type: ignore[no-any-return]
         model = get_user_model()
-        field = self.get_user_attribute_map(connection).get("userName", model.USERNAME_FIELD)
+        field = model.USERNAME_FIELD
         same_case_folded = Exact(CaseFold(F(field)), CaseFold(Value(user_name.strip())))
         candidates = model._default_manager.filter(same_case_folded).order_by("pk")
         for candidate in candidates[:MAX_NAME_CANDIDATES]:
@@ -249,92 +308,6 @@ class DefaultAdapter:
         together; raising refuses the group. The default does nothing.
         """
 
-    # ------------------------------------------------------------------ groups
-    # IdP groups are ExternalGroup rows of one connection (see django_provisioning.groups);
-    # these hooks map them onto local groups. Defaults: auth.Group, named per connection,
-    # memberships in the user model's groups table. Override all of them together to map
-    # onto the product's own model (and relate that model to ExternalGroup on its side).
-
-    def local_groups_for(self, connection: Connection) -> models.QuerySet[Any]:
-        """The local groups *connection* may link its IdP groups to.
-
-        The core refuses to link an IdP group to any other. The default: every ``auth.Group``
-        except those created for another connection's IdP groups.
-        """
-        return local_groups.mappable_groups(connection)
-
-    def get_or_create_local_group(
-        self, connection: Connection, external_group: ExternalGroup
-    ) -> tuple[Any, bool]:
-        """The local group for a new IdP group: ``(group, created)``, or ``(None, False)`` to
-        leave the IdP group unsynced.
-
-        Explicit only: when ``group_mapping`` maps the IdP group (by id, then name) onto a
-        local group's name, that existing group; when it names none, nothing (a warning is
-        logged, never a group of that global name created). Otherwise a new group of the
-        connection's own, named by :meth:`local_group_name`.
-        """
-        target = local_groups.mapped_name(connection, external_group)
-        if target is not None:
-            group = self.local_groups_for(connection).filter(name=target).first()
-            if group is None:
-                logger.warning(
-                    "Connection %r maps IdP group %r onto local group %r, which does not "
-                    "exist (or belongs to another connection): not synced",
-                    connection.slug,
-                    external_group.display_name,
-                    target,
-                )
-            return group, False
-        return local_groups.create_group(
-            self.local_group_name(connection, external_group),
-            local_groups.namespaced_name(
-                connection, external_group.display_name, salt=str(external_group.scim_id)
-            ),
-        ), True
-
-    def local_group_name(self, connection: Connection, external_group: ExternalGroup) -> str:
-        """The name of the local group created for an IdP group: ``"<slug>: <displayName>"``
-        (cut to 150 characters with a hash suffix when longer)."""
-        return local_groups.namespaced_name(connection, external_group.display_name)
-
-    def rename_local_group(self, connection: Connection, external_group: ExternalGroup) -> None:
-        """The IdP group was renamed: rename the local group, if it was created for it."""
-        if external_group.owns_group and external_group.group is not None:
-            local_groups.rename_group(
-                external_group.group,
-                self.local_group_name(connection, external_group),
-                local_groups.namespaced_name(
-                    connection, external_group.display_name, salt=str(external_group.scim_id)
-                ),
-            )
-
-    def delete_local_group(self, connection: Connection, external_group: ExternalGroup) -> None:
-        """The IdP group is gone: delete the local group if it was created for it (a group
-        mapped explicitly stays; the core has removed the memberships its doors granted)."""
-        if external_group.owns_group and external_group.group is not None:
-            external_group.group.delete()
-
-    def local_memberships(
-        self, connection: Connection, pairs: Sequence[local_groups.Pair]
-    ) -> set[tuple[Any, Any]]:
-        """Which (external group, user pk) *pairs* are local memberships already, as
-        ``(external group pk, user pk)``. One set operation, whatever the number of pairs."""
-        found = local_groups.memberships(pairs)
-        return {(eg.pk, user_pk) for eg, user_pk in pairs if (eg.group_id, user_pk) in found}
-
-    def add_local_memberships(
-        self, connection: Connection, pairs: Sequence[local_groups.Pair]
-    ) -> None:
-        """Add each user to the local group of the external group paired with it."""
-        local_groups.add_memberships(pairs)
-
-    def remove_local_memberships(
-        self, connection: Connection, pairs: Sequence[local_groups.Pair]
-    ) -> None:
-        """Remove each user from the local group of the external group paired with it."""
-        local_groups.remove_memberships(pairs)
-
     # ------------------------------------------------------------------ SAML
 
     def pre_saml_login(
@@ -346,33 +319,22 @@ class DefaultAdapter:
     ) -> None:
         """Veto a SAML sign-in by raising :class:`ProvisioningDenied`; called before login()."""
 
-    def adjust_saml_document(
-        self, connection: Connection, document: dict[str, Any], saml_data: dict[str, Any]
+    def pre_jit(
+        self,
+        request: HttpRequest,
+        connection: Connection,
+        document: dict[str, Any],
+        saml_data: dict[str, Any],
     ) -> dict[str, Any]:
-        """Adjust the SCIM-shaped document built from a SAML assertion before it is applied."""
+        """Veto or adjust a just-in-time sign-in before anything is written.
+
+        Called for every valid assertion, before the account is looked up, created or
+        updated, with the SCIM-shaped *document* built from it (return it, changed or not)
+        and ``saml_data`` (``connection``: the Connection; ``name_id``, ``name_id_format``,
+        ``session_index``, ``attributes``). Raise :class:`ProvisioningDenied` to refuse: the
+        person sees its message and nothing is written.
+        """
         return document
-
-
-@lru_cache(maxsize=1)
-def configured_attribute_map() -> dict[str, str]:
-    """The attribute map in force (cached; dropped with the settings on ``setting_changed``)."""
-    configured = provisioning_settings.USER_ATTRIBUTE_MAP
-    if configured is not None:
-        return dict(configured)
-    model = get_user_model()
-    mapping: dict[str, str] = {}
-    for path, field in DEFAULT_USER_ATTRIBUTE_MAP.items():
-        if path == "userName":
-            field = model.USERNAME_FIELD
-        try:
-            model._meta.get_field(field)
-        except FieldDoesNotExist:
-            continue
-        mapping[path] = field
-    if model.USERNAME_FIELD == model.get_email_field_name():
-        # e-mail as username: the primary e-mail and userName are the same field.
-        mapping.pop("emails[primary eq true].value", None)
-    return mapping
 
 
 @lru_cache(maxsize=1)
@@ -383,14 +345,13 @@ def get_adapter() -> DefaultAdapter:
 
 
 def _clear_caches(*, setting: str, **kwargs: Any) -> None:
-    """Drop the cached adapter and attribute map with the settings they were built from.
+    """Drop the cached adapter with the settings it was built from.
 
     Registered here rather than in :mod:`.conf`, so the settings module needs no import of
     the adapter (which imports the settings).
     """
     if setting in RELOAD_ON:
         get_adapter.cache_clear()
-        configured_attribute_map.cache_clear()
 
 
 setting_changed.connect(_clear_caches)

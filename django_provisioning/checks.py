@@ -12,9 +12,7 @@ from django.utils.module_loading import import_string
 from .backends import BACKEND
 from .conf import DEFAULTS, IMPORT_STRINGS, SETTINGS_NAME
 from .declared import TENANT_KEY
-from .exceptions import InvalidPath
 from .models import CONNECTION_OPTIONS
-from .schema.paths import parse_mapped_path
 
 #: What a declared connection may name: its options (Connection fields) and its tenant.
 CONNECTION_KEYS = frozenset(CONNECTION_OPTIONS) | {TENANT_KEY}
@@ -99,6 +97,7 @@ POSITIVE_INTEGERS = (
     "SAML_MAX_ASSERTION_AGE",
     "WRITE_ATTEMPTS",
     "RETRY_AFTER",
+    "USERNAME_ATTEMPTS",
 )
 #: Seconds that may be zero or a fraction.
 NON_NEGATIVE_NUMBERS = ("WRITE_RETRY_BACKOFF",)
@@ -247,7 +246,8 @@ def _choices_hint(field: Any) -> str:
 
 def _check_attribute_map(mapping: Any) -> list[CheckMessage]:
     from django.contrib.auth import get_user_model
-    from django.core.exceptions import FieldDoesNotExist
+
+    from .mapping import check_map
 
     if not isinstance(mapping, dict):
         return [
@@ -257,41 +257,10 @@ def _check_attribute_map(mapping: Any) -> list[CheckMessage]:
                 id="django_provisioning.E005",
             )
         ]
-    errors: list[CheckMessage] = []
-    model = get_user_model()
-    for path, field in mapping.items():
-        try:
-            model._meta.get_field(field)
-        except FieldDoesNotExist:
-            errors.append(
-                Error(
-                    f"USER_ATTRIBUTE_MAP maps {path!r} to {field!r}, which "
-                    f"{model._meta.label} does not have.",
-                    hint="Map it to a concrete field of the user model, or remove it.",
-                    id="django_provisioning.E006",
-                )
-            )
-    for path in mapping:
-        try:
-            parse_mapped_path(path)
-        except InvalidPath as exc:
-            errors.append(
-                Error(
-                    f"USER_ATTRIBUTE_MAP key {path!r} is not a SCIM attribute path: {exc}",
-                    hint='Use e.g. "name.givenName", "emails[primary eq true].value" or '
-                    '"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department".',
-                    id="django_provisioning.E008",
-                )
-            )
-    if "userName" not in mapping:
-        errors.append(
-            Error(
-                "USER_ATTRIBUTE_MAP does not map 'userName'.",
-                hint=f"Map it to the user model's USERNAME_FIELD ({model.USERNAME_FIELD!r}).",
-                id="django_provisioning.E007",
-            )
-        )
-    return errors
+    return [
+        Error(message, hint=hint, obj=SETTINGS_NAME, id=f"django_provisioning.{check_id}")
+        for check_id, message, hint in check_map(mapping, get_user_model())
+    ]
 
 
 @register(Tags.security)

@@ -1,7 +1,9 @@
-"""userName claims: one local account per normalised userName, across every connection.
+"""Username claims: one local account per normalised local username, across every connection.
 
 A claim is a row of :class:`~django_provisioning.models.UserNameClaim`, unique on the
-normalised name (``adapter.normalize_user_name``). The core takes the claim in the same
+normalised *local* username (the user model's ``USERNAME_FIELD``, see :mod:`.usernames`, in
+``adapter.normalize_user_name``'s form): the SCIM userName by default, a generated name when
+the adapter made one up. The core takes the claim in the same
 transaction that creates or renames the account, after the user row is written and locked, so
 of two requests creating the same name at once the second fails on the unique index and
 answers :class:`~django_provisioning.exceptions.Conflict`, whichever connections they come from.
@@ -14,7 +16,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 
 from .exceptions import Conflict
-from .models import ExternalIdentity, UserNameClaim
+from .models import UserNameClaim
 
 TAKEN = "A user with this userName already exists."
 
@@ -51,9 +53,5 @@ def claim(user: Any, normalized: str) -> None:
 
 
 def release(user: Any, normalized: str) -> None:
-    """Give *normalized* up, unless one of *user*'s link rows still carries it."""
-    still_used = ExternalIdentity.objects.filter(
-        user=user, user_name_normalized=normalized
-    ).exists()
-    if not still_used:
-        UserNameClaim.objects.filter(user=user, user_name_normalized=normalized).delete()
+    """Give up *user*'s claim of *normalized*, the local username it had before a rename."""
+    UserNameClaim.objects.filter(user=user, user_name_normalized=normalized).delete()

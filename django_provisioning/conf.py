@@ -34,9 +34,13 @@ DEFAULTS: dict[str, Any] = {
     # Keys are Connection model field names, laid over the connection's row whenever it is
     # read (options left out take the field's default); see django_provisioning.connections.
     "CONNECTIONS": {},
-    # SCIM attribute path -> user model field. None means "the default map, minus fields the
-    # user model does not have".
+    # SCIM attribute path -> user model field name, or a callable(user, value, connection) or
+    # its dotted path (see django_provisioning.mapping). None means "the default map, minus
+    # fields the user model does not have".
     "USER_ATTRIBUTE_MAP": None,
+    # Times the adapter's generate_username is asked for another local username when the
+    # IdP's value is taken or does not fit (see django_provisioning.usernames).
+    "USERNAME_ATTEMPTS": 10,
     # SCIM paging: the largest page a client may ask for, and the page size when it asks none.
     "SCIM_MAX_RESULTS": 200,
     "SCIM_DEFAULT_COUNT": 100,

@@ -71,6 +71,19 @@ def is_unavailable(exc: BaseException) -> bool:
     return isinstance(exc, (OperationalError, InterfaceError))
 
 
+class RetryWrite(Exception):
+    """Raised inside a write transaction to run it again from the start.
+
+    For a race that the next attempt resolves by itself (a name another transaction took
+    since this one looked: the next attempt sees it taken, and picks another). On the last
+    attempt, or in a transaction its caller owns, *final* is raised instead.
+    """
+
+    def __init__(self, final: Exception) -> None:
+        super().__init__(str(final))
+        self.final = final
+
+
 def write_transaction(func: Callable[..., T]) -> Callable[..., T]:
     """Run *func* as one transaction, retried on retryable failures (see the module docstring).
 
@@ -82,8 +95,11 @@ def write_transaction(func: Callable[..., T]) -> Callable[..., T]:
     def wrapper(*args: Any, **kwargs: Any) -> T:
         if transaction.get_connection().in_atomic_block:
             # The caller owns the transaction: only the caller could start it again.
-            with transaction.atomic():
-                return func(*args, **kwargs)
+            try:
+                with transaction.atomic():
+                    return func(*args, **kwargs)
+            except RetryWrite as exc:
+                raise exc.final from exc
         attempts = max(1, int(provisioning_settings.WRITE_ATTEMPTS))
         backoff = max(0.0, float(provisioning_settings.WRITE_RETRY_BACKOFF))
         attempt = 1
@@ -91,6 +107,12 @@ def write_transaction(func: Callable[..., T]) -> Callable[..., T]:
             try:
                 with transaction.atomic():
                     return func(*args, **kwargs)
+            except RetryWrite as exc:
+                if attempt >= attempts:
+                    raise exc.final from exc
+                logger.info(
+                    "%s: attempt %d lost a race (%s); retrying", func.__qualname__, attempt, exc
+                )
             except OperationalError as exc:
                 if attempt >= attempts or not is_retryable(exc):
                     raise

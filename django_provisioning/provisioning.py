@@ -29,9 +29,9 @@ from typing import Any
 
 from django.utils import timezone
 
-from . import claims, records, signals
+from . import claims, records, signals, usernames
 from .adapter import get_adapter
-from .db import write_transaction
+from .db import RetryWrite, write_transaction
 from .exceptions import Conflict, ProvisioningDenied
 from .groups import sync_groups
 from .linking import find_linkable_user
@@ -67,28 +67,6 @@ NOT_SEARCHED: Any = object()
 def effective_document(identity: ExternalIdentity) -> dict[str, Any]:
     """The identity's document as a client reads it: the stored one, model values overlaid."""
     return get_adapter().user_to_document(identity.user, identity.document, identity.connection)
-
-
-def _claim_user_name(
-    connection: Connection, normalized: str, *, exclude_pk: int | None = None
-) -> Any:
-    """Refuse a userName taken by a live identity; clear it from a SCIM-deleted one.
-
-    Returns the user of the cleared link, if any: a person deleted over SCIM and pushed again
-    gets their old (deactivated) account back rather than a second one.
-    """
-    clash = (
-        ExternalIdentity.objects.filter(connection=connection, user_name_normalized=normalized)
-        .exclude(pk=exclude_pk)
-        .select_related("user")
-    )
-    previous = None
-    for other in clash:
-        if other.deleted_at is None:
-            raise Conflict("A user with this userName already exists.")
-        previous = other.user
-        other.delete()
-    return previous
 
 
 def create_user(
@@ -146,16 +124,16 @@ def create_in_transaction(
     user_name = str(document["userName"])
     records.check_identifiers(document)
     normalized = adapter.normalize_user_name(user_name)
-    previous = _claim_user_name(connection, normalized)
+    previous = records.take_user_name(connection, normalized)
     if previous is None and linkable is NOT_SEARCHED:
         linkable = find_linkable_user(connection, document)
     user = previous or linkable
     created = user is None
     was_active = True
     if user is None:
-        if adapter.find_user_by_user_name(connection, user_name) is not None:
-            raise Conflict(claims.TAKEN)
         user = adapter.new_user(connection, document)
+        adapter.populate_user(user, document, connection)
+        local = usernames.assign(adapter, connection, user, document)
     else:
         # Link rows before the user (the lock order): the account's SCIM-deleted links in
         # this connection make way for the new one.
@@ -166,11 +144,23 @@ def create_in_transaction(
         was_active = adapter.is_user_active(user)
         if source == SAML and not was_active:
             raise ProvisioningDenied(DEACTIVATED)  # JIT never reactivates
-    adapter.populate_user(user, document, connection)
+        # An account taken over keeps its local username (the IdP's is in the link row).
+        kept = usernames.local_name(user)
+        adapter.populate_user(user, document, connection)
+        setattr(user, type(user).USERNAME_FIELD, kept)
+        local = adapter.normalize_user_name(kept)
     if password:
         adapter.set_password(user, password)
-    records.save_user(user, connection, created=created)
-    claims.claim(user, normalized)
+    try:
+        records.save_user(user, connection, created=created)
+        claims.claim(user, local)
+    except Conflict as exc:
+        if created and usernames.generates(adapter):
+            # Another transaction took the name since assign() looked: the next attempt sees
+            # it taken and asks the hook for another.
+            raise RetryWrite(exc) from exc
+        raise
+    adapter.populate_related(user, document, connection)
     # In this transaction (an account is never committed without its tenant membership), and
     # after the claim: a create that lost a race for the name never reaches the hook.
     tenant = adapter.get_tenant(connection)
@@ -240,12 +230,18 @@ def replace_locked(
     new_name = str(document.get("userName") or identity.user_name)
     new_norm = adapter.normalize_user_name(new_name)
     if new_norm != old_norm:
-        _claim_user_name(connection, new_norm, exclude_pk=identity.pk)
-        # As for a create: not onto another local account's normalised name.
-        clash = adapter.find_user_by_user_name(connection, new_name)
-        if clash is not None and clash.pk != user.pk:
-            raise Conflict(claims.TAKEN)
+        records.take_user_name(connection, new_norm, exclude_pk=identity.pk)
+    old_local = usernames.local_name(user)
     adapter.populate_user(user, document, connection)
+    source_path = adapter.local_name_source(connection)
+    usernames.keep_unless_renamed(
+        adapter, user, old_local, identity.document, document, source_path
+    )
+    old_claim = adapter.normalize_user_name(old_local)
+    new_claim = adapter.normalize_user_name(usernames.local_name(user))
+    if new_claim != old_claim:
+        # As for a create: not onto another local account's normalised name.
+        new_claim = usernames.assign(adapter, connection, user, document)
     now_active = adapter.is_user_active(user)
     if source == SAML and now_active and not was_active:
         # Only SCIM, the admin or the product's code reactivate; a sign-in never does.
@@ -258,11 +254,11 @@ def replace_locked(
     if password:
         adapter.set_password(user, password)
     records.save_user(user, connection, created=False)
-    if new_norm != old_norm:
-        claims.claim(user, new_norm)
+    adapter.populate_related(user, document, connection)
+    if new_claim != old_claim:
+        claims.claim(user, new_claim)
+        claims.release(user, old_claim)
     written = records.write_identity(identity, document, fresh=False)
-    if new_norm != old_norm:
-        claims.release(user, old_norm)
     _after_active_change(identity, source, was_active, now_active)
     changed = sorted(k for k in document if k != "password")
     records.audit(
@@ -356,8 +352,7 @@ def delete_user(
             kept_shared_user=shared,
         )
         if shared:
-            identity.delete()
-            claims.release(user, identity.user_name_normalized)
+            identity.delete()  # the account keeps its local username, and its claim
             records.send_user(signals.user_unlinked, source, identity)
         else:
             user_id = user.pk  # the deleted instance's pk becomes None

@@ -76,6 +76,28 @@ def send_user(signal: Any, source: str, identity: ExternalIdentity, **extra: Any
     )
 
 
+def take_user_name(
+    connection: Connection, normalized: str, *, exclude_pk: int | None = None
+) -> Any:
+    """Refuse a userName taken by a live identity; clear it from a SCIM-deleted one.
+
+    Returns the user of the cleared link, if any: a person deleted over SCIM and pushed again
+    gets their old (deactivated) account back rather than a second one.
+    """
+    clash = (
+        ExternalIdentity.objects.filter(connection=connection, user_name_normalized=normalized)
+        .exclude(pk=exclude_pk)
+        .select_related("user")
+    )
+    previous = None
+    for other in clash:
+        if other.deleted_at is None:
+            raise Conflict("A user with this userName already exists.")
+        previous = other.user
+        other.delete()
+    return previous
+
+
 def index_values(identity: ExternalIdentity, document: dict[str, Any], *, fresh: bool) -> None:
     """Rewrite the rows that make the multi-valued attributes filterable."""
     if not fresh:

@@ -22,20 +22,48 @@ MAP = {
 }
 
 
-def test_default_map_uses_email_as_username(scim):
+def test_default_map_keeps_user_name_and_e_mail_apart(scim):
+    """Entra: the UPN as userName, the mailbox in emails. Both kept, both findable."""
     response = scim.post(
         "Users",
         {
             "schemas": [USER_SCHEMA],
-            "userName": "Ann@Example.com",
-            "emails": [{"value": "ann@example.com", "primary": True}],
+            "userName": "Ann@acme.onmicrosoft.com",
+            "emails": [{"value": "ann@acme.com", "type": "work", "primary": True}],
             "name": {"givenName": "Ann"},
         },
     )
     assert response.status_code == 201, response.content
+    created = response.json()
     user = get_user_model().objects.get()
-    assert user.email == "Ann@Example.com"
-    assert response.json()["name"] == {"givenName": "Ann"}  # no field: round-trips
+    assert user.email == "ann@acme.com"  # the local e-mail is the mailbox
+    assert created["userName"] == "Ann@acme.onmicrosoft.com"  # userName round-trips
+    assert created["emails"] == [{"value": "ann@acme.com", "type": "work", "primary": True}]
+    assert created["name"] == {"givenName": "Ann"}  # no field: round-trips
+    for expression in (
+        'userName eq "ann@acme.onmicrosoft.com"',
+        'emails.value eq "ann@acme.com"',
+        'emails[type eq "work"].value eq "ANN@acme.com"',
+    ):
+        found = scim.get("Users", {"filter": expression}).json()
+        assert [r["id"] for r in found["Resources"]] == [created["id"]], expression
+
+    # A new mailbox moves the local e-mail; the UPN stays.
+    moved = scim.patch(
+        f"Users/{created['id']}",
+        patch_body(
+            {"op": "replace", "path": 'emails[type eq "work"].value', "value": "a@acme.com"}
+        ),
+    )
+    assert moved.status_code == 200, moved.content
+    user.refresh_from_db()
+    assert (user.email, moved.json()["userName"]) == ("a@acme.com", "Ann@acme.onmicrosoft.com")
+
+
+def test_without_emails_the_local_e_mail_is_the_user_name(scim):
+    response = scim.post("Users", {"schemas": [USER_SCHEMA], "userName": "bo@example.com"})
+    assert response.status_code == 201, response.content
+    assert get_user_model().objects.get().email == "bo@example.com"
 
 
 def test_declarative_map_onto_extra_fields(scim):

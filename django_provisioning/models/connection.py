@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from ..declared import connection_options, declared_tenant, effective
+from ..mapping import validate_saml_attribute_mapping
 
 
 class DeprovisionPolicy(models.TextChoices):
@@ -93,7 +94,11 @@ class Connection(models.Model):
         _("SAML attribute mapping overrides"),
         default=dict,
         blank=True,
-        help_text=_('SCIM path -> list of SAML attribute names, e.g. {"name.givenName": ["fn"]}'),
+        help_text=_(
+            'SCIM path -> list of SAML attribute names, e.g. {"name.givenName": ["fn"], '
+            '"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department": ["dept"]}'
+        ),
+        validators=[validate_saml_attribute_mapping],
     )
     groups_attribute = models.CharField(_("SAML groups attribute"), max_length=255, blank=True)
     group_mapping = models.JSONField(

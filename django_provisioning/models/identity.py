@@ -71,12 +71,13 @@ class ExternalIdentity(models.Model):
 
 
 class UserNameClaim(models.Model):
-    """One local account per normalised userName, whichever connection provisions it.
+    """One local account per normalised local username, whichever connection provisions it.
 
     The unique column makes the rule hold when two requests create the same name at once (a
-    prior SELECT cannot). A user linked from several connections under one name holds one claim;
-    the claim goes with the user. Written by the provisioning core in the same transaction as
-    the account it names.
+    prior SELECT cannot). It names the user model's ``USERNAME_FIELD`` value (the SCIM userName
+    by default, a generated name otherwise), so a user linked from several connections holds
+    one claim; the claim goes with the user. Written by the provisioning core in the same
+    transaction as the account it names.
     """
 
     user_name_normalized = models.CharField(_("userName (normalised)"), max_length=255, unique=True)

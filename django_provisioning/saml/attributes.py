@@ -19,6 +19,7 @@ from ..exceptions import SchemaError
 from ..models import NameIdFormat
 from ..schema.definitions import USER_RESOURCE
 from ..schema.document import canonicalize
+from ..schema.paths import parse_mapped_path, set_path
 from .errors import SamlError
 
 if TYPE_CHECKING:
@@ -158,7 +159,33 @@ def build_document(
     display = _first(attributes, connection, "displayName")
     if display:
         document["displayName"] = display
+    _add_mapped_paths(document, connection, attributes)
     return document
+
+
+def _add_mapped_paths(
+    document: dict[str, Any], connection: Connection, attributes: dict[str, list[str]]
+) -> None:
+    """The other paths of ``attribute_mapping`` (any SCIM path, extensions included).
+
+    A multi-valued attribute named whole (``roles``, ``entitlements``) takes every value of
+    the SAML attribute; any other path (``title``, ``phoneNumbers[type eq "work"].value``,
+    ``urn:...:enterprise:2.0:User:department``) takes the first. Keys are validated when the
+    connection is saved (``validate_saml_attribute_mapping``).
+    """
+    for key in connection.attribute_mapping or {}:
+        if key in DEFAULT_ATTRIBUTE_NAMES:
+            continue
+        values = _values(attributes, attribute_names(connection, key))
+        if not values:
+            continue
+        path = parse_mapped_path(key)
+        attr = USER_RESOURCE.find(path.urn, path.attr)
+        if attr is not None and attr.multi_valued and not path.has_selector and not path.sub:
+            target = document.setdefault(path.urn, {}) if path.urn else document
+            target[attr.name] = [{"value": value} for value in values]
+        else:
+            set_path(document, path, values[0])
 
 
 def canonical_document(document: dict[str, Any]) -> dict[str, Any]:

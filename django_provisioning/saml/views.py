@@ -130,13 +130,16 @@ def acs_finish_view(request: HttpRequest, connection: Connection) -> HttpRespons
         raise SamlError("unsolicited", "IdP-initiated sign-in is not allowed")
     relay_state = redirects.checked_next(request, pending.relay_state, what="RelayState")
     data = pending.data
-    saml_data = {"connection": connection.slug, **data}
+    saml_data = {**data, "connection": connection}
     adapter = get_adapter()
     name_id, name_id_format = data["name_id"], data["name_id_format"]
     document = attributes.build_document(connection, name_id, name_id_format, data["attributes"])
-    document = attributes.canonical_document(
-        adapter.adjust_saml_document(connection, document, saml_data)
-    )
+    try:
+        # Before anything is looked up or written: a veto leaves no trace but its audit event.
+        document = adapter.pre_jit(request, connection, document, saml_data)
+    except ProvisioningDenied as exc:
+        raise SamlError("denied", f"refused before provisioning: {exc}", reason=str(exc)) from exc
+    document = attributes.canonical_document(document)
     group_names = attributes.group_names_for(connection, data["attributes"])
 
     def sign_in(identity: ExternalIdentity) -> None:

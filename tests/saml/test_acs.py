@@ -328,7 +328,9 @@ class VetoAdapter(DefaultAdapter):
 
 
 class AdjustAdapter(DefaultAdapter):
-    def adjust_saml_document(self, connection: Any, document: Any, saml_data: Any) -> Any:
+    def pre_jit(self, request: Any, connection: Any, document: Any, saml_data: Any) -> Any:
+        assert saml_data["connection"] == connection and connection.pk is not None
+        assert request.user.is_anonymous  # the request, before anyone is signed in
         document["displayName"] = f"{saml_data['name_id']} (SSO)"
         return document
 
@@ -347,7 +349,7 @@ def test_pre_saml_login_hook_vetoes_and_nothing_is_written(
     assert "_auth_user_id" not in browser.client.session
 
 
-def test_adjust_saml_document_hook(
+def test_pre_jit_hook_adjusts_the_document(
     browser: Browser, saml_connection: Connection, settings: Any
 ) -> None:
     settings.DJANGO_PROVISIONING = {"ADAPTER": "tests.saml.test_acs.AdjustAdapter"}

@@ -82,7 +82,15 @@ def test_rename_onto_another_connections_name_is_refused(scim: Any, other_scim: 
         f"Users/{created['id']}",
         {
             "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-            "Operations": [{"op": "replace", "path": "userName", "value": "KIM@élodie.example"}],
+            "Operations": [
+                {"op": "replace", "path": "userName", "value": "KIM@élodie.example"},
+                # On an e-mail user model, the local name is the e-mail: rename it too.
+                {
+                    "op": "replace",
+                    "path": 'emails[type eq "work"].value',
+                    "value": "KIM@élodie.example",
+                },
+            ],
         },
     )
 
@@ -97,7 +105,14 @@ def test_rename_releases_the_old_name(scim: Any, other_scim: Any) -> None:
         f"Users/{created['id']}",
         {
             "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-            "Operations": [{"op": "replace", "path": "userName", "value": "kim.l@example.com"}],
+            "Operations": [
+                {"op": "replace", "path": "userName", "value": "kim.l@example.com"},
+                {
+                    "op": "replace",
+                    "path": 'emails[type eq "work"].value',
+                    "value": "kim.l@example.com",
+                },
+            ],
         },
     )
     assert renamed.status_code == 200, renamed.content

@@ -44,3 +44,36 @@ def test_posts_of_one_name_to_two_connections_make_one_account(scim, other_scim)
         assert len(usernames) == 1, usernames
         assert ExternalIdentity.objects.filter(user_name_normalized=lower.casefold()).count() == 1
         assert UserNameClaim.objects.filter(user_name_normalized=lower.casefold()).count() == 1
+
+
+def test_posts_of_one_name_with_the_username_hook_make_two_accounts(scim, other_scim, settings):
+    """With ``generate_username`` installed, the loser of the race for a name is not a 409:
+    its transaction starts again, sees the name taken, and the hook names its account."""
+    require_postgresql()
+    settings.DJANGO_PROVISIONING = {"ADAPTER": "tests.test_extension_points.NumberingAdapter"}
+    for round_ in range(ROUNDS):
+        name = f"y{round_}@shared.test"
+        first, second = race(
+            lambda name=name, round_=round_: scim.post(
+                "Users", okta_user(name, externalId=f"a{round_}")
+            ),
+            lambda name=name, round_=round_: other_scim.post(
+                "Users", okta_user(name, externalId=f"b{round_}")
+            ),
+        )
+        assert [first.status_code, second.status_code] == [201, 201], (
+            first.content,
+            second.content,
+        )
+        assert first.json()["userName"] == second.json()["userName"] == name
+        local_names = sorted(
+            getattr(identity.user, User.USERNAME_FIELD)
+            for identity in ExternalIdentity.objects.filter(user_name_normalized=name)
+        )
+        assert local_names == sorted([name, f"y{round_}2@shared.test"])
+        assert (
+            UserNameClaim.objects.filter(
+                user__external_identities__user_name_normalized=name
+            ).count()
+            == 2
+        )

@@ -18,7 +18,11 @@ User = get_user_model()
 
 
 def okta_user(user_name: str = "alice@example.com", **extra: Any) -> dict[str, Any]:
-    """The body Okta POSTs to create a user (Okta "SCIM 2.0 reference")."""
+    """The body Okta POSTs to create a user (Okta "SCIM 2.0 reference").
+
+    Its e-mail is its userName (given either way), as Okta's is unless mapped otherwise.
+    """
+    user_name = extra.pop("userName", user_name)
     body = {
         "schemas": [USER_SCHEMA],
         "userName": user_name,
