@@ -18,10 +18,13 @@ from django.test.utils import CaptureQueriesContext
 from django_provisioning.adapter import get_adapter
 from django_provisioning.models import Connection, ExternalIdentity, ExternalIdentityValue
 from django_provisioning.schema.definitions import ENTERPRISE_USER_SCHEMA, USER_SCHEMA
+from django_provisioning.scim.filtering.compiler import filter_to_q
+from django_provisioning.scim.filtering.parser import parse_filter
 from django_provisioning.value_index import INDEXED_MULTI_VALUED, VALUE_LENGTH
 from tests.factories import scim_user
 
 from .bodies import patch_body
+from .test_query import plan
 
 ENT = ENTERPRISE_USER_SCHEMA
 USER_TABLE = get_user_model()._meta.db_table
@@ -100,13 +103,20 @@ def test_filters_touch_no_user_column(
         assert '"document"' not in where, sql
 
 
-def test_eq_can_use_the_value_index(scim: Any, people: dict[str, Any]) -> None:
+def test_eq_can_use_the_value_index(
+    scim: Any, people: dict[str, Any], connection: Connection
+) -> None:
     """title eq compares (attribute, value_normalized) with equality."""
     with CaptureQueriesContext(db) as queries:
         found(scim, 'title eq "Engineer"')
     sql = next(q["sql"] for q in queries.captured_queries if VALUE_TABLE in q["sql"])
     assert "\"attribute\" = 'title'" in sql or '"attribute" = title' in sql, sql
     assert "\"value_normalized\" = 'engineer'" in sql or '"value_normalized" = engineer' in sql
+    q = filter_to_q(parse_filter(f'{ENT}:department eq "R&D"'), connection)
+    if db.vendor == "postgresql":  # SQLite's planner may prefer the identity_id index here
+        assert "dp_value_lookup" in plan(
+            ExternalIdentity.objects.filter(connection=connection, deleted_at=None).filter(q)
+        )
 
 
 def test_absent_attributes_keep_their_semantics(scim: Any, people: dict[str, Any]) -> None:
