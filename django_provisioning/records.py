@@ -17,9 +17,8 @@ from django.utils import timezone
 from . import signals
 from .adapter import get_adapter
 from .exceptions import Conflict, InvalidData
-from .models import AuditEvent, Connection, ExternalIdentity, ExternalIdentityValue
-
-INDEXED_MULTI_VALUED = ("emails", "phoneNumbers", "ims", "photos", "entitlements", "roles")
+from .models import AuditEvent, Connection, ExternalIdentity
+from .value_index import index_values
 
 
 @dataclass
@@ -96,32 +95,6 @@ def take_user_name(
         previous = other.user
         other.delete()
     return previous
-
-
-def index_values(identity: ExternalIdentity, document: dict[str, Any], *, fresh: bool) -> None:
-    """Rewrite the rows that make the multi-valued attributes filterable."""
-    if not fresh:
-        ExternalIdentityValue.objects.filter(identity=identity).delete()
-    rows = []
-    for attribute in INDEXED_MULTI_VALUED:
-        for item in document.get(attribute) or []:
-            if not isinstance(item, dict):
-                continue
-            value = str(item.get("value") or "")
-            rows.append(
-                ExternalIdentityValue(
-                    identity=identity,
-                    attribute=attribute,
-                    type=str(item.get("type") or "")[:64],
-                    value=value[:1024],
-                    value_normalized=value.casefold()[:1024],
-                    primary=item.get("primary") is True,
-                    display=str(item.get("display") or "")[:255],
-                )
-            )
-    if rows:
-        # Batches: PostgreSQL allows 65535 parameters per statement, 7 per row here.
-        ExternalIdentityValue.objects.bulk_create(rows, batch_size=1000)
 
 
 def save_user(user: Any, connection: Connection, *, created: bool) -> None:

@@ -93,15 +93,21 @@ class UserNameClaim(models.Model):
 
 
 class ExternalIdentityValue(models.Model):
-    """One element of a multi-valued SCIM attribute (emails, phoneNumbers, ...), for filtering."""
+    """One value of a user's attribute, for filtering (see :mod:`django_provisioning.value_index`).
+
+    An element of a multi-valued attribute (``attribute`` is ``emails``, ...) or a singular
+    string value (``attribute`` is its canonical path: ``name.givenName``, ``<urn>:department``).
+    """
 
     identity = models.ForeignKey(ExternalIdentity, on_delete=models.CASCADE, related_name="values")
-    attribute = models.CharField(max_length=64)
+    attribute = models.CharField(max_length=255)
     type = models.CharField(max_length=64, blank=True)
     value = models.CharField(max_length=1024, blank=True)
     value_normalized = models.CharField(max_length=1024, blank=True)
     primary = models.BooleanField(default=False)
     display = models.CharField(max_length=255, blank=True)
+    # SHA-256 of the whole value when value/value_normalized hold only its start, else "".
+    value_digest = models.CharField(max_length=64, blank=True, default="")
 
     class Meta:
         indexes = [

@@ -615,21 +615,20 @@ def test_email_value_lookup_can_use_the_value_index(
 # ------------------------------------------------------------------------------ the mapping
 
 
-def test_mapped_attributes_compile_to_user_columns(connection: Connection) -> None:
-    """Where the adapter maps an attribute (auth.User: name.givenName), the user row is
-    filtered; where it does not (the e-mail user model), the stored document is."""
+def test_string_attributes_compile_to_the_value_index(connection: Connection) -> None:
+    """Mapped to a user model field (auth.User: name.givenName) or not (the e-mail user
+    model), a singular string attribute is filtered on its value index rows: neither the
+    user row nor the stored document (tests/scim/test_filter_index.py has the rest)."""
     sql = str(
         ExternalIdentity.objects.filter(
             filter_to_q(parse_filter('name.givenName eq "x"'), connection)
         ).query
     ).split(" WHERE ", 1)[1]
     user_table = get_user_model()._meta.db_table
-    if get_adapter().field_for_path("name.givenName") is not None:
-        assert f'"{user_table}"."first_name"' in sql
-        assert '"document"' not in sql
-    else:
-        assert '"document"' in sql
-        assert "first_name" not in sql
+    assert f'"{user_table}"' not in sql
+    assert "first_name" not in sql
+    assert '"document"' not in sql
+    assert '"value_normalized"' in sql
 
 
 def test_like_wildcards_are_literal(people: dict[str, Any], connection: Connection) -> None:
@@ -677,7 +676,9 @@ def test_custom_mapping(custom_map: str, connection: Connection) -> None:
             filter_to_q(parse_filter(f'{ENT}:department eq "x"'), connection)
         ).query
     )
-    assert f'."{custom_map}"' in sql
+    # filtered on the value index, which holds the field's value, not on the user row
+    assert f'."{custom_map}"' not in sql
+    assert '"value_normalized"' in sql
     # and `active` is a JSON boolean in the document
     assert names("active eq true", connection) == ["erin"]
     assert names('active eq "False"', connection) == ["finn"]

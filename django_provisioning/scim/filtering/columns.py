@@ -9,7 +9,7 @@ filtered. The storage rules are listed in :mod:`.compiler`'s docstring.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -22,8 +22,8 @@ from django.db.models.lookups import IsNull
 
 from ...adapter import get_adapter
 from ...models import ExternalGroup, ExternalIdentityValue
-from ...records import INDEXED_MULTI_VALUED
 from ...schema.definitions import USER_RESOURCE, Attribute
+from ...value_index import INDEXED_MULTI_VALUED, indexed_path
 from ..errors import InvalidFilter
 from .nodes import AttrPath, path_name
 
@@ -49,11 +49,17 @@ class Column:
     fold: Callable[[str], str] | None = None
     const: Any = None
     model_field: models.Field[Any, Any] | None = None
+    #: A value index column: the lookup path of the digest that makes ``eq`` whole-value.
+    digest: str | None = None
 
 
 @dataclass(frozen=True)
 class MultiValued:
-    """A multi-valued attribute: its element rows of the outer identity, and their columns."""
+    """Rows of the outer identity, and their columns: a multi-valued attribute's elements.
+
+    A singular string attribute answered from the value index is one of these too, with its
+    ``value`` column as ``sub``: at most one row, compared as ``emails.value`` is.
+    """
 
     name: str
     attr: Attribute
@@ -69,18 +75,23 @@ class ComplexValue:
 
     name: str
     attr: Attribute
-    columns: dict[str, Column]
+    columns: Mapping[str, Column | MultiValued]
 
 
 Target = Column | MultiValued | ComplexValue
 
 
 class Resolver:
-    """Resolves attribute paths of one connection's Users (the adapter's field mapping)."""
+    """Resolves attribute paths of one connection's Users (the adapter's field mapping).
 
-    def __init__(self, connection: Connection) -> None:
+    With *index* (filters), singular string attributes resolve to their value index rows;
+    without (``sortBy``), to where the value is stored: a user model field or a document key.
+    """
+
+    def __init__(self, connection: Connection, *, index: bool = True) -> None:
         self.connection = connection
         self.adapter = get_adapter()
+        self.index = index
 
     def resolve(self, path: AttrPath) -> Target:
         """Where the attribute *path* (top level of a User) is stored; refuse the unknown."""
@@ -114,11 +125,11 @@ class Resolver:
                 if attr.name == "groups" and urn is None
                 else self.values(canonical, attr)
             )
-            return (
-                multi
-                if sub is None
-                else replace(multi, sub=self.element_column(AttrPath(None, sub.name), multi))
-            )
+            if sub is None:
+                return multi
+            column = self.element_column(AttrPath(None, sub.name), multi)
+            assert isinstance(column, Column)  # the columns of element rows
+            return replace(multi, sub=column)
         if attr.type == "complex":
             if sub is None:
                 columns = {
@@ -129,7 +140,9 @@ class Resolver:
             return self.singular(f"{canonical}.{sub.name}", urn, attr, sub)
         return self.singular(canonical, urn, attr, None)
 
-    def element_column(self, path: AttrPath, element: MultiValued | ComplexValue) -> Column:
+    def element_column(
+        self, path: AttrPath, element: MultiValued | ComplexValue
+    ) -> Column | MultiValued:
         """A sub-attribute named inside ``attr[...]``, relative to the element."""
         sub = element.attr.sub(path.attr)
         if path.urn is not None or path.sub is not None or sub is None:
@@ -173,9 +186,11 @@ class Resolver:
 
     def singular(
         self, name: str, urn: str | None, attr: Attribute, sub: Attribute | None
-    ) -> Column:
-        """A singular (sub-)attribute: a mapped user model field, else a JSON document key."""
+    ) -> Column | MultiValued:
+        """A singular (sub-)attribute: its value index rows when it is a string held as text,
+        else a mapped user model field, else a JSON document key."""
         definition = sub or attr
+        indexed = indexed_path(urn, attr, sub) if self.index else None
         field_name = self.adapter.field_for_path(name, self.connection)
         if field_name is not None:
             try:
@@ -196,6 +211,9 @@ class Resolver:
                 kind = "other"
             if kind != "other" and _kind(definition) != kind:
                 kind = "other"
+            if kind == "text" and indexed is not None:
+                return self.indexed(indexed, definition)
+            # A string attribute mapped to a non-text field keeps that field's comparisons.
             return Column(name, definition, kind, lhs, not_null, model_field=model_field)
         keys = [k for k in (urn, attr.name, sub.name if sub else None) if k]
         text = _json_text(keys)
@@ -207,7 +225,29 @@ class Resolver:
             return Column(name, definition, "boolean", base, Q(IsNull(text, False)))
         if _kind(definition) != "text":
             raise InvalidFilter(f"'{name}' cannot be filtered.")
+        if indexed is not None:
+            return self.indexed(indexed, definition)
         return Column(name, definition, "text", text, Q(IsNull(text, False)))
+
+    def indexed(self, name: str, attr: Attribute) -> MultiValued:
+        """A singular string attribute's value index rows (attribute *name*: at most one).
+
+        Compared as ``emails.value`` is: ``value_normalized`` with a casefolded operand (the
+        ``(attribute, value_normalized)`` index serves ``eq``), or ``value`` if caseExact.
+        """
+        if attr.case_exact:
+            column = Column(name, attr, "text", "value", digest="value_digest")
+        else:
+            column = Column(
+                name, attr, "folded", "value_normalized", fold=str.casefold, digest="value_digest"
+            )
+        return MultiValued(
+            name,
+            attr,
+            lambda: ExternalIdentityValue.objects.filter(identity=OuterRef("pk"), attribute=name),
+            {"value": column},
+            sub=column,
+        )
 
     def values(self, name: str, attr: Attribute) -> MultiValued:
         """``emails`` & co.: rows of ``ExternalIdentityValue`` (one per element)."""
@@ -220,6 +260,7 @@ class Resolver:
                 "folded",
                 "value_normalized",
                 fold=str.casefold,
+                digest="value_digest",
             ),
             "type": Column(f"{name}.type", _sub(attr, "type"), "text", "type"),
             "display": Column(f"{name}.display", _sub(attr, "display"), "text", "display"),

@@ -20,13 +20,25 @@ Where each attribute lives (RFC 7643 §4.1, §4.3 names):
   compared with the adapter's normalised operand (its unique index serves ``eq``),
   ``meta.created``/``meta.lastModified`` -> ``created_at``/``updated_at``,
   ``meta.resourceType`` is the constant ``"User"``.
-- A singular attribute the adapter maps to a user model field -> ``user__<field>``.
 - ``emails``, ``phoneNumbers``, ``ims``, ``photos``, ``entitlements``, ``roles`` ->
   ``EXISTS`` over ``ExternalIdentityValue`` (one subquery per clause; a value path keeps all
   its conditions on the same element). ``value`` compares ``value_normalized`` with a
   casefolded operand, so ``eq`` can use the ``(attribute, value_normalized)`` index.
+- Singular string attributes and sub-attributes (``title``, ``name.givenName``, the
+  enterprise ``department``, ``manager.value``; mapped to a user model field or not) ->
+  ``EXISTS`` over their ``ExternalIdentityValue`` row (:mod:`django_provisioning.value_index`),
+  compared as ``emails.value`` is (``value`` if the attribute is caseExact). ``eq`` compares
+  whole values, however long (the stored start and a digest); ``ew`` does not match a value
+  the index holds the start of only; ``co``, ``sw``, ``gt``..``le`` see its first 1024
+  characters.
+- A string attribute the adapter maps to a non-text model field (an integer, a boolean) ->
+  ``user__<field>``, compared with the field's converted operand.
 - ``groups`` -> ``EXISTS`` over this connection's ``ExternalGroup`` rows of the user's groups.
-- Any other singular attribute -> a key of the JSON ``document`` column.
+- Any other singular attribute (``active``) -> a key of the JSON ``document`` column, or the
+  user model field it is mapped to.
+
+``sortBy`` reads where the value is stored (the mapped user model field, else the document
+key), not the value index.
 
 Not filterable (:class:`InvalidFilter` naming the attribute): ``password``, ``addresses``,
 ``x509Certificates``, ``meta.location``, ``meta.version``, ``groups.$ref``, ``groups`` when the
@@ -35,14 +47,15 @@ user model has no ``groups`` field, unknown attributes, sub-attributes and schem
 Resolution (attribute -> storage) lives in :mod:`.columns`; this module turns the
 boolean structure and the operators into ``Q`` objects and lookup expressions.
 
-Case: ``userName`` and the multi-valued values are compared in the form they are stored in
+Case: ``userName`` and the indexed values are compared in the form they are stored in
 (``userName``: ``adapter.normalize_user_name``, the one rule of the conflict check and every
-lookup; values: casefolded). Other case-insensitive text (model fields, JSON keys) is compared
+lookup; values: casefolded, in Python, so ``displayName sw "élo"`` finds "Élodie" on every
+database). Other case-insensitive text (``sortBy`` on model fields and JSON keys) is compared
 through :class:`~django_provisioning.db.CaseFold` (``eq``, ``co``, ``sw``, ``ew``: ``UPPER`` on
 both sides, as Django's ``iexact``, so a host's ``UPPER(column)`` index still serves ``eq``) and
 :class:`~django_provisioning.db.CaseFoldLower` (``gt``..``le`` and ``sortBy``: ``LOWER``); on
 SQLite, whose ``UPPER``, ``LOWER`` and ``LIKE`` fold ASCII only, both are a real case fold
-(Python's ``str.casefold``), so ``displayName sw "élo"`` finds "Élodie" on every database.
+(Python's ``str.casefold``).
 
 Limits, by design: ``gt``/``lt`` on strings follow the database collation; the value index
 cannot tell an absent ``primary`` from ``false``.
@@ -71,6 +84,7 @@ from django.db.models.lookups import (
 )
 
 from ...db import CaseFold, CaseFoldLower
+from ...value_index import cut, digest
 from ..errors import InvalidFilter
 from .columns import Column, ComplexValue, MultiValued, Resolver, Target
 from .evaluate import compare_scalar, prepare_operand
@@ -167,7 +181,7 @@ class _Compiler:
                     f"(e.g. '{target.name}.{next(iter(target.columns))}')."
                 )
             # manager eq "x" compares manager.value, as a multi-valued attribute would.
-            return self.leaf(target.columns["value"], op, value)
+            return self.compare(target.columns["value"], op, value)
         if isinstance(target, MultiValued):
             column = target.sub or target.columns.get("value")
             if column is None:
@@ -202,6 +216,8 @@ class _Compiler:
             condition = _case_exact(col.lhs, op, operand)
         else:
             condition = _case_insensitive(col.lhs, op, operand)
+        if col.digest is not None and op in ("eq", "ew"):
+            condition = _whole_value(col, op, operand, condition)
         if col.kind in ("text", "folded") and (operand == "" or op in ("lt", "le")):
             # "" is no value (see evaluate): only these comparisons could match it.
             return self.present(col) & condition
@@ -235,6 +251,20 @@ def _lookup(lhs: Any, lookup: str, value: Any) -> Q:
         assert lookup_class is not None, lookup
         return Q(lookup_class(lhs, Value(value, output_field=JSONField())))
     return Q(_EXPRESSION_LOOKUPS[lookup](lhs, value))
+
+
+def _whole_value(col: Column, op: str, operand: str, condition: Q) -> Q:
+    """``eq``/``ew`` on a value index column, which holds the start of a long value only.
+
+    ``eq`` compares the stored start and the digest of the whole (both "" for a value that was
+    not cut), so a long value matches itself and nothing else; ``ew`` cannot see the end of a
+    cut value, so it matches values stored whole only.
+    """
+    assert col.digest is not None
+    if op == "ew":
+        return condition & Q(**{col.digest: ""})
+    compared = col.fold(operand) if col.fold is not None else operand
+    return _lookup(col.lhs, "exact", cut(compared)) & Q(**{col.digest: digest(compared)})
 
 
 def _case_exact(lhs: Any, op: str, operand: str) -> Q:
@@ -292,8 +322,10 @@ def order_by_for(
     ]
     if not sort_by:
         return tiebreak
-    compiler = _Compiler(connection)
-    target = compiler.columns.resolve(parse_attr_path(sort_by))
+    # Sorted where the values are stored (the user row, the document), not the value index:
+    # one correlated subquery per row would cost more than the join, and rows written
+    # before the index existed sort right without `reindex_values`.
+    target: Target = Resolver(connection, index=False).resolve(parse_attr_path(sort_by))
     if isinstance(target, ComplexValue):
         if "value" not in target.columns:
             raise InvalidFilter(f"Sort by a sub-attribute of '{target.name}', not the whole.")

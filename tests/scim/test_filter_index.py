@@ -1,0 +1,374 @@
+"""Filters on singular string attributes are answered from the value index, not the user table.
+
+``title``, ``name.givenName``, the enterprise ``department`` & co. have ``ExternalIdentityValue``
+rows written with every write of a user (``value_index``); the filter is an ``EXISTS`` on them.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import CommandError, call_command
+from django.db import connection as db
+from django.test.utils import CaptureQueriesContext
+
+from django_provisioning.adapter import get_adapter
+from django_provisioning.models import Connection, ExternalIdentity, ExternalIdentityValue
+from django_provisioning.schema.definitions import ENTERPRISE_USER_SCHEMA, USER_SCHEMA
+from django_provisioning.scim.filtering.compiler import filter_to_q
+from django_provisioning.scim.filtering.parser import parse_filter
+from django_provisioning.value_index import INDEXED_MULTI_VALUED, VALUE_LENGTH
+from tests.factories import scim_user
+
+from .bodies import patch_body
+from .test_query import plan
+
+ENT = ENTERPRISE_USER_SCHEMA
+USER_TABLE = get_user_model()._meta.db_table
+VALUE_TABLE = ExternalIdentityValue._meta.db_table
+
+
+def body(user_name: str, **extra: Any) -> dict[str, Any]:
+    return {"schemas": [USER_SCHEMA, ENT], "userName": user_name, **extra}
+
+
+def post(scim: Any, user_name: str, **extra: Any) -> dict[str, Any]:
+    response = scim.post("Users", body(user_name, **extra))
+    assert response.status_code == 201, response.content
+    return response.json()
+
+
+def found(scim: Any, text: str) -> list[str]:
+    response = scim.get("Users", {"filter": text, "count": 100})
+    assert response.status_code == 200, response.content
+    return sorted(r["userName"].split("@")[0] for r in response.json().get("Resources", []))
+
+
+def rows(identity_id: Any) -> dict[str, str]:
+    """The singular value rows of a user: attribute -> value."""
+    return dict(
+        ExternalIdentityValue.objects.filter(identity__scim_id=identity_id)
+        .exclude(attribute__in=INDEXED_MULTI_VALUED)
+        .values_list("attribute", "value")
+    )
+
+
+@pytest.fixture
+def people(scim: Any) -> dict[str, dict[str, Any]]:
+    return {
+        "abby": post(
+            scim,
+            "abby@example.com",
+            title="Engineer",
+            name={"givenName": "Abigail", "familyName": "Smith"},
+            **{ENT: {"department": "R&D", "manager": {"value": "m-1"}}},
+        ),
+        "bob": post(
+            scim,
+            "bob@example.com",
+            title="Manager",
+            name={"givenName": "Bob"},
+            **{ENT: {"department": "Sales"}},
+        ),
+        "carol": post(scim, "carol@example.com"),
+    }
+
+
+# ------------------------------------------------------------------------- the SQL
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('title eq "engineer"', ["abby"]),
+        ('name.givenName sw "ab"', ["abby"]),
+        (f'{ENT}:department eq "r&d"', ["abby"]),
+        (f'{ENT}:department eq "SALES"', ["bob"]),
+        (f'{ENT}:manager.value eq "M-1"', ["abby"]),
+    ],
+)
+def test_filters_touch_no_user_column(
+    scim: Any, people: dict[str, Any], text: str, expected: list[str]
+) -> None:
+    with CaptureQueriesContext(db) as queries:
+        assert found(scim, text) == expected
+    filtering = [q["sql"] for q in queries.captured_queries if VALUE_TABLE in q["sql"]]
+    assert filtering, "the filter did not read the value index"
+    for sql in filtering:
+        where = sql.split(" WHERE ", 1)[1]
+        assert f'"{USER_TABLE}".' not in where, sql
+        assert '"document"' not in where, sql
+
+
+def test_eq_can_use_the_value_index(
+    scim: Any, people: dict[str, Any], connection: Connection
+) -> None:
+    """title eq compares (attribute, value_normalized) with equality."""
+    with CaptureQueriesContext(db) as queries:
+        found(scim, 'title eq "Engineer"')
+    sql = next(q["sql"] for q in queries.captured_queries if VALUE_TABLE in q["sql"])
+    assert "\"attribute\" = 'title'" in sql or '"attribute" = title' in sql, sql
+    assert "\"value_normalized\" = 'engineer'" in sql or '"value_normalized" = engineer' in sql
+    q = filter_to_q(parse_filter(f'{ENT}:department eq "R&D"'), connection)
+    if db.vendor == "postgresql":  # SQLite's planner may prefer the identity_id index here
+        assert "dp_value_lookup" in plan(
+            ExternalIdentity.objects.filter(connection=connection, deleted_at=None).filter(q)
+        )
+
+
+def test_absent_attributes_keep_their_semantics(scim: Any, people: dict[str, Any]) -> None:
+    assert found(scim, "title pr") == ["abby", "bob"]
+    assert found(scim, "not (title pr)") == ["carol"]
+    assert found(scim, 'title ne "engineer"') == ["bob", "carol"]
+    assert found(scim, 'not (title eq "ENGINEER")') == ["bob", "carol"]
+    assert found(scim, "title eq null") == ["carol"]
+    assert found(scim, 'title eq ""') == []
+    assert found(scim, "name pr") == ["abby", "bob"]
+    assert found(scim, 'name[givenName eq "bob"]') == ["bob"]
+    assert found(scim, f'{ENT}:manager eq "m-1"') == ["abby"]
+    assert found(scim, 'title gt "f" and title lt "n"') == ["bob"]
+
+
+def test_case_insensitive_beyond_ascii(scim: Any) -> None:
+    post(scim, "elodie@example.com", displayName="Élodie Straße")
+    assert found(scim, 'displayName eq "élodie strasse"') == ["elodie"]
+    assert found(scim, 'displayName sw "ÉLO"') == ["elodie"]
+    assert found(scim, 'displayName co "STRASSE"') == ["elodie"]
+
+
+def test_sort_by_indexed_attributes_still_works(scim: Any, people: dict[str, Any]) -> None:
+    response = scim.get("Users", {"sortBy": "name.givenName", "sortOrder": "descending"})
+    assert [r["userName"] for r in response.json()["Resources"]] == [
+        "carol@example.com",  # no value: first when descending
+        "bob@example.com",
+        "abby@example.com",
+    ]
+    response = scim.get("Users", {"sortBy": "title"})
+    assert [r["userName"].split("@")[0] for r in response.json()["Resources"]] == [
+        "abby",
+        "bob",
+        "carol",
+    ]
+
+
+# ------------------------------------------------------------------------- the rows
+
+
+def test_post_writes_a_row_per_string_value(scim: Any) -> None:
+    user = post(
+        scim,
+        "dora@example.com",
+        externalId="ext-1",
+        password="s3cret-Passw0rd",
+        active=True,
+        displayName="Dora",
+        title="CTO",
+        locale="en-GB",
+        name={"givenName": "Dora", "familyName": "Explorer", "formatted": "Dora Explorer"},
+        emails=[{"value": "Dora@Example.com", "primary": True}],
+        **{ENT: {"employeeNumber": "701", "costCenter": "CC-9", "manager": {"value": "boss"}}},
+    )
+    assert rows(user["id"]) == {
+        "displayName": "Dora",
+        "title": "CTO",
+        "locale": "en-GB",
+        "name.givenName": "Dora",
+        "name.familyName": "Explorer",
+        "name.formatted": "Dora Explorer",
+        f"{ENT}:employeeNumber": "701",
+        f"{ENT}:costCenter": "CC-9",
+        f"{ENT}:manager.value": "boss",
+    }
+    emails = ExternalIdentityValue.objects.get(identity__scim_id=user["id"], attribute="emails")
+    assert (emails.value_normalized, emails.primary) == ("dora@example.com", True)
+    normalized = ExternalIdentityValue.objects.get(
+        identity__scim_id=user["id"], attribute="title"
+    ).value_normalized
+    assert normalized == "cto"
+
+
+def test_put_rewrites_changed_and_removed_values(scim: Any, people: dict[str, Any]) -> None:
+    abby = people["abby"]
+    response = scim.put(
+        f"Users/{abby['id']}",
+        body("abby@example.com", title="Principal", name={"givenName": "Abigail"}),
+    )
+    assert response.status_code == 200, response.content
+    assert rows(abby["id"]) == {"title": "Principal", "name.givenName": "Abigail"}
+    assert found(scim, 'title eq "engineer"') == []
+    assert found(scim, 'title eq "principal"') == ["abby"]
+    assert found(scim, f"{ENT}:department pr") == ["bob"]
+
+
+def test_patch_rewrites_changed_and_removed_values(scim: Any, people: dict[str, Any]) -> None:
+    bob = people["bob"]
+    response = scim.patch(
+        f"Users/{bob['id']}",
+        patch_body(
+            {"op": "replace", "path": "title", "value": "Director"},
+            {"op": "remove", "path": f"{ENT}:department"},
+            {"op": "add", "path": "nickName", "value": "Bobby"},
+        ),
+    )
+    assert response.status_code == 200, response.content
+    assert rows(bob["id"]) == {"title": "Director", "name.givenName": "Bob", "nickName": "Bobby"}
+    assert found(scim, 'nickName eq "BOBBY"') == ["bob"]
+    assert found(scim, f'{ENT}:department eq "sales"') == []
+
+
+def test_delete_leaves_no_match(scim: Any, people: dict[str, Any]) -> None:
+    abby = people["abby"]
+    assert scim.delete(f"Users/{abby['id']}").status_code == 204
+    assert found(scim, 'title eq "engineer"') == []
+    identity = ExternalIdentity.objects.filter(scim_id=abby["id"]).first()
+    if identity is None:  # the delete policy: the rows went with the link row
+        assert not ExternalIdentityValue.objects.filter(identity__scim_id=abby["id"]).exists()
+
+
+def test_write_queries_do_not_grow_with_the_attributes(scim: Any) -> None:
+    """One INSERT of value rows per write, however many attributes the user has."""
+    few = {"emails": [{"value": "x@example.com"}]}
+    many = {
+        **few,
+        "displayName": "Many",
+        "nickName": "M",
+        "title": "T",
+        "userType": "Employee",
+        "locale": "en-US",
+        "timezone": "Europe/Paris",
+        "preferredLanguage": "en",
+        "profileUrl": "https://example.com/m",
+        "name": {"givenName": "M", "familyName": "N", "middleName": "O", "formatted": "M N"},
+        ENT: {
+            "employeeNumber": "1",
+            "costCenter": "2",
+            "organization": "3",
+            "division": "4",
+            "department": "5",
+            "manager": {"value": "6"},
+        },
+    }
+    scim.get("Users", {"count": 1})  # the token's last_used_at is written once, here
+    counts = {}
+    for label, extra in (("few", few), ("many", many)):
+        with CaptureQueriesContext(db) as post_queries:
+            created = post(scim, f"{label}@example.com", **extra)
+        with CaptureQueriesContext(db) as put_queries:
+            response = scim.put(f"Users/{created['id']}", body(f"{label}@example.com", **extra))
+            assert response.status_code == 200
+        with CaptureQueriesContext(db) as changed_queries:
+            response = scim.put(
+                f"Users/{created['id']}", body(f"{label}@example.com", **{**extra, "title": "New"})
+            )
+            assert response.status_code == 200
+        inserts = [
+            q for q in changed_queries.captured_queries if q["sql"].startswith("INSERT INTO")
+        ]
+        assert sum(VALUE_TABLE in q["sql"] for q in inserts) == 1
+        counts[label] = (
+            len(post_queries.captured_queries),
+            len(put_queries.captured_queries),
+            len(changed_queries.captured_queries),
+        )
+    assert counts["many"] == counts["few"]
+    assert len(rows(created["id"])) == 18
+
+
+# ------------------------------------------------------------------------- long values
+
+
+def test_long_values_match_whole(scim: Any) -> None:
+    """The index holds the start of a long value; eq still compares whole values."""
+    prefix = "x" * (VALUE_LENGTH + 100)
+    post(scim, "long-a@example.com", title=prefix + "A")
+    post(scim, "long-b@example.com", title=prefix + "B")
+    post(scim, "short@example.com", title="x" * VALUE_LENGTH)
+    post(scim, "wide@example.com", title="é" * 1500)  # 3000 UTF-8 bytes
+    stored = ExternalIdentityValue.objects.filter(attribute="title", value__startswith="x")
+    assert {len(v.value) for v in stored} == {VALUE_LENGTH}
+    assert found(scim, f'title eq "{prefix}A"') == ["long-a"]
+    assert found(scim, f'title eq "{prefix.upper()}b"') == ["long-b"]
+    assert found(scim, f'title eq "{prefix}"') == []
+    assert found(scim, f'title eq "{"x" * VALUE_LENGTH}"') == ["short"]
+    assert found(scim, f'title ne "{prefix}A"') == ["long-b", "short", "wide"]
+    assert found(scim, f'title eq "{"É" * 1500}"') == ["wide"]
+    assert found(scim, f'title eq "{"é" * 1499}"') == []
+    assert found(scim, 'title sw "xxx"') == ["long-a", "long-b", "short"]
+    # ew cannot see the end of a cut value: no false positive on the stored start
+    assert found(scim, 'title ew "x"') == ["short"]
+
+
+# ------------------------------------------------------------------------- reindex_values
+
+
+def _forget_singular_rows() -> None:
+    """What a database written before the singular attributes were indexed holds."""
+    ExternalIdentityValue.objects.exclude(attribute__in=INDEXED_MULTI_VALUED).delete()
+
+
+def _index() -> list[tuple[Any, ...]]:
+    return sorted(
+        ExternalIdentityValue.objects.values_list(
+            "identity_id", "attribute", "value", "value_normalized", "primary", "type"
+        )
+    )
+
+
+def reindex(*args: str) -> str:
+    out = io.StringIO()
+    call_command("reindex_values", *args, stdout=out)
+    return out.getvalue()
+
+
+def test_reindex_rebuilds_rows_of_users_written_before(
+    scim: Any, people: dict[str, Any], connection: Connection
+) -> None:
+    before = _index()
+    _forget_singular_rows()
+    assert found(scim, 'title eq "engineer"') == []
+    assert "Reindexed the values of 3 user(s)." in reindex("--batch-size", "2")
+    assert _index() == before
+    assert found(scim, 'title eq "engineer"') == ["abby"]
+    assert "Reindexed the values of 3 user(s)." in reindex()  # idempotent
+    assert _index() == before
+
+
+def test_reindex_renders_the_model_values(scim: Any, people: dict[str, Any]) -> None:
+    field = get_adapter().field_for_path("name.givenName")
+    if field is None:
+        pytest.skip("name.givenName is not mapped to a model field here")
+    user = ExternalIdentity.objects.get(scim_id=people["bob"]["id"]).user
+    setattr(user, field, "Robert")  # the product changes it, not a door
+    user.save()
+    assert found(scim, 'name.givenName eq "robert"') == []
+    reindex()
+    assert found(scim, 'name.givenName eq "robert"') == ["bob"]
+
+
+def test_reindex_one_connection(
+    connection: Connection, other_connection: Connection, scim: Any
+) -> None:
+    scim_user(connection, "ann@example.com", title="Ours")
+    other = scim_user(other_connection, "zed@globex.test", title="Theirs")
+    _forget_singular_rows()
+    assert "Reindexed the values of 1 user(s)." in reindex("--connection", connection.slug)
+    assert set(ExternalIdentityValue.objects.values_list("attribute", "value")) == {
+        ("title", "Ours")
+    }
+    assert not ExternalIdentityValue.objects.filter(identity=other).exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--connection", "nope"), "No connection with slug 'nope'."),
+        (("--batch-size", "0"), "--batch-size must be at least 1."),
+    ],
+)
+def test_reindex_refuses_bad_arguments(args: tuple[str, ...], message: str) -> None:
+    with pytest.raises(CommandError, match=message):
+        reindex(*args)
