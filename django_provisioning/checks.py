@@ -1,5 +1,6 @@
 """System checks for the ``DJANGO_PROVISIONING`` settings (ids ``django_provisioning.E0xx``,
-warnings ``W0xx``)."""
+warnings ``W0xx``). What is wrong with ``USER_SCHEMA_EXTENSIONS`` is found by
+:func:`.schema.extensions.extension_problems` and reported here (E016-E021)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from .backends import BACKEND
 from .conf import DEFAULTS, IMPORT_STRINGS, SETTINGS_NAME
 from .declared import TENANT_KEY
 from .models import CONNECTION_OPTIONS
+from .schema.extensions import extension_problems
 
 #: What a declared connection may name: its options (Connection fields) and its tenant.
 CONNECTION_KEYS = frozenset(CONNECTION_OPTIONS) | {TENANT_KEY}
@@ -74,6 +76,8 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
                         id="django_provisioning.E004",
                     )
                 )
+    if "USER_SCHEMA_EXTENSIONS" in user:
+        errors.extend(_check_extensions(user["USER_SCHEMA_EXTENSIONS"]))
     mapping = user.get("USER_ATTRIBUTE_MAP")
     if mapping is not None:
         errors.extend(_check_attribute_map(mapping))
@@ -83,6 +87,29 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
         errors.extend(_check_connection_values(connections))
         errors.extend(_check_tenants(connections))
     return errors
+
+
+#: The check id of each kind of problem of USER_SCHEMA_EXTENSIONS (see schema.extensions.Problem).
+EXTENSION_CHECK_IDS = {
+    "setting": "E016",
+    "urn": "E017",
+    "attribute": "E018",
+    "type": "E019",
+    "characteristic": "E020",
+    "sub_attributes": "E021",
+}
+
+
+def _check_extensions(value: Any) -> list[CheckMessage]:
+    return [
+        Error(
+            f"{SETTINGS_NAME}['USER_SCHEMA_EXTENSIONS']: {problem.message}",
+            hint=problem.hint,
+            obj=SETTINGS_NAME,
+            id=f"django_provisioning.{EXTENSION_CHECK_IDS[problem.kind]}",
+        )
+        for problem in extension_problems(value)
+    ]
 
 
 POSITIVE_INTEGERS = (

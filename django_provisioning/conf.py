@@ -5,6 +5,10 @@ Read settings through :data:`provisioning_settings` (``provisioning_settings.ADA
 in :data:`IMPORT_STRINGS` are imported on first access, and the cache is dropped on Django's
 ``setting_changed`` signal so ``override_settings`` works in tests.
 
+The schema reads no settings (it imports nothing of the package but its exceptions): this
+module installs the provider of the User's configured schema extensions in it
+(:mod:`django_provisioning.schema.registry`) and resets what it built with the settings.
+
 Unknown keys and import strings that do not import are reported by system checks
 (``django_provisioning.E001`` / ``E002``), not at import time.
 """
@@ -16,6 +20,9 @@ from typing import Any
 from django.conf import settings
 from django.core.signals import setting_changed
 from django.utils.module_loading import import_string
+
+from .schema.extensions import build_extensions
+from .schema.registry import user_extensions
 
 SETTINGS_NAME = "DJANGO_PROVISIONING"
 
@@ -41,6 +48,12 @@ DEFAULTS: dict[str, Any] = {
     # Times the adapter's generate_username is asked for another local username when the
     # IdP's value is taken or does not fit (see django_provisioning.usernames).
     "USERNAME_ATTEMPTS": 10,
+    # Custom schema extensions of the User resource, besides the built-in Enterprise User one:
+    # {urn: {"name": ..., "description": ..., "attributes": [{"name": ..., "type": ...,
+    # "multiValued": ..., ...}]}}, attributes in the JSON spelling of RFC 7643 §7. They are
+    # served by /Schemas and /ResourceTypes, and accepted in bodies, PATCH and filter paths,
+    # attributes= and USER_ATTRIBUTE_MAP; see django_provisioning.schema.extensions.
+    "USER_SCHEMA_EXTENSIONS": {},
     # SCIM paging: the largest page a client may ask for, and the page size when it asks none.
     "SCIM_MAX_RESULTS": 200,
     "SCIM_DEFAULT_COUNT": 100,
@@ -130,6 +143,13 @@ RELOAD_ON: frozenset[str] = frozenset({SETTINGS_NAME, "AUTH_USER_MODEL", "LOGIN_
 def _reload(*, setting: str, **kwargs: Any) -> None:
     if setting in RELOAD_ON:
         provisioning_settings.reload()
+        user_extensions.reset()
+
+
+def _configured_user_extensions() -> tuple[Any, ...]:
+    """The schema's provider of ``USER_SCHEMA_EXTENSIONS`` (it cannot read settings itself)."""
+    return build_extensions(provisioning_settings.USER_SCHEMA_EXTENSIONS)
 
 
 setting_changed.connect(_reload)
+user_extensions.install(_configured_user_extensions)

@@ -182,6 +182,7 @@ def check_map(mapping: dict[str, Any], model: type[models.Model]) -> list[tuple[
 def _clear(*, setting: str, **kwargs: Any) -> None:
     if setting in RELOAD_ON:
         configured_attribute_map.cache_clear()
+        _parsed.cache_clear()  # a path's parse depends on USER_SCHEMA_EXTENSIONS
 
 
 setting_changed.connect(_clear)

@@ -2,93 +2,42 @@
 
 The same :class:`Attribute` objects generate ``/Schemas`` and are consulted for case rules
 (``caseExact``), ``mutability`` and ``returned``, so what discovery advertises is what the
-server does.
+server does. The User resource type has the Enterprise User extension, and the extensions the
+product configures in ``USER_SCHEMA_EXTENSIONS`` (:mod:`.registry`, :mod:`.extensions`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
 from typing import Any
+
+from .attributes import SCHEMA_SCHEMA, Attribute, Schema
+from .registry import user_extensions
+
+__all__ = [
+    "COMMON_ATTRIBUTES",
+    "ENTERPRISE_USER",
+    "ENTERPRISE_USER_SCHEMA",
+    "GROUP",
+    "GROUP_SCHEMA",
+    "RESOURCE_TYPES",
+    "RESOURCE_TYPE_SCHEMA",
+    "SCHEMAS",
+    "SCHEMA_SCHEMA",
+    "USER",
+    "USER_RESOURCE",
+    "USER_SCHEMA",
+    "Attribute",
+    "ResourceType",
+    "Schema",
+    "iter_schemas",
+    "split_urn",
+]
 
 USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
 GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Group"
 ENTERPRISE_USER_SCHEMA = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 RESOURCE_TYPE_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:ResourceType"
-SCHEMA_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Schema"
-
-
-@dataclass(frozen=True)
-class Attribute:
-    """One attribute definition (RFC 7643 §7)."""
-
-    name: str
-    type: str = "string"  # string boolean decimal integer dateTime reference binary complex
-    multi_valued: bool = False
-    description: str = ""
-    required: bool = False
-    case_exact: bool = False
-    mutability: str = "readWrite"  # readOnly readWrite immutable writeOnly
-    returned: str = "default"  # always never default request
-    uniqueness: str = "none"  # none server global
-    canonical_values: tuple[str, ...] = ()
-    reference_types: tuple[str, ...] = ()
-    sub_attributes: tuple[Attribute, ...] = ()
-
-    def sub(self, name: str) -> Attribute | None:
-        lowered = name.lower()
-        for attr in self.sub_attributes:
-            if attr.name.lower() == lowered:
-                return attr
-        return None
-
-    def as_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "name": self.name,
-            "type": self.type,
-            "multiValued": self.multi_valued,
-            "description": self.description,
-            "required": self.required,
-            "caseExact": self.case_exact,
-            "mutability": self.mutability,
-            "returned": self.returned,
-            "uniqueness": self.uniqueness,
-        }
-        if self.canonical_values:
-            out["canonicalValues"] = list(self.canonical_values)
-        if self.reference_types:
-            out["referenceTypes"] = list(self.reference_types)
-        if self.sub_attributes:
-            out["subAttributes"] = [a.as_dict() for a in self.sub_attributes]
-        return out
-
-
-@dataclass(frozen=True)
-class Schema:
-    id: str
-    name: str
-    description: str
-    attributes: tuple[Attribute, ...] = field(default_factory=tuple)
-
-    def attribute(self, name: str) -> Attribute | None:
-        lowered = name.lower()
-        for attr in self.attributes:
-            if attr.name.lower() == lowered:
-                return attr
-        return None
-
-    def as_dict(self, location: str | None = None) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "schemas": [SCHEMA_SCHEMA],
-            "id": self.id,
-            "name": self.name,
-            "description": self.description,
-            "attributes": [a.as_dict() for a in self.attributes],
-            "meta": {"resourceType": "Schema"},
-        }
-        if location:
-            out["meta"]["location"] = location
-        return out
 
 
 def _s(name: str, **kw: Any) -> Attribute:
@@ -306,15 +255,43 @@ GROUP = Schema(
 SCHEMAS: dict[str, Schema] = {s.id: s for s in (USER, ENTERPRISE_USER, GROUP)}
 
 
-@dataclass(frozen=True)
 class ResourceType:
-    """A SCIM resource type (RFC 7643 §6): its core schema and extensions."""
+    """A SCIM resource type (RFC 7643 §6): its core schema and extensions.
 
-    name: str
-    endpoint: str
-    schema: Schema
-    extensions: tuple[Schema, ...] = ()
-    description: str = ""
+    *extensions* are fixed; *configured*, when given, returns more at run time (the User's
+    from the settings, see :mod:`.registry`), so :attr:`extensions` is read, not stored.
+    Compared and hashed by identity: a resource type is a singleton, and hashing the whole
+    schema tree for every cache look-up would cost more than the look-up.
+    """
+
+    __slots__ = ("_configured", "_fixed", "description", "endpoint", "name", "schema")
+
+    def __init__(
+        self,
+        name: str,
+        endpoint: str,
+        schema: Schema,
+        extensions: tuple[Schema, ...] = (),
+        description: str = "",
+        configured: Callable[[], tuple[Schema, ...]] | None = None,
+    ) -> None:
+        self.name = name
+        self.endpoint = endpoint
+        self.schema = schema
+        self.description = description
+        self._fixed = tuple(extensions)
+        self._configured = configured
+
+    def __repr__(self) -> str:
+        return f"ResourceType({self.name!r}, schema={self.schema.id!r})"
+
+    @property
+    def extensions(self) -> tuple[Schema, ...]:
+        """The fixed extensions, then the configured ones."""
+        if self._configured is None:
+            return self._fixed
+        configured = self._configured()
+        return self._fixed + configured if configured else self._fixed
 
     @property
     def schema_ids(self) -> tuple[str, ...]:
@@ -358,6 +335,7 @@ USER_RESOURCE = ResourceType(
     schema=USER,
     extensions=(ENTERPRISE_USER,),
     description="User accounts of the service provider.",
+    configured=user_extensions.extensions,
 )
 
 RESOURCE_TYPES: dict[str, ResourceType] = {USER_RESOURCE.name: USER_RESOURCE}

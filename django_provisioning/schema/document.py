@@ -183,10 +183,20 @@ def canonicalize(data: Any, resource: ResourceType) -> tuple[dict[str, Any], str
         if coerced not in (None, [], {}):
             doc[attr.name] = coerced
     for attr in resource.schema.attributes:
-        value = doc.get(attr.name)
-        if attr.required and (value is None or (isinstance(value, str) and not value.strip())):
+        if attr.required and _blank(doc.get(attr.name)):
             raise InvalidValue(f"Attribute '{attr.name}' is required.")
+    for ext in resource.extensions:
+        # An extension is optional (schemaExtensions "required": false); when a resource has
+        # it, its required attributes must have values.
+        values: dict[str, Any] = doc.get(ext.id) or {}
+        for attr in ext.attributes if values else ():
+            if attr.required and attr.mutability != "readOnly" and _blank(values.get(attr.name)):
+                raise InvalidValue(f"Attribute '{ext.id}:{attr.name}' is required.")
     return doc, password
+
+
+def _blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
 
 
 def check_immutable(resource: ResourceType, old: dict[str, Any], new: dict[str, Any]) -> None:
@@ -194,6 +204,17 @@ def check_immutable(resource: ResourceType, old: dict[str, Any], new: dict[str, 
     for attr in resource.schema.attributes:
         if attr.mutability == "immutable" and old.get(attr.name) not in (None, new.get(attr.name)):
             raise ImmutableAttribute(f"Attribute '{attr.name}' is immutable.")
+    for ext in resource.extensions:
+        old_ext, new_ext = old.get(ext.id), new.get(ext.id)
+        if not isinstance(old_ext, dict):
+            continue
+        new_ext = new_ext if isinstance(new_ext, dict) else {}
+        for attr in ext.attributes:
+            if attr.mutability == "immutable" and old_ext.get(attr.name) not in (
+                None,
+                new_ext.get(attr.name),
+            ):
+                raise ImmutableAttribute(f"Attribute '{ext.id}:{attr.name}' is immutable.")
 
 
 _DT_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})?$")

@@ -17,6 +17,7 @@ from typing import Any
 
 from ..exceptions import InvalidPath
 from .definitions import USER_RESOURCE, ResourceType, split_urn
+from .registry import user_extensions
 
 _PATH_RE = re.compile(
     r"^(?P<attr>[A-Za-z$][\w$-]*)"
@@ -41,8 +42,14 @@ class MappedPath:
         return self.filter_attr is not None
 
 
-@lru_cache(maxsize=256)
 def parse_mapped_path(path: str, resource: ResourceType = USER_RESOURCE) -> MappedPath:
+    """Parse one mapping key against *resource* (its extensions as configured now)."""
+    return _parse_mapped_path(path, resource, user_extensions.generation)
+
+
+@lru_cache(maxsize=256)
+def _parse_mapped_path(path: str, resource: ResourceType, generation: int) -> MappedPath:
+    # *generation* is part of the key only: a change of USER_SCHEMA_EXTENSIONS starts afresh.
     urn, rest = split_urn(path, resource)
     match = _PATH_RE.match(rest)
     if not match:

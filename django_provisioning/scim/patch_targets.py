@@ -101,6 +101,11 @@ def resolve_target(resource: ResourceType, text: str, *, lenient: bool) -> Targe
         found = [(u, a) for u, a in found if a is not None]
         if len(found) == 1:
             urn, attr = found[0]
+        elif found and not lenient:
+            raise InvalidPath(
+                f"'{text}' is an attribute of several extensions "
+                f"({', '.join(u for u, _a in found)}): qualify it with the schema URN."
+            )
     if attr is None:
         if lenient:
             return None

@@ -132,9 +132,17 @@ class Projection:
     def __init__(self, params: Mapping[str, Any]) -> None:
         self.attributes = parse_attribute_list(params.get("attributes"), USER_RESOURCE)
         self.excluded = parse_attribute_list(params.get("excludedAttributes"), USER_RESOURCE)
+        # A configured extension may have attributes returned "never" or only on "request":
+        # then even a request without parameters is projected.
+        self.hides = any(
+            a.returned in ("never", "request")
+            for ext in USER_RESOURCE.extensions
+            for attr in ext.attributes
+            for a in (attr, *attr.sub_attributes)
+        )
 
     def __call__(self, resource: dict[str, Any]) -> dict[str, Any]:
-        if not self.attributes and not self.excluded:
+        if not self.attributes and not self.excluded and not self.hides:
             return resource
         return project(resource, USER_RESOURCE, self.attributes or None, self.excluded or None)
 
