@@ -11,8 +11,10 @@ from django.contrib.auth import get_user_model
 
 from django_provisioning.adapter import DefaultAdapter
 from django_provisioning.exceptions import ProvisioningDenied
+from django_provisioning.mapping import configured_attribute_map
 from django_provisioning.models import Connection, ExternalIdentity
 from django_provisioning.schema.definitions import ENTERPRISE_USER_SCHEMA as ENT
+from django_provisioning.schema.definitions import USER_SCHEMA
 
 from ..test_extension_points import (
     ADAPTERS,
@@ -98,3 +100,50 @@ def test_any_path_from_an_assertion(
     assert document["roles"] == [{"value": "admin"}, {"value": "dev"}]
     assert document["phoneNumbers"] == [{"type": "work", "value": "+1 555 0100"}]
     assert SEEN == [(User.objects.get().pk, "CC-9", saml_connection.slug)]
+
+
+ACME = "urn:ietf:params:scim:schemas:extension:acme:2.0:User"
+
+
+def test_a_custom_extension_path_through_both_doors(
+    browser: Any, saml_connection: Connection, settings: Any, scim: Any
+) -> None:
+    """One map for both doors: a custom extension's attribute, sent by SCIM or by SAML,
+    reaches the product's callable, and is filtered from the value index."""
+    SEEN.clear()
+    settings.ROOT_URLCONF = "tests.urls"  # both doors
+    settings.DJANGO_PROVISIONING = {
+        **settings.DJANGO_PROVISIONING,
+        "USER_SCHEMA_EXTENSIONS": {
+            ACME: {"name": "AcmeUser", "attributes": [{"name": "costCenter"}]}
+        },
+        "USER_ATTRIBUTE_MAP": {
+            **configured_attribute_map(),
+            f"{ACME}:costCenter": f"{ADAPTERS}.remember_cost_center",
+        },
+    }
+    saml_connection.attribute_mapping = {f"{ACME}:costCenter": "cc"}
+    saml_connection.full_clean()
+    saml_connection.save()
+
+    signed_in = browser.sign_in(attributes={"email": ["alice@example.com"], "cc": ["CC-7"]})
+    assert signed_in.status_code == 302, signed_in.content
+    pushed = scim.post(
+        "Users",
+        {
+            "schemas": [USER_SCHEMA, ACME],
+            "userName": "bob@example.com",
+            ACME: {"costCenter": "CC-8"},
+        },
+    )
+    assert pushed.status_code == 201, pushed.content
+
+    alice = ExternalIdentity.objects.get(user_name="alice@example.com")
+    assert alice.document[ACME] == {"costCenter": "CC-7"}
+    bob = ExternalIdentity.objects.get(scim_id=pushed.json()["id"])
+    assert SEEN == [
+        (alice.user.pk, "CC-7", saml_connection.slug),
+        (bob.user.pk, "CC-8", scim.connection.slug),
+    ]
+    found = scim.get("Users", {"filter": f'{ACME}:costCenter eq "cc-8"'}).json()
+    assert [r["id"] for r in found["Resources"]] == [pushed.json()["id"]]
