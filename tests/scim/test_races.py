@@ -9,7 +9,8 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth import get_user_model
 
-from django_provisioning.models import ExternalIdentity, UserNameClaim
+from django_provisioning.jit import provision_from_saml
+from django_provisioning.models import ExternalIdentity, NameIdFormat, UserNameClaim
 from tests.concurrency import race
 from tests.tools import require_postgresql
 
@@ -52,7 +53,7 @@ def test_posts_of_one_name_with_the_username_hook_make_two_accounts(scim, other_
     require_postgresql()
     settings.DJANGO_PROVISIONING = {"ADAPTER": "tests.test_extension_points.NumberingAdapter"}
     for round_ in range(ROUNDS):
-        name = f"y{round_}@shared.test"
+        name = f"y{round_}.z@shared.test"  # numbered: y1.z2@..., never another round's name
         first, second = race(
             lambda name=name, round_=round_: scim.post(
                 "Users", okta_user(name, externalId=f"a{round_}")
@@ -70,10 +71,41 @@ def test_posts_of_one_name_with_the_username_hook_make_two_accounts(scim, other_
             getattr(identity.user, User.USERNAME_FIELD)
             for identity in ExternalIdentity.objects.filter(user_name_normalized=name)
         )
-        assert local_names == sorted([name, f"y{round_}2@shared.test"])
+        assert local_names == sorted([name, f"y{round_}.z2@shared.test"])
         assert (
             UserNameClaim.objects.filter(
                 user__external_identities__user_name_normalized=name
             ).count()
             == 2
         )
+
+
+def test_a_sign_in_racing_a_post_of_its_name_with_the_username_hook(
+    scim, other_connection, settings
+):
+    """The JIT door loses or wins the race for a name like a POST: with the hook, both accounts
+    are made (one with a generated name), neither door sees an error."""
+    require_postgresql()
+    settings.DJANGO_PROVISIONING = {"ADAPTER": "tests.test_extension_points.NumberingAdapter"}
+    for round_ in range(ROUNDS):
+        name = f"j{round_}.z@shared.test"
+        posted, (identity, created) = race(
+            lambda name=name, round_=round_: scim.post(
+                "Users", okta_user(name, externalId=f"a{round_}")
+            ),
+            lambda name=name: provision_from_saml(
+                other_connection,
+                name_id=name,
+                name_id_format=NameIdFormat.EMAIL,
+                document={"userName": name},
+            ),
+        )
+        assert posted.status_code == 201, posted.content
+        assert created is True
+        identity.refresh_from_db()
+        assert identity.user_name == name
+        local_names = sorted(
+            getattr(link.user, User.USERNAME_FIELD)
+            for link in ExternalIdentity.objects.filter(user_name_normalized=name)
+        )
+        assert local_names == sorted([name, f"j{round_}.z2@shared.test"])
