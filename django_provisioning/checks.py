@@ -125,6 +125,7 @@ POSITIVE_INTEGERS = (
     "WRITE_ATTEMPTS",
     "RETRY_AFTER",
     "USERNAME_ATTEMPTS",
+    "SCIM_BULK_MAX_OPERATIONS",
 )
 #: Seconds that may be zero or a fraction.
 NON_NEGATIVE_NUMBERS = ("WRITE_RETRY_BACKOFF",)

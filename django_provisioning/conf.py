@@ -59,8 +59,10 @@ DEFAULTS: dict[str, Any] = {
     "SCIM_DEFAULT_COUNT": 100,
     # Largest list page in bytes: a page of big users is cut short (itemsPerPage says so).
     "SCIM_MAX_RESPONSE_BYTES": 4_194_304,
-    # Largest SCIM request body in bytes (413 above it).
+    # Largest SCIM request body in bytes (413 above it); also the Bulk maxPayloadSize.
     "SCIM_MAX_PAYLOAD_SIZE": 1_048_576,
+    # Most operations one POST /Bulk may hold (413 above it): its maxOperations.
+    "SCIM_BULK_MAX_OPERATIONS": 500,
     # Most work one PATCH may ask for, in units of one value examined by one filter term
     # (operations x values x terms; 400 tooMany above it, before any work is done).
     "SCIM_PATCH_MAX_WORK": 5_000,

@@ -1,7 +1,7 @@
 """Discovery endpoints (RFC 7644 §4): generated from the schema data that drives validation.
 
 ``/ServiceProviderConfig`` states only what this server does: PATCH, filtering, sorting and
-ETags are supported; Bulk and changePassword-by-/Me are not. The endpoints answer without a
+ETags and Bulk are supported; changePassword-by-/Me is not. The endpoints answer without a
 token (they describe the protocol, not a customer's data), but a token that is sent must be
 valid.
 """
@@ -47,7 +47,11 @@ class ServiceProviderConfigView(DiscoveryView):
                 "schemas": [SPC_SCHEMA],
                 "documentationUri": DOCS_URL,
                 "patch": {"supported": True},
-                "bulk": {"supported": False, "maxOperations": 0, "maxPayloadSize": 0},
+                "bulk": {
+                    "supported": True,
+                    "maxOperations": provisioning_settings.SCIM_BULK_MAX_OPERATIONS,
+                    "maxPayloadSize": provisioning_settings.SCIM_MAX_PAYLOAD_SIZE,
+                },
                 "filter": {
                     "supported": True,
                     "maxResults": provisioning_settings.SCIM_MAX_RESULTS,

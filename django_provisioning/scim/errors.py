@@ -65,6 +65,13 @@ class Uniqueness(ScimError):
     default_detail = "A resource with this unique attribute already exists."
 
 
+class Conflict(ScimError):
+    """409 without a ``scimType``: a Bulk operation whose ``bulkId`` reference cannot be met."""
+
+    status = 409
+    default_detail = "The request conflicts with the state of the server."
+
+
 class Mutability(ScimError):
     scim_type = "mutability"
     default_detail = "The attribute cannot be modified."

@@ -1,8 +1,8 @@
 """The ``/Users`` endpoints (RFC 7644 §3.3 to §3.6) and searches (§3.4.2, §3.4.3).
 
 Views are thin: they parse the protocol (filter, paging, PATCH, ETags), call the provisioning
-core for every write, and render link rows with :mod:`.rendering`. Out of scope here: ``/Bulk``
-(§3.7, answered 501) and ``/Me`` (§3.11, answered 501).
+core for every write, and render link rows with :mod:`.rendering`. ``/Bulk`` (§3.7) is
+:mod:`.bulk`; ``/Me`` (§3.11) is answered 501.
 """
 
 from __future__ import annotations
@@ -247,7 +247,7 @@ class UserDetailView(ScimView):
 
 
 class NotImplementedView(ScimView):
-    """``/Bulk`` and ``/Me``: advertised as unsupported; answered 501 (RFC 7644 §3.7, §3.11)."""
+    """``/Me``: not supported; answered 501 (RFC 7644 §3.11)."""
 
     resource_name = "unsupported"
 

@@ -8,7 +8,7 @@ from django_provisioning.schema.definitions import ENTERPRISE_USER_SCHEMA, USER_
 def test_service_provider_config_is_truthful(db):
     body = Client().get("/scim/v2/ServiceProviderConfig").json()
     assert body["patch"]["supported"] is True
-    assert body["bulk"]["supported"] is False
+    assert body["bulk"]["supported"] is True
     assert body["filter"] == {"supported": True, "maxResults": 200}
     assert body["sort"]["supported"] and body["etag"]["supported"]
     assert body["authenticationSchemes"][0]["type"] == "oauthbearertoken"

@@ -121,9 +121,9 @@ def test_malformed_json_is_400(scim, raw):
     assert ExternalIdentity.objects.count() == 0
 
 
-def test_501_for_bulk_and_me(scim):
-    assert_error(scim.post("Bulk", {}), 501)
+def test_501_for_me_and_405_for_a_bulk_get(scim):
     assert_error(scim.get("Me"), 501)
+    assert_error(scim.get("Bulk"), 405)
 
 
 def test_requests_are_logged_without_secrets(scim, caplog):
