@@ -165,3 +165,23 @@ def test_add_a_work_email_when_there_is_none(idp: Idp) -> None:
     assert status in (200, 204), updated
     status, read = idp.get(f"Users/{created['id']}")
     assert read["emails"] == [{"type": "work", "value": "no-mail@contoso.com"}]
+
+
+def test_the_flag_in_the_tenant_url_reaches_every_request(idp: Idp) -> None:
+    """Set as ``https://.../scim/v2/?aadOptscim062020``, the flag may arrive on any request's
+    query string: it is ignored, whatever the method."""
+    body = entra_create_body("flagged")
+    status, created = idp.call("POST", "Users?aadOptscim062020", body)
+    assert status == 201, created
+    status, found = idp.get(
+        f"Users?aadOptscim062020&filter=userName%20eq%20%22{body['userName']}%22"
+    )
+    assert [r["id"] for r in found["Resources"]] == [created["id"]]
+    status, updated = idp.call(
+        "PATCH",
+        f"Users/{created['id']}?aadOptscim062020",
+        patch({"op": "replace", "path": "active", "value": False}),
+    )
+    assert status in (200, 204), updated
+    status, read = idp.get(f"Users/{created['id']}?aadOptscim062020")
+    assert (status, read["active"]) == (200, False)
