@@ -206,7 +206,9 @@ class Runner:
         """Nothing is ready: a circle. Hold back the members that wait, RFC 7644 §3.7.1."""
         for op in pending:
             members = op.data.get("members") if isinstance(op.data, dict) else None
-            if op.method != "POST" or not op.path.startswith("/Groups") or not members:
+            if op.method != "POST" or not op.path.startswith("/Groups"):
+                continue
+            if not isinstance(members, list) or not members:
                 continue
             waiting = [m for m in members if _references(m) - set(self.ids)]
             rest_refs = _references({k: v for k, v in op.data.items() if k != "members"})
