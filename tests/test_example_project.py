@@ -150,6 +150,7 @@ def test_the_example_projects_own_tests_pass(tmp_path: Path) -> None:
             "-m",
             "pytest",
             str(ROOT / "example_project" / "demo" / "tests.py"),
+            str(ROOT / "example_project" / "devidp" / "tests.py"),
             "--ds=example_project.settings",
             "-p",
             "no:cacheprovider",

@@ -8,7 +8,7 @@ SaaS's onboarding would do; both sign in through the development IdP (``devidp``
 
 Revokes the SCIM tokens earlier runs issued (named ``demo_setup``) and issues a fresh one for
 each connection; creates an ``admin`` superuser with a random password, printed once (reset
-it with ``tox -e manage -- changepassword admin``). Prints the sign-in URL, each
+it with ``tox -e manage -- demo_admin_password``). Prints the sign-in URL, each
 organization's SCIM base URL and token, the admin login and a sample curl. ``tox -e demo``
 runs it before ``runserver``. Demo only: the tokens and the password are printed in clear
 (they are stored hashed, as always).
@@ -96,7 +96,7 @@ class Command(BaseCommand):
         if not options["no_admin"]:
             admin_line = (
                 f"  Admin site:     {origin}/admin/  ({self._ensure_admin()})\n"
-                "                  (new password: tox -e manage -- changepassword admin)\n"
+                "                  (a new password: tox -e manage -- demo_admin_password)\n"
             )
         if origin != settings.DEMO_ORIGIN:
             self.stderr.write(
