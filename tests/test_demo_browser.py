@@ -119,7 +119,7 @@ def browser(demo: DemoServer) -> Iterator[Browser]:
     )
     driver.set_page_load_timeout(30)
     shots = Path(tempfile.mkdtemp(prefix="demo-browser-"))
-    print(f"screenshots: {shots}")  # noqa: T201 (pytest -s shows where they are)
+    print(f"screenshots: {shots}")  # pytest -s shows where they are
     try:
         yield Browser(driver, demo.origin, shots)
     finally:
