@@ -89,3 +89,7 @@ def test_each_documented_command_runs_beside_the_running_demo(
         assert json.loads(response.read())["totalResults"] == 0
     assert "New password of admin (shown once): " in outputs["demo_admin_password"]
     assert demo.process is not None and demo.process.poll() is None
+    # Logged once, by the package (runserver's own line for it is filtered out).
+    log = demo.server_log()
+    assert log.count("SCIM GET Users connection=globex status=200") == 1, log
+    assert "/scim/v2/Users" not in log, log

@@ -133,6 +133,32 @@ DJANGO_PROVISIONING = {
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "loggers": {"django_provisioning": {"handlers": ["console"], "level": "INFO"}},
+    # demo/log_filters.py: one line per SCIM request (the package's), no traceback for a 403.
+    "filters": {
+        "skip_scim_requests": {"()": "demo.log_filters.SkipScimRequests"},
+        "no_traceback_for_403": {"()": "demo.log_filters.NoTracebackForForbidden"},
+    },
+    "formatters": {
+        "django.server": {
+            "()": "django.utils.log.ServerFormatter",
+            "format": "[{server_time}] {message}",
+            "style": "{",
+        }
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler"},
+        # Django's own handler of runserver's request lines, declared again to keep it.
+        "django.server": {"class": "logging.StreamHandler", "formatter": "django.server"},
+    },
+    "loggers": {
+        "django_provisioning": {"handlers": ["console"], "level": "INFO"},
+        "django.server": {
+            "handlers": ["django.server"],
+            "level": "INFO",
+            "propagate": False,
+            "filters": ["skip_scim_requests"],
+        },
+        # No handlers: its records go on to Django's "django" logger, filtered here first.
+        "django.request": {"filters": ["skip_scim_requests", "no_traceback_for_403"]},
+    },
 }
