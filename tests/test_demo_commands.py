@@ -19,7 +19,7 @@ import pytest
 from .demo_server import ROOT, DemoServer, expand, tox_env
 
 DOCUMENTS = [ROOT / "README.rst", *sorted((ROOT / "docs").glob("*.rst"))]
-COMMAND = re.compile(r"tox -e manage -- ([^`\n]+)")
+COMMAND = re.compile(r"tox -e manage -- ([^`\n)]+)")
 PLACEHOLDER = re.compile(r"^[A-Z][A-Z_]+$")  # COMMAND, SLUG, FILE: not a command to run
 
 
