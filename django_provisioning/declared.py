@@ -64,6 +64,18 @@ def connection_options(model: type[models.Model]) -> tuple[str, ...]:
     )
 
 
+def normalize_domains(domains: Any) -> list[str]:
+    """*domains* (a connection's ``verified_domains``) lowercased, stripped, without repeats."""
+    if not isinstance(domains, (list, tuple)):
+        return []
+    found: dict[str, None] = {}
+    for value in domains:
+        domain = str(value).strip().lower().rstrip(".")
+        if domain:
+            found[domain] = None
+    return list(found)
+
+
 def settings_connections() -> dict[str, dict[str, Any]]:
     """The ``CONNECTIONS`` setting as written: slug -> the options it names."""
     declared = provisioning_settings.CONNECTIONS or {}

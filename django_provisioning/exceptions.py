@@ -11,6 +11,10 @@ an unknown attribute path without reading the message.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
+from django.core.exceptions import ValidationError
+
 
 class ProvisioningError(Exception):
     """Base class of the core's errors; the message is safe to show to the client."""
@@ -50,3 +54,20 @@ class InvalidPath(SchemaError, ValueError):
 
 class Gone(ProvisioningError):
     """The link row was deleted (over SCIM, or with its user) before the write could lock it."""
+
+
+class DomainTaken(ValidationError):
+    """A verified e-mail domain is another connection's: a domain is verified for one only.
+
+    A ``ValidationError`` (``code="domain_taken"``), so a form shows it on the field;
+    ``domains`` maps each refused domain to the slug of the connection that has it.
+    """
+
+    def __init__(self, domains: Mapping[str, str]) -> None:
+        self.domains = dict(domains)
+        listed = ", ".join(f"{d} ({slug})" for d, slug in sorted(self.domains.items()))
+        super().__init__(
+            f"Verified for another connection already: {listed}. A domain is verified for "
+            "one connection only; remove it there first.",
+            code="domain_taken",
+        )

@@ -114,7 +114,9 @@ def test_demo_setup_runs_again_on_the_same_database(db_file: Path) -> None:
     assert "user admin exists" in second.stdout
     tokens = [TOKEN_LINE.search(r.stdout).group(1) for r in (first, second)]  # type: ignore[union-attr]
     assert tokens[0] != tokens[1]
-    assert [authenticates(db_file, t) for t in tokens] == ["demo", "demo"]
+    # Each start revokes the tokens the previous one printed.
+    assert [authenticates(db_file, t) for t in tokens] == ["", "demo"]
+    assert "SCIM tokens issued by earlier runs: 2 revoked" in second.stdout
 
 
 def test_create_scim_token_prints_the_token_alone_on_its_last_line(db_file: Path) -> None:
@@ -150,6 +152,7 @@ def test_the_example_projects_own_tests_pass(tmp_path: Path) -> None:
             "-m",
             "pytest",
             str(ROOT / "example_project" / "demo" / "tests.py"),
+            str(ROOT / "example_project" / "devidp" / "tests.py"),
             "--ds=example_project.settings",
             "-p",
             "no:cacheprovider",

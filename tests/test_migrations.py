@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
 
-from django_provisioning.models import AuditEvent, ExternalGroup
+from django_provisioning.models import AuditEvent, ExternalGroup, VerifiedDomain
 
 
 def test_the_admin_source_is_gone(db: Any) -> None:
@@ -21,3 +23,44 @@ def test_the_admin_source_is_gone(db: Any) -> None:
         )
     assert "document" in {column.name for column in columns}
     assert AuditEvent._meta.get_field("source").choices == [("scim", "SCIM"), ("saml", "SAML")]
+
+
+def _at_0006() -> tuple[Any, Any, list[tuple[str, str]]]:
+    executor = MigrationExecutor(connection)
+    latest = [(a, n) for a, n in executor.loader.graph.leaf_nodes() if a == "django_provisioning"]
+    before = [("django_provisioning", "0006_value_index_singular")]
+    executor.migrate(before)
+    return executor.loader.project_state(before).apps, executor, latest
+
+
+@pytest.mark.django_db(transaction=True)
+def test_0007_claims_the_domains_connections_already_verify() -> None:
+    old, _executor, latest = _at_0006()
+    try:
+        model = old.get_model("django_provisioning", "Connection")
+        model.objects.create(slug="acme", name="Acme", verified_domains=["Acme.com", "acme.io"])
+        model.objects.create(slug="none", name="None", verified_domains=[])
+
+        MigrationExecutor(connection).migrate(latest)
+
+        assert sorted(VerifiedDomain.objects.values_list("domain", "connection__slug")) == [
+            ("acme.com", "acme"),
+            ("acme.io", "acme"),
+        ]
+    finally:
+        MigrationExecutor(connection).migrate(latest)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_0007_stops_on_a_domain_two_connections_verify() -> None:
+    old, _executor, latest = _at_0006()
+    try:
+        model = old.get_model("django_provisioning", "Connection")
+        model.objects.create(slug="acme", name="Acme", verified_domains=["shared.example"])
+        model.objects.create(slug="globex", name="Globex", verified_domains=["SHARED.example"])
+
+        with pytest.raises(RuntimeError, match=r"shared\.example: acme, globex"):
+            MigrationExecutor(connection).migrate(latest)
+    finally:
+        model.objects.filter(slug="globex").update(verified_domains=[])
+        MigrationExecutor(connection).migrate(latest)

@@ -5,7 +5,14 @@ import Connection``), which is also how Django finds them.
 """
 
 from .audit import AuditEvent
-from .connection import CONNECTION_OPTIONS, Connection, DeprovisionPolicy, NameIdFormat, ScimToken
+from .connection import (
+    CONNECTION_OPTIONS,
+    Connection,
+    DeprovisionPolicy,
+    NameIdFormat,
+    ScimToken,
+    VerifiedDomain,
+)
 from .group import ExternalGroup, GroupGrant
 from .identity import ExternalIdentity, ExternalIdentityValue, UserNameClaim, UserSession
 from .saml import SamlAssertionReplay, SamlPendingLogin
@@ -25,4 +32,5 @@ __all__ = [
     "ScimToken",
     "UserNameClaim",
     "UserSession",
+    "VerifiedDomain",
 ]

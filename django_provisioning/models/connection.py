@@ -9,11 +9,14 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.validators import MaxValueValidator, MinValueValidator
-from django.db import models
+from django.db import IntegrityError, models, transaction
+from django.db.models import Q
+from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from ..declared import connection_options, declared_tenant, effective
+from ..declared import connection_options, declared_tenant, effective, normalize_domains
+from ..exceptions import DomainTaken
 from ..mapping import validate_saml_attribute_mapping
 
 
@@ -51,7 +54,10 @@ class Connection(models.Model):
         _("verified e-mail domains"),
         default=list,
         blank=True,
-        help_text=_("Domains this customer has proven to own; only these link existing users."),
+        help_text=_(
+            "Domains this customer has proven to own, one connection each: the sign-in page "
+            "sends these e-mails to this IdP, and only these link existing users."
+        ),
     )
 
     # SAML identity provider
@@ -122,6 +128,18 @@ class Connection(models.Model):
     def __str__(self) -> str:
         return self.name or self.slug
 
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """Save the row and its :class:`VerifiedDomain` claims in one transaction.
+
+        Raises :class:`~django_provisioning.exceptions.DomainTaken` (and writes nothing) when a
+        domain is verified for another connection, in the database or in settings.
+        """
+        update_fields = kwargs.get("update_fields")
+        with transaction.atomic(using=kwargs.get("using")):
+            super().save(*args, **kwargs)
+            if update_fields is None or "verified_domains" in update_fields:
+                self.claim_domains()
+
     @classmethod
     def from_db(  # type: ignore[override]
         cls, db: str | None, field_names: Any, values: Any, *args: Any, **kwargs: Any
@@ -137,6 +155,39 @@ class Connection(models.Model):
             effective(instance)
         return instance
 
+    def claim_domains(self) -> None:
+        """Make the :class:`VerifiedDomain` rows of this connection its ``verified_domains``.
+
+        A domain is verified for one connection only: the unique column refuses a second
+        claim even when two saves race, and a domain a connection declared in settings
+        verifies cannot be claimed by another (its row may not exist yet).
+        """
+        from ..declared import declared_connections
+
+        wanted = set(normalize_domains(self.verified_domains))
+        claims = VerifiedDomain.objects.filter(connection=self)
+        claims.exclude(domain__in=wanted).delete()
+        held = dict(
+            VerifiedDomain.objects.filter(domain__in=wanted).values_list(
+                "domain", "connection__slug"
+            )
+        )
+        taken = {domain: slug for domain, slug in held.items() if slug != self.slug}
+        for slug, options in declared_connections().items():
+            if slug != self.slug:
+                for domain in wanted.intersection(normalize_domains(options["verified_domains"])):
+                    taken.setdefault(domain, slug)
+        if taken:
+            raise DomainTaken(taken)
+        try:
+            with transaction.atomic():
+                VerifiedDomain.objects.bulk_create(
+                    [VerifiedDomain(domain=d, connection=self) for d in sorted(wanted - set(held))]
+                )
+        except IntegrityError:  # a concurrent save claimed one first
+            raced = VerifiedDomain.objects.filter(domain__in=wanted).exclude(connection=self)
+            raise DomainTaken(dict(raced.values_list("domain", "connection__slug"))) from None
+
     @property
     def declared_tenant(self) -> Any:
         """The tenant lookup named by ``CONNECTIONS[slug]["tenant"]`` in settings, or None.
@@ -151,8 +202,34 @@ class Connection(models.Model):
         _local, at, domain = (email or "").rpartition("@")
         if not at or not domain:
             return False
-        domain = domain.strip().lower()
-        return domain in {d.strip().lower() for d in self.verified_domains or []}
+        return domain.strip().lower().rstrip(".") in normalize_domains(self.verified_domains)
+
+
+class VerifiedDomain(models.Model):
+    """An e-mail domain verified for one connection: the claim the database keeps unique.
+
+    Written by :meth:`Connection.save` from the connection's ``verified_domains`` (never by
+    hand), lowercased. Home-realm discovery reads it (:mod:`django_provisioning.domains`).
+    """
+
+    domain = models.CharField(_("domain"), max_length=253, unique=True)
+    connection = models.ForeignKey(
+        Connection, on_delete=models.CASCADE, related_name="domain_claims"
+    )
+
+    class Meta:
+        verbose_name = _("verified domain")
+        verbose_name_plural = _("verified domains")
+        ordering = ["domain"]
+        constraints = [
+            # Unique only means unique-per-case if every row is stored lowercased.
+            models.CheckConstraint(
+                condition=Q(domain=Lower("domain")), name="dp_verified_domain_lowercase"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.domain
 
 
 #: The fields a connection is configured by, in model order: the keys a connection in

@@ -8,6 +8,8 @@ from django import forms
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from ..domains import claimed_elsewhere
+from ..exceptions import DomainTaken
 from ..models import CONNECTION_OPTIONS, Connection
 from .metadata_import import MetadataError, parse_idp_metadata
 
@@ -36,6 +38,15 @@ class ConnectionAdminForm(forms.ModelForm):
         model = Connection
         formfield_callback = formfield
         fields = ("slug", *CONNECTION_OPTIONS)
+
+    def clean_verified_domains(self) -> Any:
+        """Refuse a domain another connection verified: one connection per domain."""
+        value = self.cleaned_data.get("verified_domains")
+        slug = self.cleaned_data.get("slug") or self.instance.slug
+        taken = claimed_elsewhere(slug, value)
+        if taken:
+            raise DomainTaken(taken)
+        return value
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import re
 from typing import Any
 
@@ -194,3 +195,57 @@ def test_the_home_page_shows_each_organizations_members(tokens: dict[str, str]) 
     demo_part, globex_part = page.split("<h2>Globex")
     assert "alice@example.com" in demo_part.split("<h2>Demo customer")[1]
     assert "carol@globex.example" in globex_part and "alice@example.com" not in globex_part
+
+
+def test_a_scim_request_is_logged_once(caplog: Any) -> None:
+    """By django_provisioning.scim; not again by Django's request logger ("Unauthorized")."""
+    with caplog.at_level(logging.INFO):
+        response = Client(HTTP_AUTHORIZATION="Bearer nope").get(
+            "/scim/v2/Users", HTTP_HOST="127.0.0.1"
+        )
+
+    assert response.status_code == 401
+    assert [(r.name, r.getMessage()[:39]) for r in caplog.records] == [
+        ("django_provisioning.scim", "SCIM GET Users connection=- status=401 ")
+    ]
+
+
+def test_runserver_does_not_log_a_scim_request_again() -> None:
+    server = logging.getLogger("django.server")
+    record = server.makeRecord(
+        "django.server",
+        logging.INFO,
+        __file__,
+        1,
+        '"%s" %s %s',
+        ("GET /scim/v2/Users HTTP/1.1", "200", "130"),
+        None,
+    )
+    other = server.makeRecord(
+        "django.server",
+        logging.INFO,
+        __file__,
+        1,
+        '"%s" %s %s',
+        ("GET /dashboard/ HTTP/1.1", "200", "130"),
+        None,
+    )
+
+    assert not server.filter(record)
+    assert server.filter(other)
+
+
+def test_a_denied_admin_page_logs_one_line_without_traceback(caplog: Any) -> None:
+    admin = User.objects.create_superuser("root", "root@example.org", "pw")
+    client = Client()
+    client.force_login(admin)
+
+    with caplog.at_level(logging.WARNING):
+        response = client.get("/admin/django_provisioning/scimtoken/add/", HTTP_HOST="127.0.0.1")
+
+    assert response.status_code == 403
+    (record,) = [r for r in caplog.records if r.name == "django.request"]
+    assert record.getMessage() == (
+        "Forbidden (Permission denied): /admin/django_provisioning/scimtoken/add/"
+    )
+    assert record.exc_info is None and "Traceback" not in caplog.text

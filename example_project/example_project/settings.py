@@ -1,7 +1,10 @@
 """Settings of the example SaaS: DEBUG on, SQLite, two organizations with a connection each.
 
 For local trying-out only (``tox -e demo``); never deploy these settings. The database file is
-``example_project/db.sqlite3`` unless ``EXAMPLE_PROJECT_DB`` names another path.
+``example_project/db.sqlite3`` unless ``EXAMPLE_PROJECT_DB`` names another path; the
+development IdP's key pair is generated on first run into ``devidp-keys/`` beside it (or
+``DEVIDP_KEY_DIR``). The demo is served at ``DEMO_ORIGIN`` (default
+``http://127.0.0.1:$DEMO_PORT``, port 8000), where both connections find the development IdP.
 """
 
 from __future__ import annotations
@@ -9,7 +12,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from devidp.directory import idp_options
+from devidp.keys import ensure_keypair
+
 BASE_DIR = Path(__file__).resolve().parent.parent  # the example_project/ folder
+DATABASE_PATH = os.environ.get("EXAMPLE_PROJECT_DB") or str(BASE_DIR / "db.sqlite3")
+DEMO_ORIGIN = os.environ.get("DEMO_ORIGIN") or (
+    f"http://127.0.0.1:{os.environ.get('DEMO_PORT') or 8000}"
+)
 
 SECRET_KEY = "example-project-insecure-not-a-secret"
 DEBUG = True
@@ -30,6 +40,8 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_provisioning",
     "demo",
+    # The development IdP (example_project/devidp/): its pages answer only with DEBUG on.
+    "devidp",
 ]
 
 MIDDLEWARE = [
@@ -69,7 +81,7 @@ TEMPLATES = [
 DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",
-        "NAME": os.environ.get("EXAMPLE_PROJECT_DB") or str(BASE_DIR / "db.sqlite3"),
+        "NAME": DATABASE_PATH,
         "OPTIONS": {
             # A write transaction takes the write lock at BEGIN, where the busy timeout applies;
             # a deferred one that reads first and then writes fails at once instead of waiting.
@@ -85,25 +97,35 @@ DATABASES = {
 }
 
 STATIC_URL = "static/"
-LOGIN_URL = "/admin/login/"
-LOGIN_REDIRECT_URL = "/"
+LOGIN_URL = "/signin/"
+LOGIN_REDIRECT_URL = "/dashboard/"
 LOGOUT_REDIRECT_URL = "/"
+
+# The development IdP: where it is served and the key it signs with (generated on first run).
+DEVIDP_ORIGIN = DEMO_ORIGIN
+DEVIDP_KEY_DIR = Path(
+    os.environ.get("DEVIDP_KEY_DIR") or Path(DATABASE_PATH).parent / "devidp-keys"
+)
+DEVIDP_CERT = ensure_keypair(DEVIDP_KEY_DIR).cert_pem
 
 DJANGO_PROVISIONING = {
     # Resolves each connection's organization and makes the users it provisions members.
     "ADAPTER": "demo.adapter.OrganizationAdapter",
     "CONNECTIONS": {
         # One customer's identity provider. Its SCIM token comes from `demo_setup` (or
-        # `manage.py create_scim_token demo`). For SAML sign-in, add the IdP's entity id,
-        # SSO URL and signing certificate here (idp_entity_id, idp_sso_url, idp_x509_certs)
-        # or on the connection's admin page. The second customer's connection, `globex`, is
-        # created in the database by `demo_setup`, as a SaaS's onboarding would.
+        # `tox -e manage -- create_scim_token demo`). Its SAML IdP is the development IdP
+        # (idp_entity_id, idp_sso_url, idp_slo_url, idp_x509_certs, groups_attribute,
+        # group_mapping); for a real IdP, put its values here instead. The second customer's
+        # connection, `globex`, is created in the database by `demo_setup`, as a SaaS's
+        # onboarding would.
         "demo": {
             "name": "Demo customer",
+            # Verified for this connection only: the sign-in page sends example.com here.
             "verified_domains": ["example.com"],
             # The organization it belongs to (demo.Organization's slug), resolved by the
             # adapter's get_tenant; not a Connection field.
             "tenant": "demo",
+            **idp_options(DEVIDP_ORIGIN, "demo", DEVIDP_CERT),
         },
     },
 }
@@ -111,6 +133,32 @@ DJANGO_PROVISIONING = {
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "loggers": {"django_provisioning": {"handlers": ["console"], "level": "INFO"}},
+    # demo/log_filters.py: one line per SCIM request (the package's), no traceback for a 403.
+    "filters": {
+        "skip_scim_requests": {"()": "demo.log_filters.SkipScimRequests"},
+        "no_traceback_for_403": {"()": "demo.log_filters.NoTracebackForForbidden"},
+    },
+    "formatters": {
+        "django.server": {
+            "()": "django.utils.log.ServerFormatter",
+            "format": "[{server_time}] {message}",
+            "style": "{",
+        }
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler"},
+        # Django's own handler of runserver's request lines, declared again to keep it.
+        "django.server": {"class": "logging.StreamHandler", "formatter": "django.server"},
+    },
+    "loggers": {
+        "django_provisioning": {"handlers": ["console"], "level": "INFO"},
+        "django.server": {
+            "handlers": ["django.server"],
+            "level": "INFO",
+            "propagate": False,
+            "filters": ["skip_scim_requests"],
+        },
+        # No handlers: its records go on to Django's "django" logger, filtered here first.
+        "django.request": {"filters": ["skip_scim_requests", "no_traceback_for_403"]},
+    },
 }

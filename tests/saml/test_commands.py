@@ -155,7 +155,11 @@ def test_generate_saml_keypair(tmp_path: Path) -> None:
     assert (cert.not_valid_after_utc - cert.not_valid_before_utc).days == 30
     assert cert.public_key().key_size == 2048
     assert (tmp_path / "sp.key").stat().st_mode & 0o777 == 0o600
-    assert "SAML_SP_CERTIFICATE" in out.getvalue()
+    # The keys to merge, not a DJANGO_PROVISIONING = {...} block that would replace one.
+    lines = out.getvalue().splitlines()
+    assert f'    "SAML_SP_CERTIFICATE": "{tmp_path / "sp.crt"}",' in lines
+    assert f'    "SAML_SP_PRIVATE_KEY": "{tmp_path / "sp.key"}",' in lines
+    assert "DJANGO_PROVISIONING = {" not in out.getvalue()
     with pytest.raises(CommandError, match="exists"):
         call_command("generate_saml_keypair", "--out-dir", str(tmp_path), stdout=StringIO())
 

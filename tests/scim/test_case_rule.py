@@ -127,10 +127,13 @@ def test_one_person_linked_from_two_connections_holds_one_claim(
 ) -> None:
     # An adapter that lets a second connection link an account the first one provisioned.
     monkeypatch.setattr(type(get_adapter()), "can_link_user", lambda *args: True)
+    first = scim_user(connection, "kim@example.com")
+    # The domain moves to the second connection (a domain is verified for one at a time).
+    connection.verified_domains = []
+    connection.save()
     other_connection.link_by_email = True
     other_connection.verified_domains = ["example.com"]
     other_connection.save()
-    first = scim_user(connection, "kim@example.com")
 
     second = scim_user(other_connection, "KIM@example.com")
 

@@ -74,10 +74,13 @@ class Command(BaseCommand):
         self.stdout.write(f"Certificate: {cert_path.resolve()}")
         self.stdout.write(f"Private key: {key_path.resolve()} (mode 600)")
         self.stdout.write("")
-        self.stdout.write("Settings (PEM text or a file path both work):")
-        self.stdout.write("    DJANGO_PROVISIONING = {")
-        self.stdout.write(f'        "SAML_SP_CERTIFICATE": "{cert_path.resolve()}",')
-        self.stdout.write(f'        "SAML_SP_PRIVATE_KEY": "{key_path.resolve()}",')
-        self.stdout.write("    }")
+        # The two keys alone: a whole DJANGO_PROVISIONING = {...} block, pasted into settings
+        # that have one, would replace it (connections and all).
+        self.stdout.write(
+            "Add these two keys to your DJANGO_PROVISIONING setting (PEM text or a file path "
+            "both work):"
+        )
+        self.stdout.write(f'    "SAML_SP_CERTIFICATE": "{cert_path.resolve()}",')
+        self.stdout.write(f'    "SAML_SP_PRIVATE_KEY": "{key_path.resolve()}",')
         self.stdout.write("")
         self.stdout.write(cert_pem.decode("ascii"))
