@@ -8,12 +8,13 @@ from django import forms
 from django.contrib import admin, messages
 from django.db import models
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.utils.translation import gettext_lazy as _
 
 from . import groups
 from .connections import effective_q
 from .declared import declared_connections, is_retired
+from .exceptions import DomainTaken
 from .models import (
     AuditEvent,
     Connection,
@@ -146,6 +147,21 @@ class ConnectionAdmin(admin.ModelAdmin):
             },
         ),
     )
+
+    def changeform_view(
+        self,
+        request: HttpRequest,
+        object_id: str | None = None,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        """The form refuses a domain another connection verifies; a save that loses a race
+        for one (both passed the form at once) is refused here, with nothing written."""
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except DomainTaken as exc:
+            self.message_user(request, " ".join(exc.messages), messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
 
     def get_prepopulated_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         if obj is not None and obj.from_settings:

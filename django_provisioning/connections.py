@@ -8,12 +8,16 @@ any other; :mod:`.declared` lays the settings over that row whenever it is loade
 from __future__ import annotations
 
 import copy
+import logging
 from typing import Any
 
 from django.db.models import Q
 
 from .declared import declared_connections, effective
+from .exceptions import DomainTaken
 from .models import Connection
+
+logger = logging.getLogger("django_provisioning")
 
 
 def get_connection(slug: str, *, active_only: bool = False) -> Connection | None:
@@ -25,9 +29,16 @@ def get_connection(slug: str, *, active_only: bool = False) -> Connection | None
     if declared is not None:
         # get_or_create is race-safe (a concurrent insert is caught and read back). The row
         # is written only when it does not exist; its option columns are informative only.
-        connection, _created = Connection.objects.get_or_create(
-            slug=slug, defaults=copy.deepcopy(dict(declared))
-        )
+        defaults = copy.deepcopy(dict(declared))
+        try:
+            connection, _created = Connection.objects.get_or_create(slug=slug, defaults=defaults)
+        except DomainTaken as exc:
+            # A connection in the database verifies one of its domains (check E031 says so
+            # at migrate): the row is written without them (its columns are informative; the
+            # settings are laid over it), and the clash is left for the operator to settle.
+            logger.error("Connection %r: %s", slug, " ".join(exc.messages))
+            defaults["verified_domains"] = []
+            connection, _created = Connection.objects.get_or_create(slug=slug, defaults=defaults)
     else:
         connection = Connection.objects.filter(slug=slug).first()
     if connection is None:

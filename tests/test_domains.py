@@ -198,3 +198,60 @@ def test_the_admin_shows_a_taken_domain_on_the_field(connection: Connection) -> 
     form["verified_domains"] = '["globex.test"]'
     assert client.post("/admin/django_provisioning/connection/add/", form).status_code == 302
     assert ("globex.test", "globex") in claims()
+
+
+def test_an_admin_save_that_loses_the_race_for_a_domain_is_refused_not_500(
+    connection: Connection, monkeypatch: Any
+) -> None:
+    """Both saves passed the form's check; the loser's claim meets the unique column."""
+    model = get_user_model()
+    fields = {model.USERNAME_FIELD: "root@example.org"}
+    if model.USERNAME_FIELD != "email":
+        fields["email"] = "root@example.org"
+    client = Client()
+    client.force_login(model.objects.create_superuser(password="pw", **fields))
+    # The form's check ran before the other save committed: it saw the domain free.
+    monkeypatch.setattr("django_provisioning.saml.admin_forms.claimed_elsewhere", lambda *a: {})
+    form = {
+        "slug": "globex",
+        "name": "Globex",
+        "is_active": "on",
+        "deprovision_policy": "deactivate",
+        "verified_domains": '["example.com"]',
+        "idp_x509_certs": "[]",
+        "name_id_format": Connection._meta.get_field("name_id_format").default,
+        "want_assertions_signed": "on",
+        "clock_skew": "120",
+        "jit_create": "on",
+        "jit_update": "on",
+        "attribute_mapping": "{}",
+        "group_mapping": "{}",
+        "scim_tokens-TOTAL_FORMS": "0",
+        "scim_tokens-INITIAL_FORMS": "0",
+    }
+
+    response = client.post("/admin/django_provisioning/connection/add/", form, follow=True)
+
+    assert response.status_code == 200
+    text = re.sub(r"\s+", " ", response.content.decode())
+    assert "example.com" in text and "acme" in text
+    assert not Connection.objects.filter(slug="globex").exists()
+    assert claims() == [("example.com", "acme")]
+
+
+def test_a_declared_connection_whose_domain_the_database_holds_still_works(
+    settings: Any, caplog: Any
+) -> None:
+    """The state check E031 reports: the declared row is written without the domain (the
+    settings are laid over it), an error is logged, and nothing answers 500."""
+    ConnectionFactory(slug="globex", verified_domains=["globex.test"])
+    settings.DJANGO_PROVISIONING = {
+        "CONNECTIONS": {"acme-sso": {"verified_domains": ["globex.test"]}}
+    }
+
+    connection = get_connection("acme-sso")
+
+    assert connection is not None and connection.verified_domains == ["globex.test"]
+    assert Connection.objects.filter(slug="acme-sso").exists()
+    assert claims() == [("globex.test", "globex")]
+    assert "globex.test" in caplog.text

@@ -177,6 +177,9 @@ class ScimView(APIView):
                 "scim_status": response.status_code,
             },
         )
+        # Logged here, once, with the connection and the outcome: Django's request logger
+        # would add a second line ("Unauthorized: /scim/v2/Users") for every 4xx and 5xx.
+        response._has_been_logged = True
         return response
 
 

@@ -126,6 +126,17 @@ def test_501_for_me_and_405_for_a_bulk_get(scim):
     assert_error(scim.get("Bulk"), 405)
 
 
+def test_a_refused_request_is_logged_once(scim, caplog, client):
+    """The package's line only: Django's request logger adds none for a SCIM 4xx."""
+    with caplog.at_level(logging.DEBUG):
+        client.get("/scim/v2/Users")  # no token: 401
+        scim.get("Users/nope")  # 404
+    assert [r.name for r in caplog.records if "Users" in r.getMessage()] == [
+        "django_provisioning.scim",
+        "django_provisioning.scim",
+    ]
+
+
 def test_requests_are_logged_without_secrets(scim, caplog):
     with caplog.at_level(logging.INFO, "django_provisioning.scim"):
         scim.post("Users", okta_user(password="Very-secret-9"))
