@@ -96,10 +96,10 @@ def _stream(head: bytes, rows: Iterator[Member], root: str, keys: tuple[str, ...
     chunk = [to_json(_member(root, keys, first[1], first[2]))]
     yield head[:-1] + b',"members":['
     for _group_pk, scim_id, user_name in rows:
-        chunk.append(to_json(_member(root, keys, scim_id, user_name)))
         if len(chunk) >= STREAM_CHUNK:
             yield b",".join(chunk) + b","
             chunk = []
+        chunk.append(to_json(_member(root, keys, scim_id, user_name)))
     yield b",".join(chunk) + b"]}"
 
 
