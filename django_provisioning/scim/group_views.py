@@ -49,9 +49,10 @@ def get_group(connection: Connection, scim_id: str) -> ExternalGroup:
 
 def _body(request: Request) -> tuple[str, str | None, list[str]]:
     """displayName, externalId and member ids of a POST / PUT body."""
-    document, _password = canonicalize(request.data, GROUP_RESOURCE)
+    data: Any = request.data
+    document, _password = canonicalize(data, GROUP_RESOURCE)  # data is an object from here
     # The members as sent (canonicalize drops a member object it finds no value in).
-    _present, members = member(request.data, "members")
+    _present, members = member(data, "members")
     return (
         document["displayName"],
         document.get("externalId") or None,
