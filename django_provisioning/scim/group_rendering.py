@@ -76,7 +76,9 @@ def member_rows(connection: Connection, group_pks: list[Any]) -> QuerySet[Any, M
             "user__external_identities__scim_id",
             "user__external_identities__user_name",
         )
-        .order_by("external_group_id", "user__external_identities__scim_id")
+        # The grant index's order (external group, user): a cursor walks it, never the
+        # index of every user's SCIM id.
+        .order_by("external_group_id", "user_id")
     )
 
 

@@ -200,7 +200,7 @@ def test_put_replaces_name_external_id_and_members(scim):
     assert response["ETag"] == 'W/"2"'
     row = ExternalGroup.objects.get()
     assert row.group.name == "acme: Platform"
-    assert row.group.user_set.get().username == "bob@example.com"
+    assert row.group.user_set.get().get_username() == "bob@example.com"
 
 
 def test_if_match_mismatch_is_412_and_nothing_changes(scim):
