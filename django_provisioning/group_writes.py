@@ -168,14 +168,8 @@ def _change(
     updated = (row.display_name, row.external_id, row.document) != old
     if updated:
         _save(row)  # uniqueness refused before any membership is written
-    changes = _members(row, change.members, source) if change.members else grants.Changes()
-    if updated or changes:
-        row.version += 1
-        row.updated_at = timezone.now()
-        row.save(update_fields=["version", "updated_at"])
-    if renamed:
-        get_adapter().rename_local_group(row.connection, row)
-    if updated:
+        if renamed:
+            get_adapter().rename_local_group(row.connection, row)
         audit(row, source, "group_update", renamed=renamed)
         records.send(
             signals.group_updated,
@@ -184,6 +178,11 @@ def _change(
             group=row.group,
             external_group=row,
         )
+    changes = _members(row, change.members, source) if change.members else grants.Changes()
+    if updated or changes:
+        row.version += 1
+        row.updated_at = timezone.now()
+        row.save(update_fields=["version", "updated_at"])
     return row
 
 

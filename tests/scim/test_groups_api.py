@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
 from django_provisioning.models import AuditEvent, ExternalGroup, GroupGrant
@@ -305,3 +306,48 @@ def test_bad_list_parameters_are_400(scim, params):
 def test_discovery_advertises_groups(scim):
     types = scim.get("ResourceTypes").json()["Resources"]
     assert {t["endpoint"] for t in types} == {"/Users", "/Groups"}
+
+
+# -------------------------------------------------------------------- signals
+
+
+def test_signals_of_each_request_after_commit(scim, django_capture_on_commit_callbacks):
+    from django_provisioning import signals
+
+    names = ["group_created", "group_updated", "group_deleted"]
+    names += ["group_members_added", "group_members_removed"]
+    seen: list[tuple[str, str, Any]] = []
+
+    def receiver(sender: str, signal: Any, **kwargs: Any) -> None:
+        seen.append((next(n for n in names if getattr(signals, n) is signal), sender, kwargs))
+
+    for name in names:
+        getattr(signals, name).connect(receiver, dispatch_uid=f"t-{name}")
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            alice, bob = user(scim, "alice@example.com"), user(scim, "bob@example.com")
+            group = create(scim, members=[alice])
+            path = f"Groups/{group['id']}"
+            add_bob = {"op": "add", "path": "members", "value": [{"value": bob}]}
+            rename = {"op": "replace", "path": "displayName", "value": "Eng"}
+            scim.patch(path, patch_body(rename, add_bob))
+            scim.patch(path, patch_body(rename, add_bob))  # changes nothing: no signal
+            scim.patch(path, patch_body(add_bob, {"op": "remove", "path": "nope"}))  # refused
+            scim.patch(path, patch_body({"op": "remove", "path": f'members[value eq "{alice}"]'}))
+            scim.delete(path)
+    finally:
+        for name in names:
+            getattr(signals, name).disconnect(dispatch_uid=f"t-{name}")
+    assert [(name, sender) for name, sender, _kw in seen] == [
+        ("group_created", "scim"),
+        ("group_members_added", "scim"),
+        ("group_updated", "scim"),
+        ("group_members_added", "scim"),
+        ("group_members_removed", "scim"),
+        ("group_deleted", "scim"),
+    ]
+    by_name = {u.get_username(): u.pk for u in get_user_model().objects.all()}
+    assert seen[1][2]["user_ids"] == [by_name["alice@example.com"]]
+    assert seen[2][2]["group"].name == "acme: Eng"
+    assert seen[3][2]["user_ids"] == [by_name["bob@example.com"]]
+    assert seen[4][2]["user_ids"] == [by_name["alice@example.com"]]
