@@ -351,3 +351,34 @@ def test_signals_of_each_request_after_commit(scim, django_capture_on_commit_cal
     assert seen[2][2]["group"].name == "acme: Eng"
     assert seen[3][2]["user_ids"] == [by_name["bob@example.com"]]
     assert seen[4][2]["user_ids"] == [by_name["alice@example.com"]]
+
+
+@pytest.mark.parametrize(
+    ("body", "scim_type"),
+    [
+        ({"schemas": [GROUP_SCHEMA], "members": []}, "invalidValue"),
+        (group_body("Renamed", externalId="x" * 256), "invalidValue"),
+        (group_body("Renamed", ["6a0b2c1e-8a7e-4b5e-9d8c-1f2e3d4c5b6a"]), "invalidValue"),
+        ({**group_body("Renamed"), "members": [{"value": "a", "type": "Group"}]}, "invalidValue"),
+        ("not an object", "invalidSyntax"),
+    ],
+)
+def test_bad_put_is_refused_and_changes_nothing(scim, body, scim_type):
+    alice = user(scim, "alice@example.com")
+    group = create(scim, members=[alice], externalId="e1")
+    response = scim.put(f"Groups/{group['id']}", body)
+    assert response.status_code == 400, response.content
+    assert response.json()["scimType"] == scim_type
+    row = ExternalGroup.objects.get()
+    assert (row.display_name, row.external_id, row.version) == ("Engineering", "e1", 1)
+    assert GroupGrant.objects.count() == 1
+
+
+def test_put_to_a_taken_name_is_409_and_changes_nothing(scim):
+    alice = user(scim, "alice@example.com")
+    create(scim, "Taken")
+    group = create(scim)
+    response = scim.put(f"Groups/{group['id']}", group_body("Taken", [alice]))
+    assert response.status_code == 409
+    assert response.json()["scimType"] == "uniqueness"
+    assert not GroupGrant.objects.exists()

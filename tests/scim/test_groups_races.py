@@ -60,3 +60,48 @@ def test_group_post_racing_a_sign_in_makes_one_group(scim: Any, connection: Any)
         assert status == 201
         assert ExternalGroup.objects.filter(display_name=name).count() == 1
     assert ExternalGroup.objects.count() == Group.objects.count() == ROUNDS
+
+
+# ---------------------------------------------------------------- a database that fails
+
+
+def test_a_membership_deadlock_is_retried_then_applied_once(scim: Any) -> None:
+    from django.db import connection as db
+    from django.test import override_settings
+
+    from tests.tools import FailingDatabase, deadlock
+
+    alice = user(scim, "alice@example.com")
+    group = create(scim)
+    failing = FailingDatabase(deadlock, match='INTO "django_provisioning_groupgrant"', times=1)
+    body = patch_body({"op": "add", "path": "members", "value": [{"value": alice}]})
+    with override_settings(DJANGO_PROVISIONING={"WRITE_ATTEMPTS": 3, "WRITE_RETRY_BACKOFF": 0}):
+        with db.execute_wrapper(failing):
+            response = scim.patch(f"Groups/{group['id']}", body)
+    assert response.status_code == 204, response.content
+    assert failing.calls == 1
+    row = ExternalGroup.objects.get()
+    assert row.version == 2 and GroupGrant.objects.count() == 1
+    assert row.group.user_set.count() == 1
+
+
+def test_a_membership_change_the_database_refuses_is_503_and_changes_nothing(scim: Any) -> None:
+    from django.db import connection as db
+
+    from tests.tools import FailingDatabase, deadlock
+
+    alice = user(scim, "alice@example.com")
+    group = create(scim)
+    failing = FailingDatabase(deadlock, match='INTO "django_provisioning_groupgrant"')
+    body = patch_body(
+        {"op": "replace", "path": "displayName", "value": "Renamed"},
+        {"op": "add", "path": "members", "value": [{"value": alice}]},
+    )
+    with db.execute_wrapper(failing):
+        response = scim.patch(f"Groups/{group['id']}", body)
+    assert response.status_code == 503 and response["Retry-After"] == "5"
+    assert response.json()["status"] == "503"
+    row = ExternalGroup.objects.select_related("group").get()
+    assert (row.display_name, row.version) == ("Engineering", 1)
+    assert row.group.name == "acme: Engineering"
+    assert not GroupGrant.objects.exists() and row.group.user_set.count() == 0
