@@ -45,6 +45,8 @@ class ExternalGroup(models.Model):
     display_name = models.CharField(_("displayName"), max_length=255)
     # The group as its SCIM client wrote it: attributes not mapped elsewhere round-trip.
     document = models.JSONField(_("SCIM document"), default=dict, blank=True)
+    #: Grows with every write a client can read (attributes and members): the SCIM ETag.
+    version = models.PositiveIntegerField(default=1)
     created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
     updated_at = models.DateTimeField(_("updated"), default=timezone.now)
 
@@ -64,6 +66,10 @@ class ExternalGroup(models.Model):
 
     def __str__(self) -> str:
         return self.display_name
+
+    @property
+    def etag(self) -> str:
+        return f'W/"{self.version}"'
 
 
 class GroupGrant(models.Model):

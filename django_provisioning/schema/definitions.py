@@ -19,6 +19,7 @@ __all__ = [
     "ENTERPRISE_USER",
     "ENTERPRISE_USER_SCHEMA",
     "GROUP",
+    "GROUP_RESOURCE",
     "GROUP_SCHEMA",
     "RESOURCE_TYPES",
     "RESOURCE_TYPE_SCHEMA",
@@ -231,7 +232,12 @@ GROUP = Schema(
     name="Group",
     description="Group",
     attributes=(
-        _s("displayName", required=True, description="A human-readable name for the Group."),
+        _s(
+            "displayName",
+            required=True,
+            uniqueness="server",
+            description="A human-readable name for the Group (unique within a connection).",
+        ),
         Attribute(
             name="members",
             type="complex",
@@ -338,7 +344,17 @@ USER_RESOURCE = ResourceType(
     configured=user_extensions.extensions,
 )
 
-RESOURCE_TYPES: dict[str, ResourceType] = {USER_RESOURCE.name: USER_RESOURCE}
+GROUP_RESOURCE = ResourceType(
+    name="Group",
+    endpoint="/Groups",
+    schema=GROUP,
+    description="Groups of a connection's users, linked to the service provider's groups.",
+)
+
+RESOURCE_TYPES: dict[str, ResourceType] = {
+    USER_RESOURCE.name: USER_RESOURCE,
+    GROUP_RESOURCE.name: GROUP_RESOURCE,
+}
 
 
 def split_urn(path: str, resource: ResourceType) -> tuple[str | None, str]:

@@ -129,14 +129,15 @@ def render_user(
 class Projection:
     """``attributes`` / ``excludedAttributes`` of a request, applied to each resource."""
 
-    def __init__(self, params: Mapping[str, Any]) -> None:
-        self.attributes = parse_attribute_list(params.get("attributes"), USER_RESOURCE)
-        self.excluded = parse_attribute_list(params.get("excludedAttributes"), USER_RESOURCE)
+    def __init__(self, params: Mapping[str, Any], resource: ResourceType = USER_RESOURCE) -> None:
+        self.resource = resource
+        self.attributes = parse_attribute_list(params.get("attributes"), resource)
+        self.excluded = parse_attribute_list(params.get("excludedAttributes"), resource)
         # A configured extension may have attributes returned "never" or only on "request":
         # then even a request without parameters is projected.
         self.hides = any(
             a.returned in ("never", "request")
-            for ext in USER_RESOURCE.extensions
+            for ext in resource.extensions
             for attr in ext.attributes
             for a in (attr, *attr.sub_attributes)
         )
@@ -144,7 +145,7 @@ class Projection:
     def __call__(self, resource: dict[str, Any]) -> dict[str, Any]:
         if not self.attributes and not self.excluded and not self.hides:
             return resource
-        return project(resource, USER_RESOURCE, self.attributes or None, self.excluded or None)
+        return project(resource, self.resource, self.attributes or None, self.excluded or None)
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ prefix answers a SCIM 404 body.
 
 from django.urls import path, re_path
 
-from . import bulk, discovery, views
+from . import bulk, discovery, group_views, views
 
 app_name = "django_provisioning_scim"
 
@@ -29,6 +29,9 @@ urlpatterns = [
     re_path(r"^Users/\.search/?$", views.UserSearchView.as_view(), name="users-search"),
     re_path(r"^\.search/?$", views.UserSearchView.as_view(), name="search"),
     re_path(r"^Users/(?P<scim_id>[^/]+)/?$", views.UserDetailView.as_view(), name="user"),
+    re_path(r"^Groups/?$", group_views.GroupListView.as_view(), name="groups"),
+    re_path(r"^Groups/\.search/?$", group_views.GroupSearchView.as_view(), name="groups-search"),
+    re_path(r"^Groups/(?P<scim_id>[^/]+)/?$", group_views.GroupDetailView.as_view(), name="group"),
     re_path(r"^Bulk/?$", bulk.BulkView.as_view(), name="bulk"),
     re_path(r"^Me/?$", views.NotImplementedView.as_view(), name="unsupported"),
     re_path(r"^.*$", views.NotFoundView.as_view(), name="not-found"),

@@ -20,7 +20,7 @@ from rest_framework.response import Response
 from .. import provisioning
 from ..adapter import get_adapter
 from ..conf import provisioning_settings
-from ..models import Connection, ExternalIdentity
+from ..models import Connection, ExternalGroup, ExternalIdentity
 from ..schema.definitions import USER_RESOURCE
 from ..schema.document import canonicalize, check_immutable
 from . import errors
@@ -51,7 +51,7 @@ def get_identity(connection: Connection, scim_id: str) -> Any:
     return identity
 
 
-def _etag_matches(header: str, etag: str) -> bool:
+def etag_matches(header: str, etag: str) -> bool:
     """RFC 7232 weak comparison of an If-Match / If-None-Match list against *etag*."""
     wanted = etag.removeprefix("W/")
     for candidate in header.split(","):
@@ -61,11 +61,12 @@ def _etag_matches(header: str, etag: str) -> bool:
     return False
 
 
-def check_if_match(request: Request, identity: ExternalIdentity) -> None:
+def check_if_match(request: Request, resource: ExternalIdentity | ExternalGroup) -> None:
+    """``If-Match`` against the locked row of a user or a group: 412 when it differs."""
     header = request.META.get("HTTP_IF_MATCH")
-    if header and not _etag_matches(header, identity.etag):
+    if header and not etag_matches(header, resource.etag):
         raise errors.PreconditionFailed(
-            f"The resource is at version {identity.etag}, not {header}."
+            f"The resource is at version {resource.etag}, not {header}."
         )
 
 
@@ -120,7 +121,7 @@ def list_users(request: Request, view: UserQueryView, connection: Connection) ->
     return Response(page)  # cut short at SCIM_MAX_RESPONSE_BYTES; itemsPerPage says so
 
 
-def _search_params(data: Any) -> dict[str, Any]:
+def search_params(data: Any) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise errors.InvalidSyntax("A SearchRequest must be a JSON object.")
     schemas = data.get("schemas")
@@ -182,7 +183,7 @@ class UserSearchView(UserQueryView):
     def list_params(self, request: Request) -> Mapping[str, Any]:
         """The SearchRequest body's parameters (parsed once per request)."""
         if not hasattr(self, "_search_params"):
-            self._search_params = _search_params(request.data)
+            self._search_params = search_params(request.data)
         return self._search_params
 
     def post(self, request: Request) -> Response:
@@ -195,7 +196,7 @@ class UserDetailView(ScimView):
     def get(self, request: Request, scim_id: str) -> Response:
         identity = get_identity(connection_of(request), scim_id)
         header = request.META.get("HTTP_IF_NONE_MATCH")
-        if header and _etag_matches(header, identity.etag):
+        if header and etag_matches(header, identity.etag):
             return Response(status=304, headers={"ETag": identity.etag})
         return user_response(request, identity)
 

@@ -2,7 +2,11 @@ from __future__ import annotations
 
 from django.test import Client
 
-from django_provisioning.schema.definitions import ENTERPRISE_USER_SCHEMA, USER_SCHEMA
+from django_provisioning.schema.definitions import (
+    ENTERPRISE_USER_SCHEMA,
+    GROUP_SCHEMA,
+    USER_SCHEMA,
+)
 
 
 def test_service_provider_config_is_truthful(db):
@@ -17,18 +21,29 @@ def test_service_provider_config_is_truthful(db):
 def test_resource_types(db):
     client = Client()
     listing = client.get("/scim/v2/ResourceTypes").json()
-    assert listing["totalResults"] == 1
-    (user,) = listing["Resources"]
+    assert listing["totalResults"] == 2
+    user, group = listing["Resources"]
     assert user["endpoint"] == "/Users" and user["schema"] == USER_SCHEMA
     assert user["schemaExtensions"] == [{"schema": ENTERPRISE_USER_SCHEMA, "required": False}]
     assert client.get("/scim/v2/ResourceTypes/User").json()["id"] == "User"
-    assert client.get("/scim/v2/ResourceTypes/Group").status_code == 404
+    assert group["endpoint"] == "/Groups" and group["schema"] == GROUP_SCHEMA
+    assert group["schemaExtensions"] == []
+    assert client.get("/scim/v2/ResourceTypes/Group").json()["endpoint"] == "/Groups"
+    assert client.get("/scim/v2/ResourceTypes/Device").status_code == 404
 
 
 def test_schemas(db):
     client = Client()
     listing = client.get("/scim/v2/Schemas").json()
-    assert {s["id"] for s in listing["Resources"]} == {USER_SCHEMA, ENTERPRISE_USER_SCHEMA}
+    assert {s["id"] for s in listing["Resources"]} == {
+        USER_SCHEMA,
+        ENTERPRISE_USER_SCHEMA,
+        GROUP_SCHEMA,
+    }
+    group = client.get(f"/scim/v2/Schemas/{GROUP_SCHEMA}").json()
+    members = next(a for a in group["attributes"] if a["name"] == "members")
+    assert members["multiValued"] is True
+    assert {s["name"] for s in members["subAttributes"]} == {"value", "$ref", "display", "type"}
     user = client.get(f"/scim/v2/Schemas/{USER_SCHEMA}").json()
     attrs = {a["name"]: a for a in user["attributes"]}
     assert attrs["userName"]["uniqueness"] == "server" and not attrs["userName"]["caseExact"]

@@ -15,6 +15,7 @@ from django_provisioning.exceptions import InvalidPath
 from django_provisioning.models import AuditEvent, ExternalIdentity
 from django_provisioning.schema.definitions import (
     ENTERPRISE_USER_SCHEMA,
+    GROUP_SCHEMA,
     USER_RESOURCE,
     USER_SCHEMA,
 )
@@ -81,7 +82,7 @@ def create(scim: Any, user_name: str = "alice@example.com", **extra: Any) -> dic
 def test_schemas_list_and_serve_the_extension(acme, db):
     client = Client()
     listing = client.get("/scim/v2/Schemas").json()
-    assert [s["id"] for s in listing["Resources"]] == [USER_SCHEMA, ENT, EXT]
+    assert [s["id"] for s in listing["Resources"]] == [USER_SCHEMA, ENT, EXT, GROUP_SCHEMA]
     served = client.get(f"/scim/v2/Schemas/{EXT.upper().replace('URN:', 'urn:')}").json()
     assert served["id"] == EXT and served["name"] == "AcmeUser"
     assert served["description"] == ACME["description"]
@@ -117,7 +118,7 @@ def test_resource_type_names_the_extension(acme, db):
 def test_without_the_setting_discovery_is_as_before(db):
     client = Client()
     listing = client.get("/scim/v2/Schemas").json()
-    assert [s["id"] for s in listing["Resources"]] == [USER_SCHEMA, ENT]
+    assert [s["id"] for s in listing["Resources"]] == [USER_SCHEMA, ENT, GROUP_SCHEMA]
     assert client.get(f"/scim/v2/Schemas/{EXT}").status_code == 404
     user = client.get("/scim/v2/ResourceTypes/User").json()
     assert user["schemaExtensions"] == [{"schema": ENT, "required": False}]
@@ -339,7 +340,7 @@ def test_a_changed_setting_takes_effect_without_a_restart(scim):
     other = {"name": "GlobexUser", "attributes": [{"name": "seatType"}]}
     with override_settings(DJANGO_PROVISIONING=provisioning(USER_SCHEMA_EXTENSIONS={OTHER: other})):
         ids = [s["id"] for s in Client().get("/scim/v2/Schemas").json()["Resources"]]
-        assert ids == [USER_SCHEMA, ENT, OTHER]
+        assert ids == [USER_SCHEMA, ENT, OTHER, GROUP_SCHEMA]
         with pytest.raises(InvalidPath):
             parse_mapped_path(path)  # not a stale parse of the first setting
         second = create(
@@ -351,6 +352,7 @@ def test_a_changed_setting_takes_effect_without_a_restart(scim):
     assert [s["id"] for s in Client().get("/scim/v2/Schemas").json()["Resources"]] == [
         USER_SCHEMA,
         ENT,
+        GROUP_SCHEMA,
     ]
     with pytest.raises(InvalidPath):
         parse_mapped_path(path)
@@ -450,7 +452,7 @@ def test_a_bad_extension_is_left_out_and_the_good_ones_served(db):
     value = {EXT: ACME, OTHER: {"name": "G", "attributes": [{"name": "x", "type": "str"}]}}
     with override_settings(DJANGO_PROVISIONING=provisioning(USER_SCHEMA_EXTENSIONS=value)):
         ids = [s["id"] for s in Client().get("/scim/v2/Schemas").json()["Resources"]]
-    assert ids == [USER_SCHEMA, ENT, EXT]
+    assert ids == [USER_SCHEMA, ENT, EXT, GROUP_SCHEMA]
 
 
 def test_an_unqualified_path_in_two_extensions_must_be_qualified(acme, scim):

@@ -80,7 +80,7 @@ def test_500_is_a_scim_body_without_internals(scim, caplog):
     assert ExternalIdentity.objects.count() == 0
 
 
-@pytest.mark.parametrize("path", ["Groups", "Nope", "Users/x/y", "Schemas/x/y/z"])
+@pytest.mark.parametrize("path", ["Devices", "Nope", "Users/x/y", "Groups/x/y", "Schemas/x/y/z"])
 def test_unknown_route_is_scim_404(scim, path):
     assert_error(scim.get(path), 404)
 

@@ -20,7 +20,8 @@ class ScimFilterBackend(BaseFilterBackend):
     """DRF filter backend: the request's SCIM ``filter`` through :class:`ScimUserFilterSet`.
 
     The parameters come from ``view.list_params(request)`` when the view has it (``.search``
-    sends them in the body), else from the query string.
+    sends them in the body), else from the query string; the view's ``filterset_class``
+    (:class:`~.filterset.ScimGroupFilterSet` for ``/Groups``) when it names one.
     """
 
     def filter_queryset(
@@ -28,4 +29,5 @@ class ScimFilterBackend(BaseFilterBackend):
     ) -> QuerySet[Any, Any]:
         list_params = getattr(view, "list_params", None)
         params = list_params(request) if list_params else request.query_params
-        return filter_identities(queryset, params, connection_of(request))
+        filterset_class = getattr(view, "filterset_class", None)
+        return filter_identities(queryset, params, connection_of(request), filterset_class)

@@ -51,6 +51,9 @@ class Column:
     model_field: models.Field[Any, Any] | None = None
     #: A value index column: the lookup path of the digest that makes ``eq`` whole-value.
     digest: str | None = None
+    #: A ``uuid`` column whose id is stored elsewhere (a group's ``members.value``): the
+    #: condition on the row for one id.
+    match: Callable[[Any], Q] | None = None
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""SCIM filters and ``sortBy`` compiled to Django ORM expressions over ``ExternalIdentity``.
+"""SCIM filters and ``sortBy`` compiled to Django ORM expressions over ``ExternalIdentity``
+(and over ``ExternalGroup`` with the resolver of :mod:`.group_columns`).
 
 Public API::
 
@@ -115,8 +116,8 @@ _FOLDED_SUBSTRING = {"co": "contains", "sw": "startswith", "ew": "endswith"}
 class _Compiler:
     """Filter AST -> Q; leaves follow the semantics of :mod:`.evaluate`."""
 
-    def __init__(self, connection: Connection) -> None:
-        self.columns = Resolver(connection)
+    def __init__(self, connection: Connection, resolver: Resolver | None = None) -> None:
+        self.columns = resolver or Resolver(connection)
 
     # ---------------------------------------------------------------- boolean structure
 
@@ -203,7 +204,7 @@ class _Compiler:
                 return _FALSE  # Not an id we could have issued: no match, not an error.
             if str(wanted) != operand:
                 return _FALSE  # caseExact: only the canonical spelling we hand out matches.
-            condition = _lookup(col.lhs, "exact", wanted)
+            condition = col.match(wanted) if col.match else _lookup(col.lhs, "exact", wanted)
         elif col.kind in ("boolean", "datetime"):
             condition = _lookup(col.lhs, _ORDER_LOOKUPS[op], operand)
         elif col.kind == "other":
@@ -295,17 +296,22 @@ def _case_insensitive(lhs: Any, op: str, operand: str) -> Q:
     return Q(lookup(CaseFoldLower(expression), CaseFoldLower(Value(operand))))
 
 
-def filter_to_q(expr: Filter, connection: Connection) -> Q:
-    """Compile a parsed filter to a ``Q`` over ``ExternalIdentity`` (RFC 7644 §3.4.2.2).
+def filter_to_q(expr: Filter, connection: Connection, *, resolver: Resolver | None = None) -> Q:
+    """Compile a parsed filter to a ``Q`` over ``ExternalIdentity`` (RFC 7644 §3.4.2.2), or
+    over the rows *resolver* resolves attributes of (``ExternalGroup`` for Groups).
 
     Raises :class:`InvalidFilter` for an attribute that cannot be filtered, an operator that
     does not apply to the attribute's type, or an operand of the wrong type.
     """
-    return _Compiler(connection).compile(expr)
+    return _Compiler(connection, resolver).compile(expr)
 
 
 def order_by_for(
-    sort_by: str | None, connection: Connection, *, descending: bool = False
+    sort_by: str | None,
+    connection: Connection,
+    *,
+    descending: bool = False,
+    resolver: Resolver | None = None,
 ) -> list[OrderBy]:
     """ORDER BY expressions for ``sortBy``/``sortOrder`` (RFC 7644 §3.4.2.3).
 
@@ -325,7 +331,8 @@ def order_by_for(
     # Sorted where the values are stored (the user row, the document), not the value index:
     # one correlated subquery per row would cost more than the join, and rows written
     # before the index existed sort right without `reindex_values`.
-    target: Target = Resolver(connection, index=False).resolve(parse_attr_path(sort_by))
+    columns = resolver or Resolver(connection, index=False)
+    target: Target = columns.resolve(parse_attr_path(sort_by))
     if isinstance(target, ComplexValue):
         if "value" not in target.columns:
             raise InvalidFilter(f"Sort by a sub-attribute of '{target.name}', not the whole.")

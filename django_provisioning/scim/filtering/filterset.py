@@ -20,9 +20,11 @@ from typing import Any
 import django_filters
 from django.db.models import QuerySet
 
-from ...models import Connection, ExternalIdentity
+from ...models import Connection, ExternalGroup, ExternalIdentity
 from ..errors import InvalidFilter
+from .columns import Resolver
 from .compiler import filter_to_q
+from .group_columns import GroupResolver
 from .parser import parse_filter
 
 FILTER_PARAMETER = "filter"
@@ -42,12 +44,26 @@ class ScimUserFilterSet(django_filters.FilterSet):
         self.applied = False  # set by filter_scim: proof the filter reached the queryset
         super().__init__(*args, **kwargs)
 
-    def filter_scim(
-        self, queryset: QuerySet[ExternalIdentity], name: str, value: str
-    ) -> QuerySet[ExternalIdentity]:
-        narrowed = queryset.filter(filter_to_q(parse_filter(value), self.connection))
+    def resolver(self) -> Resolver | None:
+        """Where the resource's attributes are stored (None: a User's)."""
+        return None
+
+    def filter_scim(self, queryset: QuerySet[Any], name: str, value: str) -> QuerySet[Any]:
+        q = filter_to_q(parse_filter(value), self.connection, resolver=self.resolver())
+        narrowed = queryset.filter(q)
         self.applied = True
         return narrowed
+
+
+class ScimGroupFilterSet(ScimUserFilterSet):
+    """``?filter=...`` on a connection's ExternalGroup queryset (``/Groups``)."""
+
+    class Meta:
+        model = ExternalGroup
+        fields: list[str] = []
+
+    def resolver(self) -> Resolver | None:
+        return GroupResolver(self.connection)
 
 
 def filter_text(params: Mapping[str, Any]) -> str | None:
@@ -73,16 +89,21 @@ def filter_text(params: Mapping[str, Any]) -> str | None:
 
 
 def filter_identities(
-    queryset: QuerySet[ExternalIdentity], params: Mapping[str, Any], connection: Connection
-) -> QuerySet[ExternalIdentity]:
-    """*queryset* narrowed by the request's SCIM ``filter``; invalidFilter if it cannot be."""
+    queryset: QuerySet[Any],
+    params: Mapping[str, Any],
+    connection: Connection,
+    filterset_class: type[ScimUserFilterSet] | None = None,
+) -> QuerySet[Any]:
+    """*queryset* narrowed by the request's SCIM ``filter``; invalidFilter if it cannot be.
+
+    *filterset_class*: :class:`ScimGroupFilterSet` for a queryset of groups."""
     text = filter_text(params)
     if text is None:
         return queryset
     # The grammar first: an empty filter, NUL, a lone surrogate or a syntax error gets the
     # parser's precise message, before django-filter's form layer can set the value aside.
     parse_filter(text)
-    filterset = ScimUserFilterSet(
+    filterset = (filterset_class or ScimUserFilterSet)(
         {FILTER_PARAMETER: text}, queryset=queryset, connection=connection
     )
     if not filterset.is_valid():

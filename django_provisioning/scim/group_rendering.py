@@ -1,0 +1,178 @@
+"""Render ``ExternalGroup`` link rows as SCIM Group resources (RFC 7643 §4.2).
+
+A group's ``members`` are the users a door granted membership of it (its ``GroupGrant`` rows)
+who have a live link row in the group's connection: ``value`` (the user's SCIM id), ``$ref``,
+``display`` (the userName) and ``type`` (``"User"``). A group of 50,000 members is not loaded
+whole: :func:`group_response` streams one group's members from a database cursor in chunks
+(one query, memory bounded by the chunk), and :func:`member_keys` tells from the request's
+``attributes`` / ``excludedAttributes`` whether members are read at all. A list page
+(:func:`group_page`) loads the members of its groups in one query and stays within the
+``SCIM_MAX_RESPONSE_BYTES`` budget like a page of users.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator
+from typing import Any
+
+from django.db.models import QuerySet
+from django.http import StreamingHttpResponse
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from ..conf import provisioning_settings
+from ..models import Connection, ExternalGroup, GroupGrant
+from ..schema.definitions import GROUP_RESOURCE
+from .messages import LIST_RESPONSE_SCHEMA
+from .renderers import RenderedJSON, to_json
+from .rendering import Projection, base_url
+
+#: Members read from the cursor (and sent) at a time.
+STREAM_CHUNK = 1000
+_PROBE = {"value": "v", "$ref": "r", "display": "d", "type": "User"}
+
+Member = tuple[Any, Any, str]  # (external group pk, user SCIM id, userName)
+
+
+def group_location(request: Request | Any, row: ExternalGroup) -> str:
+    return f"{base_url(request)}Groups/{row.scim_id}"
+
+
+def render_group(request: Request | Any, row: ExternalGroup) -> dict[str, Any]:
+    """A group without its members (they are rendered apart: see :func:`member_keys`)."""
+    resource: dict[str, Any] = {"schemas": [GROUP_RESOURCE.schema.id], "id": str(row.scim_id)}
+    if row.external_id:
+        resource["externalId"] = row.external_id
+    resource["displayName"] = row.display_name
+    resource["meta"] = {
+        "resourceType": "Group",
+        "created": row.created_at.isoformat(),
+        "lastModified": row.updated_at.isoformat(),
+        "location": group_location(request, row),
+        "version": row.etag,
+    }
+    return resource
+
+
+def member_keys(projection: Projection) -> tuple[str, ...] | None:
+    """The member sub-attributes the request returns, or None when it returns no members
+    (``excludedAttributes=members``, or ``attributes`` without them)."""
+    probe = projection({"schemas": [], "id": "x", "members": [_PROBE]})
+    members = probe.get("members")
+    return tuple(members[0]) if members else None
+
+
+def member_rows(connection: Connection, group_pks: list[Any]) -> QuerySet[Any, Member]:
+    """(group pk, user SCIM id, userName) of the groups' members, in one query."""
+    return (
+        GroupGrant.objects.filter(
+            external_group_id__in=group_pks,
+            user__external_identities__connection=connection,
+            user__external_identities__deleted_at=None,
+        )
+        .values_list(
+            "external_group_id",
+            "user__external_identities__scim_id",
+            "user__external_identities__user_name",
+        )
+        # The grant index's order (external group, user): a cursor walks it, never the
+        # index of every user's SCIM id.
+        .order_by("external_group_id", "user_id")
+    )
+
+
+def _member(root: str, keys: tuple[str, ...], scim_id: Any, user_name: str) -> dict[str, Any]:
+    values = {"value": str(scim_id), "$ref": f"{root}Users/{scim_id}", "display": user_name}
+    values["type"] = "User"
+    return {key: values[key] for key in keys}
+
+
+def _stream(head: bytes, rows: Iterator[Member], root: str, keys: tuple[str, ...]) -> Any:
+    """The group's JSON: *head* (the group without members), its members appended, in
+    chunks as the cursor yields them."""
+    first = next(rows, None)
+    if first is None:
+        yield head  # no members: the attribute is left out (RFC 7643 §2.5)
+        return
+    chunk = [to_json(_member(root, keys, first[1], first[2]))]
+    yield head[:-1] + b',"members":['
+    for _group_pk, scim_id, user_name in rows:
+        if len(chunk) >= STREAM_CHUNK:
+            yield b",".join(chunk) + b","
+            chunk = []
+        chunk.append(to_json(_member(root, keys, scim_id, user_name)))
+    yield b",".join(chunk) + b"]}"
+
+
+def group_response(
+    request: Request,
+    row: ExternalGroup,
+    projection: Projection,
+    *,
+    status: int = 200,
+    members: bool = True,
+) -> Any:
+    """One group, its members streamed (unless *members* is false or the request excludes
+    them): a fixed number of queries and memory that does not grow with the members."""
+    headers = {"ETag": row.etag}
+    if status == 201:
+        headers["Location"] = group_location(request, row)
+    resource = projection(render_group(request, row))
+    keys = member_keys(projection) if members else None
+    if keys is None:
+        return Response(resource, status=status, headers=headers)
+    rows = member_rows(row.connection, [row.pk]).iterator(chunk_size=STREAM_CHUNK)
+    response = StreamingHttpResponse(
+        _stream(to_json(resource), rows, base_url(request), keys),
+        status=status,
+        content_type=request.accepted_renderer.media_type,
+    )
+    for name, value in headers.items():
+        response[name] = value
+    return response
+
+
+def group_page(
+    request: Request,
+    ordered: QuerySet[ExternalGroup],
+    connection: Connection,
+    projection: Projection,
+    *,
+    total: int,
+    start: int,
+    count: int,
+) -> RenderedJSON:
+    """A ListResponse of groups *start* .. *start* + *count* - 1, cut short at
+    ``SCIM_MAX_RESPONSE_BYTES``; the members of the page's groups in one query, when the
+    request returns them."""
+    parts: list[bytes] = []
+    if count and total >= start:
+        rows = list(ordered[start - 1 : start - 1 + count])
+        keys = member_keys(projection)
+        members: dict[Any, list[dict[str, Any]]] = defaultdict(list)
+        if keys is not None and rows:
+            root = base_url(request)
+            for group_pk, scim_id, user_name in member_rows(connection, [r.pk for r in rows]):
+                members[group_pk].append(_member(root, keys, scim_id, user_name))
+        budget = provisioning_settings.SCIM_MAX_RESPONSE_BYTES - 200
+        used = 0
+        for row in rows:
+            row.connection = connection
+            resource = projection(render_group(request, row))
+            if members.get(row.pk):
+                resource["members"] = members[row.pk]
+            part = to_json(resource)
+            if parts and used + len(part) + 1 > budget:
+                break
+            parts.append(part)
+            used += len(part) + 1
+    head = to_json(
+        {
+            "schemas": [LIST_RESPONSE_SCHEMA],
+            "totalResults": total,
+            "itemsPerPage": len(parts),
+            "startIndex": start,
+        }
+    )[:-1]
+    return RenderedJSON(head + b',"Resources":[' + b",".join(parts) + b"]}")
