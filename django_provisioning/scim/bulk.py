@@ -287,7 +287,10 @@ class Runner:
         result: dict[str, Any] = {"method": op.method, "status": str(status)}
         if op.bulk_id:
             result["bulkId"] = op.bulk_id
-        data = response.data if isinstance(response.data, dict) else {}
+        # A group's body is streamed (its members): never read here; the Location header
+        # says where the resource is, and its id.
+        body = getattr(response, "data", None)
+        data = body if isinstance(body, dict) else {}
         location = response.get("Location") or (data.get("meta") or {}).get("location")
         if location:
             result["location"] = location
@@ -298,8 +301,12 @@ class Runner:
             self.errors += 1
             if op.bulk_id:
                 self.failed.add(op.bulk_id)
-        elif op.method == "POST" and op.bulk_id and data.get("id"):
-            self.ids[op.bulk_id] = str(data["id"])
+        elif op.method == "POST" and op.bulk_id:
+            created = data.get("id") or (
+                str(location).rstrip("/").rsplit("/", 1)[-1] if location else None
+            )
+            if created:
+                self.ids[op.bulk_id] = str(created)
         op.result = result
 
     def _fail(self, op: Operation, exc: errors.ScimError) -> None:
@@ -307,21 +314,31 @@ class Runner:
 
     def _add_deferred_members(self, op: Operation) -> None:
         """The second half of a broken circle: add the members held back."""
-        location = str(op.result.get("location", "")) if op.result else ""
+        created = dict(op.result or {})
+        location = str(created.get("location", ""))
         path = location[location.find("/Groups/") :] if "/Groups/" in location else ""
         members = _substitute(op.deferred_members, self.ids)
-        if not path or _references(members):
-            self._fail(op, errors.Conflict("A member of this group could not be created."))
-            return
-        body = {
-            "schemas": [PATCH_OP],
-            "Operations": [{"op": "add", "path": "members", "value": members}],
-        }
-        response = self._dispatch("PATCH", path, body, None)
-        if int(response.status_code) >= 400:
-            kept = op.result or {}
+        missing = sorted(_references(members))
+        if missing or not path:
+            # The group exists (its location says where) without these members.
+            names = ", ".join(m.removeprefix("bulkId:") for m in missing) or "held back"
+            self._fail(
+                op,
+                errors.Conflict(
+                    f"The group was created, but not with its members {names}: "
+                    "their operations failed."
+                ),
+            )
+        else:
+            body = {
+                "schemas": [PATCH_OP],
+                "Operations": [{"op": "add", "path": "members", "value": members}],
+            }
+            response = self._dispatch("PATCH", path, body, None)
+            if int(response.status_code) < 400:
+                if op.result is not None and response.get("ETag"):
+                    op.result["version"] = response["ETag"]
+                return
             self._record(op, response)
-            if op.result is not None:
-                op.result.setdefault("location", kept.get("location"))
-        elif op.result is not None and response.get("ETag"):
-            op.result["version"] = response["ETag"]
+        if op.result is not None and created.get("location"):
+            op.result["location"] = created["location"]
