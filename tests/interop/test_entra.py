@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import uuid
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
@@ -185,3 +186,66 @@ def test_the_flag_in_the_tenant_url_reaches_every_request(idp: Idp) -> None:
     assert status in (200, 204), updated
     status, read = idp.get(f"Users/{created['id']}?aadOptscim062020")
     assert (status, read["active"]) == (200, False)
+
+
+GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
+MS_GROUP = "http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/2.0/Group"
+
+
+@pytest.mark.parametrize("flag", [False, True], ids=["without-flag", "aadOptscim062020"])
+def test_group_provisioning(idp: Idp, flag: bool) -> None:
+    tag = "new" if flag else "old"
+    op = (lambda name: name.lower()) if flag else (lambda name: name.title())
+    status, user = idp.call("POST", "Users", entra_create_body(f"member-{tag}"))
+    assert status == 201, user
+    external_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"group-{tag}"))
+
+    status, found = idp.get(
+        f"Groups?excludedAttributes=members&filter=displayName%20eq%20%22Group%20{tag}%22"
+    )
+    assert (status, found["totalResults"]) == (200, 0)
+    status, group = idp.call(
+        "POST",
+        "Groups",
+        {
+            "schemas": [GROUP, MS_GROUP],
+            "externalId": external_id,
+            "displayName": f"Group {tag}",
+            "meta": {"resourceType": "Group"},
+        },
+    )
+    assert status == 201, group
+    group_id = group["id"]
+    status, read = idp.get(f"Groups/{group_id}?excludedAttributes=members")
+    assert status == 200 and "members" not in read
+    status, found = idp.get(f"Groups?filter=externalId%20eq%20%22{external_id}%22")
+    assert [g["id"] for g in found["Resources"]] == [group_id]
+
+    def probe() -> int:
+        expression = f'id eq "{group_id}" and members[value eq "{user["id"]}"]'
+        status, body = idp.get(f"Groups?excludedAttributes=members&filter={quote(expression)}")
+        assert status == 200, body
+        return int(body["totalResults"])
+
+    def patch_group(*operations: dict[str, Any]) -> None:
+        status, body = idp.call("PATCH", f"Groups/{group_id}", patch(*operations))
+        assert status in (200, 204), body
+        assert "members" not in body  # answered without the member list
+
+    assert probe() == 0
+    patch_group(
+        {"op": op("Add"), "path": "members", "value": [{"$ref": None, "value": user["id"]}]}
+    )
+    assert probe() == 1
+    if flag:
+        patch_group({"op": "remove", "path": f'members[value eq "{user["id"]}"]'})
+    else:
+        patch_group(
+            {"op": "Remove", "path": "members", "value": [{"$ref": None, "value": user["id"]}]}
+        )
+    assert probe() == 0
+    patch_group({"op": op("Replace"), "path": "displayName", "value": f"Group {tag} renamed"})
+    status, read = idp.get(f"Groups/{group_id}")
+    assert read["displayName"] == f"Group {tag} renamed"
+    status, _ = idp.call("DELETE", f"Groups/{group_id}")
+    assert status == 204

@@ -50,3 +50,29 @@ def test_lifecycle(idp: Idp) -> None:
     assert status == 204
     status, found = idp.filter('userName eq "ada@jumpcloud.example"')
     assert found["totalResults"] == 0
+
+
+GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
+
+
+def test_group_members_as_a_value_list(idp: Idp) -> None:
+    """JumpCloud adds and removes members with a ``members`` value list, no filter."""
+    status, user = idp.call("POST", "Users", jumpcloud_user("grace@jumpcloud.example"))
+    assert status == 201, user
+    status, group = idp.call("POST", "Groups", {"schemas": [GROUP], "displayName": "Engineers"})
+    assert status == 201, group
+    for operation in ("add", "remove"):
+        status, body = idp.call(
+            "PATCH",
+            f"Groups/{group['id']}",
+            {
+                "schemas": [PATCH],
+                "Operations": [
+                    {"op": operation, "path": "members", "value": [{"value": user["id"]}]}
+                ],
+            },
+        )
+        assert status in (200, 204), body
+        status, read = idp.get(f"Groups/{group['id']}")
+        expected = [user["id"]] if operation == "add" else []
+        assert [m["value"] for m in read.get("members", [])] == expected

@@ -133,3 +133,69 @@ def test_paging_with_count_100_is_stable(idp: Idp) -> None:
     assert len(seen) == len(set(seen)) == total >= 230
     status, again = idp.get("Users?startIndex=101&count=100")
     assert [r["id"] for r in again["Resources"]] == seen[100:200]
+
+
+GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
+
+
+def test_group_push(idp: Idp) -> None:
+    """Okta's group push: look up by displayName, create, rename by a no-path replace that
+    carries ``id``, add and remove members (the rename repeated with each update), delete."""
+    status, alice = idp.call("POST", "Users", okta_create_body("push.alice@okta.local", "g1"))
+    assert status == 201, alice
+    status, bob = idp.call("POST", "Users", okta_create_body("push.bob@okta.local", "g2"))
+    assert status == 201, bob
+
+    status, found = idp.get(
+        "Groups?filter=displayName%20eq%20%22Test%20SCIMv2%22&startIndex=1&count=100"
+    )
+    assert (status, found["totalResults"]) == (200, 0)
+    status, group = idp.call(
+        "POST", "Groups", {"schemas": [GROUP], "displayName": "Test SCIMv2", "members": []}
+    )
+    assert status == 201, group
+    group_id = group["id"]
+    status, read = idp.get(f"Groups/{group_id}")
+    assert (status, read["displayName"], read.get("members", [])) == (200, "Test SCIMv2", [])
+
+    def patch_group(*operations: dict[str, Any]) -> None:
+        status, body = idp.call(
+            "PATCH", f"Groups/{group_id}", {"schemas": [PATCH], "Operations": list(operations)}
+        )
+        assert status in (200, 204), body
+
+    rename = {"op": "replace", "value": {"id": group_id, "displayName": "Test SCIMv2 Renamed"}}
+    patch_group(rename)
+    patch_group(
+        rename,
+        {
+            "op": "add",
+            "path": "members",
+            "value": [
+                {"value": alice["id"], "display": "push.alice@okta.local"},
+                {"value": bob["id"], "display": "push.bob@okta.local"},
+            ],
+        },
+    )
+    status, read = idp.get(f"Groups/{group_id}")
+    assert read["displayName"] == "Test SCIMv2 Renamed"
+    assert {m["value"] for m in read["members"]} == {alice["id"], bob["id"]}
+    status, user = idp.get(f"Users/{alice['id']}")
+    assert [g["value"] for g in user["groups"]] == [group_id]
+    status, referenced = scim_ref(idp, user["groups"][0]["$ref"])
+    assert (status, referenced["id"]) == (200, group_id)
+
+    patch_group(rename, {"op": "remove", "path": f'members[value eq "{bob["id"]}"]'})
+    status, read = idp.get(f"Groups/{group_id}")
+    assert [m["value"] for m in read["members"]] == [alice["id"]]
+
+    status, _ = idp.call("DELETE", f"Groups/{group_id}")
+    assert status == 204
+    status, _ = idp.get(f"Groups/{group_id}")
+    assert status == 404
+
+
+def scim_ref(idp: Idp, url: str) -> tuple[int, Any]:
+    """GET an absolute ``$ref`` with the token: it must resolve."""
+    assert url.startswith(idp.base_url), url
+    return idp.get(url[len(idp.base_url) :])
