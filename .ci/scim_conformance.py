@@ -4,8 +4,8 @@ Starts ``example_project`` (``runserver --noreload``) on a free localhost port w
 SQLite database, issues a SCIM token with ``manage.py create_scim_token demo``, runs
 ``scim2_tester.check_server`` with an httpx2 client against ``/scim/v2/``, and prints every
 check with its status. Exits 1 if a check about discovery (ServiceProviderConfig, ResourceTypes,
-Schemas, unknown URLs) or about the User resource ends in ERROR or CRITICAL, or if no User check
-ran at all. Checks about other resource types (Group) are printed but do not fail the run.
+Schemas, unknown URLs) or about the User or Group resource ends in ERROR or CRITICAL (but for
+the accepted deviations listed below), or if no User or no Group check ran at all.
 
     tox -e scim-tester                       # what CI runs
     python .ci/scim_conformance.py --json results.json
@@ -32,7 +32,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 MANAGE = ROOT / "example_project" / "manage.py"
-GATING_RESOURCE_TYPES = {None, "User"}
+GATING_RESOURCE_TYPES = {None, "User", "Group"}
 
 
 def project_env(db: Path) -> dict[str, str]:
@@ -163,6 +163,7 @@ def report(results: list[Any], json_path: str | None) -> int:
     counts = Counter(r.status.name for r in results)
     blocking = [r for r in results if r.status in failing and is_gating(r)]
     user_checks = [r for r in results if r.resource_type == "User"]
+    group_checks = [r for r in results if r.resource_type == "Group"]
     if json_path:
         rows = [
             {
@@ -178,15 +179,17 @@ def report(results: list[Any], json_path: str | None) -> int:
     summary = ", ".join(f"{n} {name.lower()}" for name, n in sorted(counts.items()))
     print(
         f"\nscim2-tester: {len(results)} checks ({summary or 'none'}); "
-        f"{len(user_checks)} about User; {len(blocking)} gating failure(s)"
+        f"{len(user_checks)} about User, {len(group_checks)} about Group; "
+        f"{len(blocking)} gating failure(s)"
     )
-    if not user_checks:
-        print("FAIL: no check about the User resource ran (is /ResourceTypes serving User?)")
-        return 1
+    for name, checks in (("User", user_checks), ("Group", group_checks)):
+        if not checks:
+            print(f"FAIL: no check about the {name} resource ran (is /ResourceTypes serving it?)")
+            return 1
     if blocking:
-        print("FAIL: discovery or User checks failed (see ERROR/CRITICAL lines above)")
+        print("FAIL: discovery, User or Group checks failed (see ERROR/CRITICAL lines above)")
         return 1
-    print("OK: every discovery and User check passed")
+    print("OK: every discovery, User and Group check passed")
     return 0
 
 

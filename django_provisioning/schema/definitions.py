@@ -251,7 +251,7 @@ GROUP = Schema(
                     mutability="immutable",
                     reference_types=("User", "Group"),
                 ),
-                _s("display", mutability="readOnly"),
+                _s("display", mutability="readOnly", returned="request"),
                 _s("type", mutability="immutable", canonical_values=("User", "Group")),
             ),
         ),

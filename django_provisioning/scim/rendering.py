@@ -135,10 +135,16 @@ class Projection:
         self.excluded = parse_attribute_list(params.get("excludedAttributes"), resource)
         # A configured extension may have attributes returned "never" or only on "request":
         # then even a request without parameters is projected.
+        # So may the core schema on "request" (a Group's members.display); its "never"
+        # attributes (password) are never stored, so need no projection.
         self.hides = any(
             a.returned in ("never", "request")
             for ext in resource.extensions
             for attr in ext.attributes
+            for a in (attr, *attr.sub_attributes)
+        ) or any(
+            a.returned == "request"
+            for attr in resource.schema.attributes
             for a in (attr, *attr.sub_attributes)
         )
 

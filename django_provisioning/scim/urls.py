@@ -6,7 +6,7 @@ prefix answers a SCIM 404 body.
 
 from django.urls import path, re_path
 
-from . import bulk, discovery, group_views, views
+from . import bulk, discovery, group_views, root_search, views
 
 app_name = "django_provisioning_scim"
 
@@ -27,7 +27,7 @@ urlpatterns = [
     re_path(r"^Schemas/(?P<urn>[^/]+)/?$", discovery.SchemasView.as_view(), name="schema"),
     re_path(r"^Users/?$", views.UserListView.as_view(), name="users"),
     re_path(r"^Users/\.search/?$", views.UserSearchView.as_view(), name="users-search"),
-    re_path(r"^\.search/?$", views.UserSearchView.as_view(), name="search"),
+    re_path(r"^\.search/?$", root_search.RootSearchView.as_view(), name="search"),
     re_path(r"^Users/(?P<scim_id>[^/]+)/?$", views.UserDetailView.as_view(), name="user"),
     re_path(r"^Groups/?$", group_views.GroupListView.as_view(), name="groups"),
     re_path(r"^Groups/\.search/?$", group_views.GroupSearchView.as_view(), name="groups-search"),
