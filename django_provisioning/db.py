@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from django.db import InterfaceError, OperationalError, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, transaction
 from django.db.backends.signals import connection_created
 from django.db.models.functions import Lower, Upper
 
@@ -104,9 +104,27 @@ def write_transaction(func: Callable[..., T]) -> Callable[..., T]:
         backoff = max(0.0, float(provisioning_settings.WRITE_RETRY_BACKOFF))
         attempt = 1
         while True:
+            done = False
             try:
                 with transaction.atomic():
-                    return func(*args, **kwargs)
+                    result = func(*args, **kwargs)
+                    done = True
+                return result
+            except IntegrityError as exc:
+                if not done:
+                    raise
+                # Refused by the COMMIT itself: a deferred foreign key (PostgreSQL checks
+                # them at commit) names a row another transaction deleted since this one
+                # read it (a member deleted during a membership change). The next attempt
+                # reads again and sees it gone; past the attempts, a retryable answer.
+                if attempt >= attempts:
+                    raise OperationalError(f"Rows changed during the write: {exc}") from exc
+                logger.warning(
+                    "%s: attempt %d refused at commit (%s); retrying",
+                    func.__qualname__,
+                    attempt,
+                    exc,
+                )
             except RetryWrite as exc:
                 if attempt >= attempts:
                     raise exc.final from exc

@@ -105,3 +105,48 @@ def test_a_membership_change_the_database_refuses_is_503_and_changes_nothing(sci
     assert (row.display_name, row.version) == ("Engineering", 1)
     assert row.group.name == "acme: Engineering"
     assert not GroupGrant.objects.exists() and row.group.user_set.count() == 0
+
+
+def test_a_member_deleted_during_the_change_is_400_not_500(scim: Any, monkeypatch: Any) -> None:
+    """The member's user row is deleted (and committed) between the change's lookup of the
+    member and its commit: PostgreSQL's deferred foreign key refuses the COMMIT. The write runs
+    again, reads the member gone, and answers 400 naming it; nothing is written."""
+    require_postgresql()
+    import threading
+
+    from django.contrib.auth import get_user_model
+    from django.db import connection as db_connection
+
+    from django_provisioning import grants
+
+    member = user(scim, "leaving@example.com")
+    group = create(scim)
+    real_apply = grants.apply
+    calls: list[int] = []
+
+    def apply_after_a_delete(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 1:
+
+            def delete() -> None:
+                try:
+                    get_user_model().objects.filter(
+                        **{get_user_model().USERNAME_FIELD: "leaving@example.com"}
+                    ).delete()
+                finally:
+                    db_connection.close()
+
+            thread = threading.Thread(target=delete)
+            thread.start()
+            thread.join(60)
+        return real_apply(*args, **kwargs)
+
+    monkeypatch.setattr(grants, "apply", apply_after_a_delete)
+    body = patch_body({"op": "add", "path": "members", "value": [{"value": member}]})
+    response = scim.patch(f"Groups/{group['id']}", body)
+
+    assert response.status_code == 400, response.content
+    assert response.json()["scimType"] == "invalidValue"
+    assert member in response.json()["detail"]
+    assert not GroupGrant.objects.exists()
+    assert len(calls) == 1  # the second attempt refused before applying
