@@ -131,7 +131,14 @@ class DefaultAdapter(GroupHooks):
                 setattr(user, field_name, bool(value))
                 continue
             if value is None:
-                value = "" if not field.null else None
+                # Absent: NULL where the field allows it, "" for text, else its default
+                # (an absent integer is not "").
+                if field.null:
+                    value = None
+                elif isinstance(field, (models.CharField, models.TextField)):
+                    value = ""
+                elif isinstance(field, models.Field):
+                    value = field.get_default()
             # No truncation: a value too long for the field is refused by save_user's
             # full_clean (400 invalidValue), never stored cut short.
             setattr(user, field_name, value)
@@ -164,7 +171,7 @@ class DefaultAdapter(GroupHooks):
         """
         doc = copy_document(document)
         for mapped in self.mapped_attributes(connection):
-            if mapped.field is None or mapped.key == "userName":
+            if mapped.field is None or _is_user_name(mapped.path):
                 continue
             if mapped.path.has_selector and get_path(document, mapped.path) is None:
                 continue  # an element the client did not send is not made up from the model
@@ -335,6 +342,11 @@ class DefaultAdapter(GroupHooks):
         person sees its message and nothing is written.
         """
         return document
+
+
+def _is_user_name(path: MappedPath) -> bool:
+    """``userName`` however the map spells it (``username``, the core schema URN + it)."""
+    return path.urn is None and path.attr == "userName" and not path.sub and not path.has_selector
 
 
 @lru_cache(maxsize=1)

@@ -105,13 +105,17 @@ def write_transaction(func: Callable[..., T]) -> Callable[..., T]:
         attempt = 1
         while True:
             done = False
+            committed: list[bool] = []
             try:
                 with transaction.atomic():
+                    # Runs first of the commit hooks, once the COMMIT succeeded: an error
+                    # after it is a hook's (a host's on_commit), never worth a second write.
+                    transaction.on_commit(functools.partial(committed.append, True))
                     result = func(*args, **kwargs)
                     done = True
                 return result
             except IntegrityError as exc:
-                if not done:
+                if not done or committed:
                     raise
                 # Refused by the COMMIT itself: a deferred foreign key (PostgreSQL checks
                 # them at commit) names a row another transaction deleted since this one
@@ -132,7 +136,7 @@ def write_transaction(func: Callable[..., T]) -> Callable[..., T]:
                     "%s: attempt %d lost a race (%s); retrying", func.__qualname__, attempt, exc
                 )
             except OperationalError as exc:
-                if attempt >= attempts or not is_retryable(exc):
+                if committed or attempt >= attempts or not is_retryable(exc):
                     raise
                 logger.warning(
                     "%s: attempt %d of %d failed (%s); retrying",

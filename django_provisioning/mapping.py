@@ -197,8 +197,6 @@ def validate_saml_attribute_mapping(value: Any) -> None:
     """
     from django.core.exceptions import ValidationError
 
-    from .schema.definitions import USER_RESOURCE
-
     if not isinstance(value, dict):
         raise ValidationError('Give a JSON object: {"SCIM path": ["SAML attribute name", ...]}.')
     for key, names in value.items():
@@ -206,9 +204,10 @@ def validate_saml_attribute_mapping(value: Any) -> None:
             path = parse_mapped_path(str(key))
         except InvalidPath as exc:
             raise ValidationError(f"{key!r} is not a SCIM attribute path: {exc}") from exc
-        attr = USER_RESOURCE.find(path.urn, path.attr)
-        if key != "groups" and (attr is None or attr.mutability == "readOnly"):
-            raise ValidationError(f"{key!r} is read-only: an assertion cannot set it.")
+        if key != "groups":
+            problem = _unsettable(path)
+            if problem:
+                raise ValidationError(f"{key!r}: {problem}")
         if isinstance(names, str):
             names = [names]
         if (
@@ -219,3 +218,27 @@ def validate_saml_attribute_mapping(value: Any) -> None:
             raise ValidationError(
                 f"{key!r}: give a SAML attribute name or a non-empty list of names."
             )
+
+
+def _unsettable(path: MappedPath) -> str | None:
+    """Why an assertion's value cannot land on *path* (None: it can)."""
+    from .schema.definitions import USER_RESOURCE
+
+    attr = USER_RESOURCE.find(path.urn, path.attr)
+    if attr is None:
+        return "no such attribute."
+    if attr.mutability in ("readOnly", "writeOnly"):
+        return f"{attr.mutability}: an assertion cannot set it."
+    sub = attr.sub(path.sub) if path.sub else None
+    if path.sub and sub is None:
+        return f"{attr.name} has no sub-attribute {path.sub!r}."
+    if sub is not None and sub.mutability in ("readOnly", "writeOnly"):
+        return f"{attr.name}.{sub.name} is {sub.mutability}: an assertion cannot set it."
+    if attr.type == "complex" and not path.sub:
+        if not attr.multi_valued:
+            return f"{attr.name} is complex: name one of its sub-attributes."
+        if attr.sub("value") is None:
+            return f"{attr.name} has no 'value': name one of its sub-attributes."
+    if attr.type == "complex" and path.has_selector and attr.sub(path.sub or "value") is None:
+        return f"{attr.name} has no sub-attribute {(path.sub or 'value')!r}."
+    return None

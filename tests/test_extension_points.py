@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.core.exceptions import ValidationError
+from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.test import override_settings
 
 from django_provisioning import claims as claims_module
@@ -241,8 +241,14 @@ def test_a_path_mapped_to_a_callable_over_scim(scim: ScimClient, cost_center_map
     ("mapping", "message"),
     [
         ({"shoeSize": "x"}, "not a SCIM attribute path"),
-        ({"id": "x"}, "read-only"),
-        ({"meta.created": "x"}, "read-only"),
+        ({"id": "x"}, "readOnly"),
+        ({"meta.created": "x"}, "readOnly"),
+        ({"password": "x"}, "writeOnly"),
+        ({"name": "x"}, "name one of its sub-attributes"),
+        ({"name.bogus": "x"}, "no sub-attribute"),
+        ({"addresses": "x"}, "no 'value'"),
+        ({f"{ENT}:manager": "x"}, "name one of its sub-attributes"),
+        ({f"{ENT}:manager.displayName": "x"}, "readOnly"),
         ({"title": []}, "non-empty list"),
         ({"title": 3}, "non-empty list"),
         ({"title": ["ok", ""]}, "non-empty list"),
@@ -310,3 +316,74 @@ def test_a_lost_race_for_the_name_starts_the_write_again_with_the_hook(
     else:
         assert attempts == ["eve@example.com"]
         assert rows() == (0, 0, 0)
+
+
+class CommitHookAdapter(DefaultAdapter):
+    """A host adapter whose after-commit work fails (e.g. a CRM call that hits a constraint)."""
+
+    def attach_user_to_tenant(
+        self, user: Any, tenant: Any, connection: Any, *, created: bool
+    ) -> None:
+        from django.db import IntegrityError, transaction
+
+        def fail() -> None:
+            CALLS.append("hook")
+            raise IntegrityError("the host's own constraint")
+
+        transaction.on_commit(fail)
+
+    def get_tenant(self, connection: Any) -> Any:
+        return "acme"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failing_after_commit_hook_does_not_run_the_write_twice(
+    connection: Any, settings: Any
+) -> None:
+    """The write committed; the host's on_commit hook raised. It is the host's error, and the
+    core must not take it for a refused COMMIT and write the user a second time."""
+    from django.db import IntegrityError
+
+    from django_provisioning.provisioning import create_user
+
+    settings.DJANGO_PROVISIONING = {"ADAPTER": f"{ADAPTERS}.CommitHookAdapter"}
+    with pytest.raises(IntegrityError, match="host's own constraint"):
+        create_user(connection, {"userName": "once@example.com"})
+    assert CALLS == ["hook"]
+    assert ExternalIdentity.objects.filter(user_name="once@example.com").count() == 1
+
+
+def test_an_absent_value_of_a_non_text_field_is_its_default(
+    settings: Any, scim: ScimClient
+) -> None:
+    """Mapped onto a non-text field that cannot be NULL (``date_joined``), an attribute the
+    document leaves out is the field's default, not "" (which full_clean would refuse)."""
+    try:
+        User._meta.get_field("date_joined")
+    except FieldDoesNotExist:
+        pytest.skip("the user model has no date_joined (the e-mail test model)")
+    path = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber"
+    settings.DJANGO_PROVISIONING = {
+        "USER_ATTRIBUTE_MAP": {**configured_attribute_map(), path: "date_joined"}
+    }
+    response = scim.post("Users", body("def@example.com"))
+    assert response.status_code == 201, response.content
+    assert User.objects.get().date_joined is not None
+
+
+@pytest.mark.parametrize(
+    "key", ["username", "USERNAME", "urn:ietf:params:scim:schemas:core:2.0:User:userName"]
+)
+def test_user_name_is_never_read_from_the_model_however_the_map_spells_it(
+    scim: ScimClient, other_scim: ScimClient, settings: Any, key: str
+) -> None:
+    settings.DJANGO_PROVISIONING = {
+        "ADAPTER": f"{ADAPTERS}.NumberingAdapter",
+        "USER_ATTRIBUTE_MAP": {key: User.USERNAME_FIELD},
+    }
+    assert scim.post("Users", body("alice@example.com")).status_code == 201
+    created = other_scim.post("Users", body("Alice@Example.com"))
+    assert created.status_code == 201, created.content
+    assert created.json()["userName"] == "Alice@Example.com"  # not the generated local name
+    user = ExternalIdentity.objects.get(scim_id=created.json()["id"]).user
+    assert local(user) == "Alice2@Example.com"

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..exceptions import SchemaError
+from ..exceptions import InvalidPath, SchemaError
 from ..models import NameIdFormat
 from ..schema.definitions import USER_RESOURCE
 from ..schema.document import canonicalize
@@ -88,7 +88,10 @@ _NAME_FORMATS = {NameIdFormat.EMAIL, NameIdFormat.PERSISTENT, NameIdFormat.UNSPE
 
 def attribute_names(connection: Connection, path: str) -> list[str]:
     """SAML attribute names for SCIM *path*: the connection's override, else the defaults."""
-    override = (connection.attribute_mapping or {}).get(path)
+    mapping = connection.attribute_mapping or {}
+    override = mapping.get(path)
+    if override is None:  # SCIM names are case-insensitive (RFC 7643 §2.1)
+        override = next((v for k, v in mapping.items() if k.casefold() == path.casefold()), None)
     if isinstance(override, str):
         return [override]
     if isinstance(override, list):
@@ -163,6 +166,19 @@ def build_document(
     return document
 
 
+def _default_path(key: str) -> bool:
+    """Whether *key* is one of the paths :func:`build_document` builds itself, however spelled
+    (``Emails``, ``emails.value``, the core schema URN + ``userName``)."""
+    try:
+        path = parse_mapped_path(key)
+    except InvalidPath:
+        return False
+    dotted = ".".join(p for p in (path.attr, path.sub) if p)
+    if path.urn is None and path.attr == "emails" and path.sub in (None, "value"):
+        return not path.has_selector
+    return path.urn is None and not path.has_selector and dotted in DEFAULT_ATTRIBUTE_NAMES
+
+
 def _add_mapped_paths(
     document: dict[str, Any], connection: Connection, attributes: dict[str, list[str]]
 ) -> None:
@@ -174,7 +190,7 @@ def _add_mapped_paths(
     connection is saved (``validate_saml_attribute_mapping``).
     """
     for key in connection.attribute_mapping or {}:
-        if key in DEFAULT_ATTRIBUTE_NAMES:
+        if _default_path(key):
             continue
         values = _values(attributes, attribute_names(connection, key))
         if not values:

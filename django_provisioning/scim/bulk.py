@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.handlers.wsgi import WSGIRequest
-from django.urls import Resolver404, resolve, reverse
+from django.urls import Resolver404, resolve
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -62,6 +62,24 @@ class Operation:
     #: Members held back to break a circle: added by a PATCH once their groups exist.
     deferred_members: list[Any] = field(default_factory=list)
     result: dict[str, Any] | None = None
+
+
+#: Deepest nesting of one operation's ``data`` (a SCIM resource needs four levels at most).
+MAX_DEPTH = 32
+
+
+def _too_deep(value: Any) -> bool:
+    """Whether *value* nests deeper than :data:`MAX_DEPTH` (walked without recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return True
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+    return False
 
 
 def _references(value: Any) -> set[str]:
@@ -131,6 +149,10 @@ def _parse(body: Any) -> tuple[list[Operation], int | None]:
                 raise errors.InvalidValue(f"bulkId {bulk_id!r} is used by two operations.")
             seen.add(bulk_id)
         version = raw.get("version")
+        if _too_deep(raw.get("data")):
+            raise errors.InvalidSyntax(
+                f"Operation {index + 1}: 'data' nests deeper than {MAX_DEPTH} levels."
+            )
         operation = Operation(
             index=index,
             method=method,
@@ -177,7 +199,9 @@ class Runner:
         self.ids: dict[str, str] = {}  # bulkId -> SCIM id, of the POSTs that succeeded
         self.failed: set[str] = set()  # bulkIds whose POST failed
         self.errors = 0
-        self.base = reverse("django_provisioning_scim:root").rstrip("/")
+        # The SCIM root as the URLconf sees it (path_info: without a SCRIPT_NAME prefix).
+        info = request._request.path_info.rstrip("/")
+        self.base = info[: info.rfind("/")] if "/" in info else ""
 
     def stopped(self) -> bool:
         return self.fail_on_errors is not None and self.errors >= self.fail_on_errors
@@ -191,12 +215,25 @@ class Runner:
                 ready = self._break_circle(pending)
             for op in ready:
                 if self.stopped():
-                    return
+                    break
                 pending.remove(op)
                 self._execute(op, known)
-        for op in self.operations:
+        for op in self.operations:  # groups created with members held back (a circle)
             if op.deferred_members and op.result and op.result["status"] == "201":
-                self._add_deferred_members(op)
+                if self.stopped():
+                    location = op.result.get("location")
+                    self._fail(
+                        op,
+                        errors.Conflict(
+                            "The group was created without the members it names that did "
+                            "not exist yet: processing stopped (failOnErrors) before they "
+                            "could be added."
+                        ),
+                    )
+                    if location and op.result is not None:
+                        op.result["location"] = location
+                else:
+                    self._add_deferred_members(op)
 
     def _ready(self, op: Operation, known: set[str]) -> bool:
         """No reference to a POST that has not run yet (unknown or failed ones fail it)."""
@@ -238,7 +275,13 @@ class Runner:
         except errors.ScimError as exc:
             self._fail(op, exc)
             return
-        response = self._dispatch(op.method, path, _substitute(op.data, self.ids), op.version)
+        try:
+            response = self._dispatch(op.method, path, _substitute(op.data, self.ids), op.version)
+        except Exception as exc:
+            # The operations before this one are committed: never turn their success into
+            # one failed Bulk. (The endpoint answers its own errors; this is for the rest.)
+            self._fail(op, exc)
+            return
         self._record(op, response)
 
     def _check(self, op: Operation, path: str) -> None:
@@ -262,8 +305,7 @@ class Runner:
         full_path = f"{self.base}{path}"
         environ.update(
             REQUEST_METHOD=method,
-            PATH_INFO=full_path,
-            SCRIPT_NAME="",
+            PATH_INFO=full_path,  # SCRIPT_NAME (a deployment's prefix) is the Bulk request's
             QUERY_STRING="",
             CONTENT_TYPE="application/scim+json",
             CONTENT_LENGTH=str(len(body)),
@@ -309,7 +351,7 @@ class Runner:
                 self.ids[op.bulk_id] = str(created)
         op.result = result
 
-    def _fail(self, op: Operation, exc: errors.ScimError) -> None:
+    def _fail(self, op: Operation, exc: Exception) -> None:
         self._record(op, self.view.handle_exception(exc))
 
     def _add_deferred_members(self, op: Operation) -> None:
@@ -334,7 +376,10 @@ class Runner:
                 "schemas": [PATCH_OP],
                 "Operations": [{"op": "add", "path": "members", "value": members}],
             }
-            response = self._dispatch("PATCH", path, body, None)
+            try:
+                response = self._dispatch("PATCH", path, body, None)
+            except Exception as exc:
+                response = self.view.handle_exception(exc)
             if int(response.status_code) < 400:
                 if op.result is not None and response.get("ETag"):
                     op.result["version"] = response["ETag"]

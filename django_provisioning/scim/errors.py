@@ -52,6 +52,10 @@ class InvalidFilter(ScimError):
     default_detail = "The filter syntax is invalid or the attribute cannot be filtered."
 
 
+class UnknownAttribute(InvalidFilter):
+    """A filter or ``sortBy`` names an attribute (or schema) the resource type does not have."""
+
+
 class TooMany(ScimError):
     """A request asks for more work than the service allows (``SCIM_PATCH_MAX_WORK``)."""
 

@@ -3,9 +3,11 @@
 The Users that match come first, then the Groups, as one list that ``startIndex`` and ``count``
 page through; ``totalResults`` is the sum. Each type is filtered, sorted and projected by its own
 endpoint's code (:func:`.views.list_users`, :func:`.group_views.list_groups`), so the rules are
-those of ``/Users/.search`` and ``/Groups/.search``. A filter that names an attribute one type
-does not have (``userName`` for Groups, ``members`` for Users) matches nothing of that type
-rather than failing the search; a filter neither type understands is ``400 invalidFilter``.
+those of ``/Users/.search`` and ``/Groups/.search``, with two differences for attributes one type
+does not have (``userName`` for Groups, ``members`` for Users): in the filter they compare false
+for that type (so ``userName eq "a" or displayName eq "G"`` finds the user and the group), and
+as ``sortBy`` they leave that type in its default order (``sortBy`` orders within each type).
+A filter that names an attribute *no* type has is ``400 invalidFilter``.
 """
 
 from __future__ import annotations
@@ -27,6 +29,10 @@ from .renderers import RenderedJSON
 from .views import UserQueryView, UserSearchView, list_users, search_params
 
 Lister = Callable[[Request, Any, Any], Response]
+KINDS: tuple[tuple[type[UserQueryView], Lister], ...] = (
+    (UserSearchView, list_users),
+    (GroupSearchView, list_groups),
+)
 
 
 class RootSearchView(UserQueryView):
@@ -35,30 +41,30 @@ class RootSearchView(UserQueryView):
     resource_name = ".search"
 
     def post(self, request: Request) -> Response:
-        params = search_params(request.data)
+        params = dict(search_params(request.data))
         start = max(parse_int(params.get("startIndex"), "startIndex", 1), 1)
         count = parse_int(params.get("count"), "count", provisioning_settings.SCIM_DEFAULT_COUNT)
         count = min(max(count, 0), provisioning_settings.SCIM_MAX_RESULTS)
-        kinds: list[tuple[type[UserQueryView], Lister]] = [
-            (UserSearchView, list_users),
-            (GroupSearchView, list_groups),
-        ]
-        totals: list[int] = []
-        refusals: list[errors.InvalidFilter] = []
-        for view_class, lister in kinds:
+        unknown: list[errors.UnknownAttribute] = []
+        for view_class, lister in KINDS:  # is every attribute of the filter someone's?
             try:
-                totals.append(self._page(request, view_class, lister, params, 1, 0)["totalResults"])
-            except errors.InvalidFilter as exc:
-                totals.append(0)  # an attribute this type lacks: nothing of it matches
-                refusals.append(exc)
-        if len(refusals) == len(kinds):
-            raise refusals[0]
+                self._page(request, view_class, lister, {**params, "sortBy": None}, 1, 0)
+            except errors.UnknownAttribute as exc:
+                unknown.append(exc)
+        if len(unknown) == len(KINDS):
+            raise unknown[0]
+        totals = [
+            self._page(request, v, lister, params, 1, 0, absent=True)["totalResults"]
+            for v, lister in KINDS
+        ]
         resources: list[Any] = []
         offset = start - 1  # into the concatenation
-        for (view_class, lister), total in zip(kinds, totals, strict=True):
+        for (view_class, lister), total in zip(KINDS, totals, strict=True):
             wanted = count - len(resources)
             if wanted > 0 and offset < total:
-                page = self._page(request, view_class, lister, params, offset + 1, wanted)
+                page = self._page(
+                    request, view_class, lister, params, offset + 1, wanted, absent=True
+                )
                 resources += page["Resources"]
             offset = max(0, offset - total)
         return Response(
@@ -79,13 +85,23 @@ class RootSearchView(UserQueryView):
         params: Mapping[str, Any],
         start: int,
         count: int,
+        *,
+        absent: bool = False,
     ) -> dict[str, Any]:
         """One type's ListResponse for the search's parameters, at *start* / *count*."""
         view = view_class()
         view.request = request
         view.format_kwarg = None
+        view.absent_attributes_compare_false = absent  # type: ignore[attr-defined]
         view._search_params = {**params, "startIndex": start, "count": count}  # type: ignore[attr-defined]
-        response = lister(request, view, connection_of(request))
+        try:
+            response = lister(request, view, connection_of(request))
+        except errors.UnknownAttribute:
+            if not (absent and params.get("sortBy")):
+                raise
+            # sortBy names an attribute this type does not have: its default order.
+            view._search_params = {**view._search_params, "sortBy": None}  # type: ignore[attr-defined]
+            response = lister(request, view, connection_of(request))
         data = response.data
         if isinstance(data, RenderedJSON):
             return dict(json.loads(data.content))

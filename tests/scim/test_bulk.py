@@ -324,3 +324,60 @@ def test_fuzz_bulk_never_500(scim: Any, operations: Any, fail_on_errors: Any) ->
             assert int(result["status"]) < 500, result
     ExternalIdentity.objects.all().delete()
     User.objects.all().delete()
+
+
+def test_data_nested_too_deep_is_400_before_anything_runs(scim: Any) -> None:
+    deep: Any = "x"
+    for _ in range(600):
+        deep = [deep]
+    response = scim.post(
+        "Bulk", bulk(post_op("a", "a@example.com"), post_op("b", "b@example.com", x=deep))
+    )
+    assert_scim_error(response, 400, "invalidSyntax")
+    assert "nests deeper" in response.json()["detail"]
+    assert names() == []
+
+
+def test_an_operation_that_crashes_fails_alone(scim: Any, monkeypatch: Any) -> None:
+    """Whatever goes wrong inside one operation is that operation's result: the ones before it
+    are committed, and the response says so."""
+    from django_provisioning.scim import views
+
+    real = views.UserListView.post
+    calls: list[int] = []
+
+    def crash_second(self: Any, request: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("boom")
+        return real(self, request)
+
+    monkeypatch.setattr(views.UserListView, "post", crash_second)
+    first, second, third = results(
+        scim.post(
+            "Bulk",
+            bulk(
+                post_op("a", "a@example.com"),
+                post_op("b", "b@example.com"),
+                post_op("c", "c@example.com"),
+            ),
+        )
+    )
+    assert [first["status"], second["status"], third["status"]] == ["201", "500", "201"]
+    assert "boom" not in str(second["response"])  # no internals in the body
+    assert names() == ["a@example.com", "c@example.com"]
+
+
+def test_bulk_under_a_script_prefix(scim: Any) -> None:
+    """Deployed under a prefix (SCRIPT_NAME, FORCE_SCRIPT_NAME): operations still reach their
+    endpoints (the URLconf sees paths without it), and locations carry the prefix."""
+    from django.urls import get_script_prefix, set_script_prefix
+
+    before = get_script_prefix()
+    set_script_prefix("/app/")  # what WSGIHandler does for SCRIPT_NAME=/app
+    try:
+        [created] = results(scim.post("Bulk", bulk(post_op("a", "a@example.com"))))
+    finally:
+        set_script_prefix(before)
+    assert created["status"] == "201", created
+    assert created["location"].startswith("http://testserver/app/scim/v2/Users/")

@@ -166,3 +166,31 @@ def test_a_member_of_another_connection_fails_that_operation_only(
     assert refused["response"]["scimType"] == "invalidValue"
     assert theirs["id"] in refused["response"]["detail"]
     assert not ExternalGroup.objects.filter(display_name="Leaky").exists()
+
+
+def test_fail_on_errors_never_drops_held_back_members_silently(scim: Any) -> None:
+    """The group of a broken circle is created; processing stops before its held-back member
+    is added: its result says so (with its location), not 201."""
+    ENT = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+    bad = {
+        "method": "PATCH",
+        "path": "/Users/bulkId:u",
+        "data": {"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": []},
+    }
+    response = scim.post(
+        "Bulk",
+        bulk(
+            group_op("g", "Guild", "bulkId:u"),
+            post_op("u", "uu@example.com", **{ENT: {"organization": "bulkId:g"}}),
+            bad,
+            bad,
+            failOnErrors=1,
+        ),
+    )
+    done = results(response)
+    guild = next(r for r in done if r.get("bulkId") == "g")
+    assert guild["status"] == "409"
+    assert "failOnErrors" in guild["response"]["detail"]
+    g = ExternalGroup.objects.get(display_name="Guild")
+    assert guild["location"] == f"http://testserver/scim/v2/Groups/{g.scim_id}"
+    assert members_of(scim, "Guild") == set()

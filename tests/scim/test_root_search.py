@@ -68,3 +68,19 @@ def test_a_filter_no_type_understands_is_400(scim: Any) -> None:
 def test_another_connections_resources_are_not_searched(scim: Any, other_scim: Any) -> None:
     seed(other_scim)
     assert search(scim)["totalResults"] == 0
+
+
+def test_an_or_across_types_finds_both(scim: Any) -> None:
+    """An attribute one type lacks compares false for it: the other branch still matches."""
+    users, groups = seed(scim)
+    both = search(scim, filter='userName eq "u1@example.com" or displayName eq "G0"')
+    assert [r["id"] for r in both["Resources"]] == [users[1], groups[0]]
+    negated = search(scim, filter="not (members pr)")
+    assert [r["id"] for r in negated["Resources"]] == users + groups  # no group has members
+
+
+def test_sort_by_an_attribute_one_type_lacks_orders_within_the_other(scim: Any) -> None:
+    users, groups = seed(scim)
+    page = search(scim, sortBy="userName", sortOrder="descending")
+    assert [r["id"] for r in page["Resources"]] == users[::-1] + groups
+    assert page["totalResults"] == 5

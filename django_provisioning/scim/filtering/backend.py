@@ -30,4 +30,7 @@ class ScimFilterBackend(BaseFilterBackend):
         list_params = getattr(view, "list_params", None)
         params = list_params(request) if list_params else request.query_params
         filterset_class = getattr(view, "filterset_class", None)
-        return filter_identities(queryset, params, connection_of(request), filterset_class)
+        absent = bool(getattr(view, "absent_attributes_compare_false", False))
+        return filter_identities(
+            queryset, params, connection_of(request), filterset_class, absent=absent
+        )

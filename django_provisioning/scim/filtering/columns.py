@@ -24,7 +24,7 @@ from ...adapter import get_adapter
 from ...models import ExternalGroup, ExternalIdentityValue
 from ...schema.definitions import USER_RESOURCE, Attribute
 from ...value_index import INDEXED_MULTI_VALUED, indexed_path
-from ..errors import InvalidFilter
+from ..errors import InvalidFilter, UnknownAttribute
 from .nodes import AttrPath, path_name
 
 if TYPE_CHECKING:
@@ -105,11 +105,11 @@ class Resolver:
         if urn is not None:
             ext = USER_RESOURCE.extension(urn)
             if ext is None:
-                raise InvalidFilter(f"Unknown schema URN '{urn}' in '{name}'.")
+                raise UnknownAttribute(f"Unknown schema URN '{urn}' in '{name}'.")
             urn = ext.id
         attr = USER_RESOURCE.find(urn, path.attr)
         if attr is None:
-            raise InvalidFilter(f"Unknown attribute '{name}'.")
+            raise UnknownAttribute(f"Unknown attribute '{name}'.")
         canonical = f"{urn}:{attr.name}" if urn else attr.name
         if attr.mutability == "writeOnly" or attr.returned == "never":
             raise InvalidFilter(f"'{canonical}' cannot be filtered.")

@@ -86,7 +86,7 @@ from django.db.models.lookups import (
 
 from ...db import CaseFold, CaseFoldLower
 from ...value_index import cut, digest
-from ..errors import InvalidFilter
+from ..errors import InvalidFilter, UnknownAttribute
 from .columns import Column, ComplexValue, MultiValued, Resolver, Target
 from .evaluate import compare_scalar, prepare_operand
 from .nodes import Compare, Filter, Not, Present, ValuePath, flatten
@@ -116,8 +116,21 @@ _FOLDED_SUBSTRING = {"co": "contains", "sw": "startswith", "ew": "endswith"}
 class _Compiler:
     """Filter AST -> Q; leaves follow the semantics of :mod:`.evaluate`."""
 
-    def __init__(self, connection: Connection, resolver: Resolver | None = None) -> None:
+    def __init__(
+        self, connection: Connection, resolver: Resolver | None = None, *, absent: bool = False
+    ) -> None:
         self.columns = resolver or Resolver(connection)
+        #: An attribute the resource type does not have compares false (a search across
+        #: resource types, RFC 7644 §3.4.3) instead of refusing the filter.
+        self.absent = absent
+
+    def resolve(self, path: Any) -> Target | None:
+        try:
+            return self.columns.resolve(path)
+        except UnknownAttribute:
+            if self.absent:
+                return None
+            raise
 
     # ---------------------------------------------------------------- boolean structure
 
@@ -127,9 +140,11 @@ class _Compiler:
             return ~self.compile(expr.expr, element)
         if isinstance(expr, (Present, Compare)):
             if element is not None:
-                target: Target = self.columns.element_column(expr.path, element)
+                target: Target | None = self.columns.element_column(expr.path, element)
             else:
-                target = self.columns.resolve(expr.path)
+                target = self.resolve(expr.path)
+            if target is None:
+                return _FALSE  # an attribute this resource type does not have
             if isinstance(expr, Present):
                 return self.present(target)
             return self.compare(target, expr.op, expr.value)
@@ -142,7 +157,9 @@ class _Compiler:
     def value_path(self, expr: ValuePath, element: MultiValued | ComplexValue | None) -> Q:
         if element is not None:
             raise InvalidFilter("Value filters cannot be nested.")
-        target = self.columns.resolve(expr.path)
+        target = self.resolve(expr.path)
+        if target is None:
+            return _FALSE
         if isinstance(target, MultiValued) and target.sub is None:
             return Q(Exists(target.rows().filter(self.compile(expr.filter, target))))
         if isinstance(target, ComplexValue):
@@ -296,14 +313,22 @@ def _case_insensitive(lhs: Any, op: str, operand: str) -> Q:
     return Q(lookup(CaseFoldLower(expression), CaseFoldLower(Value(operand))))
 
 
-def filter_to_q(expr: Filter, connection: Connection, *, resolver: Resolver | None = None) -> Q:
+def filter_to_q(
+    expr: Filter,
+    connection: Connection,
+    *,
+    resolver: Resolver | None = None,
+    absent: bool = False,
+) -> Q:
     """Compile a parsed filter to a ``Q`` over ``ExternalIdentity`` (RFC 7644 §3.4.2.2), or
     over the rows *resolver* resolves attributes of (``ExternalGroup`` for Groups).
 
     Raises :class:`InvalidFilter` for an attribute that cannot be filtered, an operator that
-    does not apply to the attribute's type, or an operand of the wrong type.
+    does not apply to the attribute's type, or an operand of the wrong type. With *absent*,
+    an attribute the resource type does not have compares false (:class:`UnknownAttribute`
+    otherwise).
     """
-    return _Compiler(connection, resolver).compile(expr)
+    return _Compiler(connection, resolver, absent=absent).compile(expr)
 
 
 def order_by_for(

@@ -39,8 +39,11 @@ class ScimUserFilterSet(django_filters.FilterSet):
         model = ExternalIdentity
         fields: list[str] = []
 
-    def __init__(self, *args: Any, connection: Connection, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, connection: Connection, absent: bool = False, **kwargs: Any
+    ) -> None:
         self.connection = connection
+        self.absent = absent  # attributes the type lacks compare false (a root search)
         self.applied = False  # set by filter_scim: proof the filter reached the queryset
         super().__init__(*args, **kwargs)
 
@@ -49,7 +52,9 @@ class ScimUserFilterSet(django_filters.FilterSet):
         return None
 
     def filter_scim(self, queryset: QuerySet[Any], name: str, value: str) -> QuerySet[Any]:
-        q = filter_to_q(parse_filter(value), self.connection, resolver=self.resolver())
+        q = filter_to_q(
+            parse_filter(value), self.connection, resolver=self.resolver(), absent=self.absent
+        )
         narrowed = queryset.filter(q)
         self.applied = True
         return narrowed
@@ -93,10 +98,13 @@ def filter_identities(
     params: Mapping[str, Any],
     connection: Connection,
     filterset_class: type[ScimUserFilterSet] | None = None,
+    *,
+    absent: bool = False,
 ) -> QuerySet[Any]:
     """*queryset* narrowed by the request's SCIM ``filter``; invalidFilter if it cannot be.
 
-    *filterset_class*: :class:`ScimGroupFilterSet` for a queryset of groups."""
+    *filterset_class*: :class:`ScimGroupFilterSet` for a queryset of groups. *absent*: an
+    attribute the type does not have compares false (a search across types)."""
     text = filter_text(params)
     if text is None:
         return queryset
@@ -104,7 +112,7 @@ def filter_identities(
     # parser's precise message, before django-filter's form layer can set the value aside.
     parse_filter(text)
     filterset = (filterset_class or ScimUserFilterSet)(
-        {FILTER_PARAMETER: text}, queryset=queryset, connection=connection
+        {FILTER_PARAMETER: text}, queryset=queryset, connection=connection, absent=absent
     )
     if not filterset.is_valid():
         messages = [str(m) for errors in filterset.errors.values() for m in errors]

@@ -20,7 +20,7 @@ from django.db.models import OuterRef, Q
 
 from ...models import ExternalIdentity, GroupGrant
 from ...schema.definitions import GROUP_RESOURCE, Attribute
-from ..errors import InvalidFilter
+from ..errors import InvalidFilter, UnknownAttribute
 from .columns import Column, ComplexValue, MultiValued, Resolver, Target
 from .nodes import AttrPath, path_name
 
@@ -37,10 +37,10 @@ class GroupResolver(Resolver):
     def resolve(self, path: AttrPath) -> Target:
         name = path_name(path)
         if path.urn is not None and path.urn.lower() != GROUP_RESOURCE.schema.id.lower():
-            raise InvalidFilter(f"Unknown schema URN '{path.urn}' in '{name}'.")
+            raise UnknownAttribute(f"Unknown schema URN '{path.urn}' in '{name}'.")
         attr = GROUP_RESOURCE.find(None, path.attr)
         if attr is None:
-            raise InvalidFilter(f"Unknown attribute '{name}'.")
+            raise UnknownAttribute(f"Unknown attribute '{name}'.")
         sub: Attribute | None = None
         if path.sub is not None:
             sub = attr.sub(path.sub) if attr.type == "complex" else None
