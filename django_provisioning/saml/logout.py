@@ -247,6 +247,17 @@ def _request_expiry(root: etree._Element, skew: int) -> dt.datetime:
     return dt.datetime.fromtimestamp(deadline, tz=dt.timezone.utc)
 
 
+def _names_this_session(
+    request: HttpRequest, connection: Connection, name_id: str, indexes: list[str]
+) -> bool:
+    """Whether the LogoutRequest names this browser's own sign-in, as its session recorded it
+    (a session opened before ``UserSession`` recorded NameIDs has no row to find)."""
+    signed_in = request.session.get(state.SESSION_LOGIN) or {}
+    if signed_in.get("connection") != connection.slug or signed_in.get("name_id") != name_id:
+        return False
+    return not indexes or signed_in.get("session_index") in indexes
+
+
 def _logout_request(request: HttpRequest, connection: Connection) -> HttpResponse:
     """An IdP's LogoutRequest: verified, consumed once, its sessions ended; then answered."""
     root = _inspected(request, "LogoutRequest")
@@ -274,8 +285,9 @@ def _logout_request(request: HttpRequest, connection: Connection) -> HttpRespons
     keys = sessions.saml_session_keys(connection, name_id, indexes)
     ended = 0
     current = request.session.session_key
-    if current in keys:
-        keys.remove(current)
+    if current in keys or _names_this_session(request, connection, name_id, indexes):
+        if current in keys:
+            keys.remove(current)
         logout(request)  # this browser's own session: its cookie is cleared with the answer
         ended = 1
     ended += sessions.end_sessions(keys)

@@ -339,3 +339,13 @@ def test_a_long_session_index_is_matched(idp: TestIdP) -> None:
 
     assert browser.who() == "home: anonymous"
     assert other.who() == "home: alice@example.com"
+
+
+def test_a_session_from_before_the_upgrade_is_ended_in_its_own_browser(idp: TestIdP) -> None:
+    browser = _sign_in(idp, "s1")
+    UserSession.objects.update(connection=None, name_id="", session_index="")  # an older row
+    url = idp.logout_request_url(SLO_URL, SP_ENTITY_ID, "alice@example.com", session_index="s1")
+
+    assert browser.client.get(_local(url)).status_code == 302
+
+    assert browser.who() == "home: anonymous"
