@@ -130,6 +130,7 @@ class ConnectionAdmin(admin.ModelAdmin):
                     "sp_private_key",
                     "clock_skew",
                     "allow_idp_initiated",
+                    "accept_unsigned_logout_response",
                 )
             },
         ),

@@ -90,6 +90,15 @@ class Connection(models.Model):
         validators=[MinValueValidator(0), MaxValueValidator(3600)],
     )
     allow_idp_initiated = models.BooleanField(_("allow IdP-initiated sign-in"), default=False)
+    accept_unsigned_logout_response = models.BooleanField(
+        _("accept unsigned LogoutResponses"),
+        default=False,
+        help_text=_(
+            "Count an unsigned LogoutResponse (that answers our LogoutRequest) as confirmation "
+            "of the sign-out at the IdP. SimpleSAMLphp, for one, does not sign them by default. "
+            "The product's own session ends first either way."
+        ),
+    )
     # Just-in-time provisioning
     jit_create = models.BooleanField(_("create unknown users at sign-in"), default=True)
     jit_update = models.BooleanField(_("update attributes at every sign-in"), default=True)

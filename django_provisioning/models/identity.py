@@ -119,11 +119,29 @@ class ExternalIdentityValue(models.Model):
 
 
 class UserSession(models.Model):
-    """Which session keys belong to which user, so deprovisioning can end them."""
+    """Which session keys belong to which user, so deprovisioning can end them.
+
+    A session signed in through SAML also records its connection, NameID and SessionIndex,
+    so an IdP's LogoutRequest finds the sessions it names by index, on every process.
+    """
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     session_key = models.CharField(max_length=64, unique=True)
     created_at = models.DateTimeField(default=timezone.now)
+    connection = models.ForeignKey(
+        Connection,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    name_id = models.CharField(_("SAML NameID"), max_length=512, blank=True)
+    session_index = models.CharField(_("SAML SessionIndex"), max_length=255, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["connection", "name_id"], name="dp_session_name_id"),
+        ]
 
     def __str__(self) -> str:
         return f"session of {self.user_id}"

@@ -113,7 +113,28 @@ REASONS: dict[str, tuple[int, str]] = {
         400,
         "The sign-out message from your identity provider is not signed, so it was ignored.",
     ),
+    "logout_bad_signature": (
+        400,
+        "The sign-out message from your identity provider has a signature this site cannot "
+        "verify, so it was ignored.",
+    ),
+    "logout_expired": (
+        400,
+        "The sign-out message from your identity provider has expired, so it was ignored.",
+    ),
+    "logout_replayed": (
+        400,
+        "This sign-out message from your identity provider was already used, so it was ignored.",
+    ),
+    "logout_unexpected": (
+        400,
+        "This sign-out answer does not match a sign-out started in this browser, so it was "
+        "ignored.",
+    ),
 }
+
+#: The page title of a refusal by the view that refused; sign-in's by default.
+TITLES = {"slo_view": "Sign-out message ignored"}
 
 
 class SamlError(Exception):
@@ -134,8 +155,12 @@ def render_error(
     connection_slug: str = "",
     reference: str | None = None,
     exc_info: BaseException | None = None,
+    view: str = "",
 ) -> HttpResponse:
-    """The readable error page for *error*, with a reference id that is also logged."""
+    """The readable error page for *error*, with a reference id that is also logged.
+
+    Titled by the *view* that refused: a refused sign-out message never reads "Sign-in failed".
+    """
     reference = reference or secrets.token_hex(6)
     log = logger.error if error.status >= 500 else logger.warning
     log(
@@ -147,7 +172,9 @@ def render_error(
         error.detail or error.reason,
         exc_info=exc_info,
     )
-    title = "Sign-in temporarily unavailable" if error.status == 503 else "Sign-in failed"
+    title = TITLES.get(view, "Sign-in failed")
+    if error.status == 503:
+        title = "Temporarily unavailable" if view in TITLES else "Sign-in temporarily unavailable"
     response = render(
         request,
         "django_provisioning/saml/error.html",
@@ -188,7 +215,7 @@ def refuse(
     if error.status == 503:
         # Unavailable (the database is down or locked): a row could not be written, and
         # trying would only hold the person up for another lock timeout.
-        return render_error(request, error, connection_slug=slug, reference=reference)
+        return render_error(request, error, connection_slug=slug, reference=reference, view=view)
     record_refusal(
         request,
         source="saml",
@@ -201,4 +228,4 @@ def refuse(
         reference=reference,
         detail=(error.detail or "")[:MAX_AUDIT_DETAIL],
     )
-    return render_error(request, error, connection_slug=slug, reference=reference)
+    return render_error(request, error, connection_slug=slug, reference=reference, view=view)

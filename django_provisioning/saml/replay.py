@@ -11,6 +11,10 @@ Pruning is bounded: each consumed assertion deletes at most :data:`PRUNE_BATCH` 
 oldest first, by the indexed ``expires_at``, in one statement. Each sign-in adds one row, so
 this keeps up, and a backlog (a large cache after an outage, or an older release's ten-year
 rows) never makes a sign-in slow; ``manage.py prune_saml_state`` clears any backlog at once.
+
+IdP-initiated LogoutRequests are kept in the same table, their ID prefixed with
+:data:`LOGOUT_PREFIX` (a LogoutRequest and an assertion are different messages, even if an IdP
+gave both the same ID), until the request could no longer be accepted (:mod:`.logout`).
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ if TYPE_CHECKING:
 
 #: Expired rows (of each kind) removed by one pruning pass during normal operation.
 PRUNE_BATCH = 100
+#: The prefix of a consumed LogoutRequest's ID in the replay table.
+LOGOUT_PREFIX = "logout:"
 
 
 def delete_oldest(queryset: QuerySet[Any], order_by: str, limit: int) -> int:
@@ -52,15 +58,30 @@ def prune_expired(now: dt.datetime | None = None, *, limit: int = PRUNE_BATCH) -
     return delete_oldest(expired, "expires_at", limit)
 
 
-def consume_assertion(connection: Connection, assertion_id: str, expires_at: dt.datetime) -> None:
-    """Record *assertion_id* as used; raise :class:`SamlError` ("replayed") if it already was."""
+def _consume(connection: Connection, message_id: str, expires_at: dt.datetime) -> bool:
+    """Insert *message_id*; False if it was there already (used before)."""
     prune_expired()
-    if len(assertion_id) > 255:
-        assertion_id = "sha256:" + hashlib.sha256(assertion_id.encode()).hexdigest()
+    if len(message_id) > 255:
+        message_id = "sha256:" + hashlib.sha256(message_id.encode()).hexdigest()
     try:
         with transaction.atomic():
             SamlAssertionReplay.objects.create(
-                connection=connection, assertion_id=assertion_id, expires_at=expires_at
+                connection=connection, assertion_id=message_id, expires_at=expires_at
             )
-    except IntegrityError as exc:
-        raise SamlError("replayed", f"assertion {assertion_id[:80]!r} seen before") from exc
+    except IntegrityError:
+        return False
+    return True
+
+
+def consume_assertion(connection: Connection, assertion_id: str, expires_at: dt.datetime) -> None:
+    """Record *assertion_id* as used; raise :class:`SamlError` ("replayed") if it already was."""
+    if not _consume(connection, assertion_id, expires_at):
+        raise SamlError("replayed", f"assertion {assertion_id[:80]!r} seen before")
+
+
+def consume_logout_request(
+    connection: Connection, request_id: str, expires_at: dt.datetime
+) -> None:
+    """Record LogoutRequest *request_id* as used; raise "logout_replayed" if it already was."""
+    if not _consume(connection, LOGOUT_PREFIX + request_id, expires_at):
+        raise SamlError("logout_replayed", f"LogoutRequest {request_id[:80]!r} seen before")

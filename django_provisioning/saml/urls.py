@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import URLPattern, path
 
-from . import views
+from . import logout, views
 
 app_name = "django_provisioning_saml"
 
@@ -13,6 +13,6 @@ urlpatterns: list[URLPattern] = [
     path("<slug:slug>/acs/", views.acs_view, name="acs"),
     path("<slug:slug>/acs/finish/", views.acs_finish_view, name="acs-finish"),
     path("<slug:slug>/metadata/", views.metadata_view, name="metadata"),
-    path("<slug:slug>/slo/", views.slo_view, name="slo"),
-    path("<slug:slug>/logout/", views.logout_view, name="logout"),
+    path("<slug:slug>/slo/", logout.slo_view, name="slo"),
+    path("<slug:slug>/logout/", logout.logout_view, name="logout"),
 ]

@@ -1,4 +1,4 @@
-"""The SAML endpoints of a connection: login, two-step ACS, metadata, single logout.
+"""The SAML endpoints of a connection: login, two-step ACS, metadata (logout: :mod:`.logout`).
 
 The views are thin: validation is :mod:`.validation`, one-time state :mod:`.state`, the
 replay cache :mod:`.replay`, redirect safety :mod:`.redirects`, attribute mapping
@@ -13,9 +13,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from functools import wraps
-from typing import Any
 
-from django.contrib.auth import login, logout
+from django.contrib.auth import login
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
@@ -24,10 +23,9 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 from onelogin.saml2.auth import OneLogin_Saml2_Auth
-from onelogin.saml2.logout_request import OneLogin_Saml2_Logout_Request
 from onelogin.saml2.settings import OneLogin_Saml2_Settings
 
-from .. import signals
+from .. import sessions, signals
 from ..adapter import get_adapter
 from ..backends import BACKEND
 from ..connections import get_connection
@@ -38,7 +36,6 @@ from ..models import Connection, ExternalIdentity
 from . import attributes, redirects, replay, state
 from .config import URL_NAMESPACE, build_saml_settings, request_data
 from .errors import SamlError, refuse, render_error
-from .security import inspect_logout_message
 from .validation import saml_settings, validate_response
 
 logger = logging.getLogger("django_provisioning.saml")
@@ -64,7 +61,9 @@ def _saml_view(view: View) -> View:
                 # A locked or unreachable database is this site's passing trouble, not a bad
                 # response from the identity provider.
                 unavailable = SamlError("unavailable", f"database: {exc}")
-                return render_error(request, unavailable, connection_slug=slug, exc_info=exc)
+                return render_error(
+                    request, unavailable, connection_slug=slug, exc_info=exc, view=view.__name__
+                )
             # Untrusted input must never produce a 500 with a stack trace.
             logger.exception("SAML %s failed unexpectedly (connection %r)", request.path, slug)
             unexpected = SamlError("invalid", f"unexpected {exc.__class__.__name__}")
@@ -75,7 +74,8 @@ def _saml_view(view: View) -> View:
 
 def _auth(request: HttpRequest, connection: Connection) -> OneLogin_Saml2_Auth:
     """python3-saml's Auth; its settings require signed logout messages (``logout=True``),
-    which only matters to :func:`slo_view`: login and SP-initiated logout receive nothing."""
+    which only matters to :func:`.logout.slo_view`: login and SP-initiated logout receive
+    nothing."""
     return OneLogin_Saml2_Auth(
         request_data(request), old_settings=saml_settings(connection, request, logout=True)
     )
@@ -173,6 +173,11 @@ def acs_finish_view(request: HttpRequest, connection: Connection) -> HttpRespons
         "name_id_sp_qualifier": data.get("name_id_sp_qualifier"),
         "session_index": data.get("session_index"),
     }
+    # After the provisioning transaction: the session row login() recorded is committed, and
+    # an IdP's LogoutRequest can now find this session by NameID and SessionIndex.
+    sessions.record_saml_session(
+        str(request.session.session_key), connection, name_id, data.get("session_index")
+    )
     logger.info("SAML sign-in of user %s via connection %r", user.pk, connection.slug)
     signals.send_after_commit(
         signals.saml_user_logged_in,
@@ -202,97 +207,3 @@ def metadata_view(request: HttpRequest, connection: Connection) -> HttpResponse:
     if errors:
         raise SamlError("misconfigured", f"SP metadata invalid: {errors}")
     return HttpResponse(xml, content_type="application/samlmetadata+xml")
-
-
-def _logout_locally(request: HttpRequest) -> None:
-    logout(request)
-
-
-@never_cache
-@require_POST
-@_saml_view
-def logout_view(request: HttpRequest, connection: Connection) -> HttpResponse:
-    """SP-initiated logout (POST, CSRF-protected): end the session, then tell the IdP."""
-    signed_in = request.session.get(state.SESSION_LOGIN) or {}
-    if signed_in.get("connection") != connection.slug or not connection.idp_slo_url:
-        _logout_locally(request)
-        return HttpResponseRedirect(redirects.default_logout_redirect())
-    auth = _auth(request, connection)
-    url = auth.logout(
-        name_id=signed_in.get("name_id"),
-        session_index=signed_in.get("session_index"),
-        nq=signed_in.get("name_id_qualifier"),
-        name_id_format=signed_in.get("name_id_format"),
-        spnq=signed_in.get("name_id_sp_qualifier"),
-        return_to="",
-    )
-    _logout_locally(request)
-    request.session[state.SESSION_LOGOUT_REQUEST] = {
-        "connection": connection.slug,
-        "request_id": auth.get_last_request_id(),
-    }
-    return HttpResponseRedirect(url)
-
-
-def _checked_logout_message(request: HttpRequest, kind: str) -> None:
-    """Refuse a logout message that is malformed or unsigned, before python3-saml reads it."""
-    field_name = "SAMLRequest" if kind == "LogoutRequest" else "SAMLResponse"
-    try:
-        inspect_logout_message(request.GET.get(field_name), kind)
-    except SamlError as error:
-        raise SamlError("logout_invalid", f"{kind}: {error.detail or error.code}") from error
-    if not (request.GET.get("Signature") and request.GET.get("SigAlg")):
-        raise SamlError("logout_unsigned", f"{kind} without a redirect-binding signature")
-
-
-def _process_slo(auth: OneLogin_Saml2_Auth, kind: str, **kwargs: Any) -> str | None:
-    """python3-saml's ``process_slo``; its exceptions and errors become ``logout_invalid``."""
-    try:
-        url = auth.process_slo(keep_local_session=True, **kwargs)
-    except Exception as exc:
-        raise SamlError("logout_invalid", f"{kind}: {exc.__class__.__name__}") from exc
-    if auth.get_errors():
-        raise SamlError("logout_invalid", f"{kind}: {auth.get_last_error_reason()}")
-    return url  # type: ignore[no-any-return]
-
-
-@never_cache
-@require_GET
-@_saml_view
-def slo_view(request: HttpRequest, connection: Connection) -> HttpResponse:
-    """Single Logout endpoint (redirect binding): IdP LogoutRequests and LogoutResponses.
-
-    Both must carry a valid redirect-binding signature by the IdP (see
-    :func:`.config.build_saml_settings`): an unsigned LogoutRequest is refused, so another
-    site cannot log the user out by sending the browser here.
-    """
-    if not connection.idp_slo_url:
-        raise SamlError("not_configured", "single logout without an IdP SLO URL")
-    if "SAMLResponse" in request.GET:
-        _checked_logout_message(request, "LogoutResponse")
-        pending: dict[str, Any] = request.session.pop(state.SESSION_LOGOUT_REQUEST, None) or {}
-        if pending.get("connection") != connection.slug:
-            raise SamlError("logout_invalid", "LogoutResponse without a LogoutRequest of ours")
-        _process_slo(
-            _auth(request, connection), "LogoutResponse", request_id=pending.get("request_id")
-        )
-        return HttpResponseRedirect(redirects.default_logout_redirect())
-    if "SAMLRequest" not in request.GET:
-        raise SamlError("logout_invalid", "neither SAMLRequest nor SAMLResponse")
-    _checked_logout_message(request, "LogoutRequest")
-    auth = _auth(request, connection)
-    url = _process_slo(auth, "LogoutRequest")
-    if not url:
-        raise SamlError("logout_invalid", "LogoutRequest: no LogoutResponse built")
-    try:
-        requested = OneLogin_Saml2_Logout_Request.get_nameid(auth.get_last_request_xml())
-    except Exception as exc:
-        raise SamlError(
-            "logout_invalid", f"LogoutRequest NameID: {exc.__class__.__name__}"
-        ) from exc
-    signed_in = request.session.get(state.SESSION_LOGIN) or {}
-    if signed_in.get("connection") == connection.slug and signed_in.get("name_id") == requested:
-        _logout_locally(request)
-    else:
-        logger.info("SAML LogoutRequest for a subject not signed in here (%r)", connection.slug)
-    return HttpResponseRedirect(url)

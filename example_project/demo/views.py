@@ -13,6 +13,7 @@ from django.urls import reverse
 from django_provisioning.adapter import get_adapter
 from django_provisioning.domains import connection_for_email
 from django_provisioning.models import ExternalIdentity
+from django_provisioning.saml.logout import slo_connection
 
 from .models import Membership, Organization
 
@@ -81,5 +82,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "organization": get_adapter().get_user_tenant(user),
             "groups": sorted(user.groups.values_list("name", flat=True)),  # type: ignore[union-attr]
             "identities": identities,
+            # Single logout only for a session that signed in through SAML, at a connection
+            # with an IdP SLO URL; a local logout otherwise.
+            "slo_connection": slo_connection(request),
         },
     )

@@ -134,6 +134,46 @@ def test_single_logout_goes_through_the_idp_and_signs_out() -> None:
     assert client.get("/dashboard/", HTTP_HOST=HOST).status_code == 302
 
 
+def test_the_sign_out_button_uses_single_logout_after_a_saml_sign_in() -> None:
+    client = Client()
+    sign_in(client, "bob@example.com", [])
+
+    html = client.get("/dashboard/", HTTP_HOST=HOST).content.decode()
+
+    assert 'action="/sso/demo/logout/"' in html
+    assert "Sign out (single logout at the IdP)" in html
+
+
+def test_the_sign_out_button_is_a_local_logout_for_a_local_sign_in() -> None:
+    user = get_user_model().objects.create_user("local@example.com", password="pw-local-123")
+    client = Client()
+    client.force_login(user)
+
+    html = client.get("/dashboard/", HTTP_HOST=HOST).content.decode()
+
+    assert 'action="/signout/"' in html
+    assert "single logout" not in html
+    response = client.post("/signout/", HTTP_HOST=HOST)
+    assert response.status_code == 302 and response["Location"] == "/"
+    assert client.get("/dashboard/", HTTP_HOST=HOST).status_code == 302
+
+
+def test_the_sign_out_button_is_local_without_an_idp_slo_url(settings: Any) -> None:
+    demo = settings.DJANGO_PROVISIONING["CONNECTIONS"]["demo"]
+    settings.DJANGO_PROVISIONING = {
+        **settings.DJANGO_PROVISIONING,
+        "CONNECTIONS": {"demo": {**demo, "idp_slo_url": ""}},
+    }
+    client = Client()
+    sign_in(client, "bob@example.com", [])
+
+    html = client.get("/dashboard/", HTTP_HOST=HOST).content.decode()
+
+    assert 'action="/signout/"' in html
+    assert client.post("/signout/", HTTP_HOST=HOST)["Location"] == "/"
+    assert client.get("/dashboard/", HTTP_HOST=HOST).status_code == 302
+
+
 def test_the_idp_signs_only_its_people() -> None:
     """Carol is Globex's: the Demo customer's IdP will not sign her in."""
     response = sign_in(Client(), "alice@example.com", [], person="carol@globex.example")

@@ -3,12 +3,16 @@ development IdP under devidp/ (DEBUG only)."""
 
 from demo.views import dashboard, home, sign_in
 from django.contrib import admin
+from django.contrib.auth.views import LogoutView
 from django.urls import include, path
 
 urlpatterns = [
     path("", home, name="home"),
     path("signin/", sign_in, name="sign-in"),
     path("dashboard/", dashboard, name="dashboard"),
+    # The local sign-out (POST): the dashboard's "Sign out" after a sign-in that cannot do
+    # SAML single logout (the admin's logout would refuse a person who is not staff).
+    path("signout/", LogoutView.as_view(), name="sign-out"),
     path("admin/", admin.site.urls),
     # SCIM 2.0 base URL for the IdP: http://127.0.0.1:8000/scim/v2/
     path("scim/v2/", include("django_provisioning.scim.urls")),

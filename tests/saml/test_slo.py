@@ -170,14 +170,18 @@ def test_logout_request_signed_by_a_foreign_key_is_refused(
     assert signed_in.who() == "home: alice@example.com"
 
 
-def test_unsigned_logout_response_is_refused(signed_in: Browser) -> None:
+def test_unsigned_logout_response_is_not_a_confirmation(signed_in: Browser) -> None:
+    # Issue 13: signed out here all the same; the page says the IdP's part is unconfirmed.
     response = signed_in.client.post("/sso/acme/logout/")
     request = signed_in.idp.parse_logout_request(response["Location"])
     answer = signed_in.idp.logout_response_url(request, SLO_URL, sign=False)
     assert "Signature=" not in answer
-    refused = signed_in.client.get(_local(answer))
-    assert refused.status_code == 400
-    assert "not signed" in refused.content.decode()
+    page = signed_in.client.get(_local(answer))
+    body = page.content.decode()
+    assert page.status_code == 200
+    assert "Sign-in failed" not in body
+    assert "You are signed out of this site." in body and "not signed" in body
+    assert signed_in.who() == "home: anonymous"
 
 
 def test_sp_without_a_key_still_verifies_signed_logout_requests(
