@@ -164,14 +164,20 @@ def test_check_e031_a_declared_domain_claimed_in_the_database(settings: Any) -> 
     assert "'acme-sso'" in error.msg and "'globex'" in error.msg
 
 
-def test_the_admin_shows_a_taken_domain_on_the_field(connection: Connection) -> None:
+def admin_client() -> Client:
+    """A test client signed in as a superuser."""
     model = get_user_model()
     fields = {model.USERNAME_FIELD: "root@example.org"}
     if model.USERNAME_FIELD != "email":
         fields["email"] = "root@example.org"
     client = Client()
     client.force_login(model.objects.create_superuser(password="pw", **fields))
-    form = {
+    return client
+
+
+def add_form() -> dict[str, str]:
+    """The admin's "add connection" form for ``globex``, verifying ``example.com``."""
+    return {
         "slug": "globex",
         "name": "Globex",
         "is_active": "on",
@@ -188,6 +194,11 @@ def test_the_admin_shows_a_taken_domain_on_the_field(connection: Connection) -> 
         "scim_tokens-TOTAL_FORMS": "0",
         "scim_tokens-INITIAL_FORMS": "0",
     }
+
+
+def test_the_admin_shows_a_taken_domain_on_the_field(connection: Connection) -> None:
+    client = admin_client()
+    form = add_form()
 
     response = client.post("/admin/django_provisioning/connection/add/", form)
 
@@ -204,31 +215,10 @@ def test_an_admin_save_that_loses_the_race_for_a_domain_is_refused_not_500(
     connection: Connection, monkeypatch: Any
 ) -> None:
     """Both saves passed the form's check; the loser's claim meets the unique column."""
-    model = get_user_model()
-    fields = {model.USERNAME_FIELD: "root@example.org"}
-    if model.USERNAME_FIELD != "email":
-        fields["email"] = "root@example.org"
-    client = Client()
-    client.force_login(model.objects.create_superuser(password="pw", **fields))
+    client = admin_client()
     # The form's check ran before the other save committed: it saw the domain free.
     monkeypatch.setattr("django_provisioning.saml.admin_forms.claimed_elsewhere", lambda *a: {})
-    form = {
-        "slug": "globex",
-        "name": "Globex",
-        "is_active": "on",
-        "deprovision_policy": "deactivate",
-        "verified_domains": '["example.com"]',
-        "idp_x509_certs": "[]",
-        "name_id_format": Connection._meta.get_field("name_id_format").default,
-        "want_assertions_signed": "on",
-        "clock_skew": "120",
-        "jit_create": "on",
-        "jit_update": "on",
-        "attribute_mapping": "{}",
-        "group_mapping": "{}",
-        "scim_tokens-TOTAL_FORMS": "0",
-        "scim_tokens-INITIAL_FORMS": "0",
-    }
+    form = add_form()
 
     response = client.post("/admin/django_provisioning/connection/add/", form, follow=True)
 
