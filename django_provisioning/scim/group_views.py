@@ -10,7 +10,6 @@ when the request names ``attributes`` / ``excludedAttributes``).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
 from typing import Any
 
 from rest_framework.request import Request
@@ -31,7 +30,7 @@ from .group_patch import group_change, member_ids
 from .group_rendering import group_page, group_response
 from .patch_cost import member
 from .rendering import Projection
-from .views import UserQueryView, check_if_match, etag_matches, search_params
+from .views import UserQueryView, UserSearchView, check_if_match, etag_matches
 
 
 def get_group(connection: Connection, scim_id: str) -> ExternalGroup:
@@ -113,15 +112,10 @@ class GroupListView(GroupQueryView):
         return group_response(request, row, projection, status=201)
 
 
-class GroupSearchView(GroupQueryView):
-    """``POST /Groups/.search`` (RFC 7644 §3.4.3)."""
+class GroupSearchView(GroupQueryView, UserSearchView):
+    """``POST /Groups/.search`` (RFC 7644 §3.4.3): the SearchRequest read as for Users."""
 
     resource_name = "Groups/.search"
-
-    def list_params(self, request: Request) -> Mapping[str, Any]:
-        if not hasattr(self, "_search_params"):
-            self._search_params = search_params(request.data)
-        return self._search_params
 
     def post(self, request: Request) -> Response:
         return list_groups(request, self, connection_of(request))

@@ -45,18 +45,23 @@ class RootSearchView(UserQueryView):
         start = max(parse_int(params.get("startIndex"), "startIndex", 1), 1)
         count = parse_int(params.get("count"), "count", provisioning_settings.SCIM_DEFAULT_COUNT)
         count = min(max(count, 0), provisioning_settings.SCIM_MAX_RESULTS)
+        # Strictly first: an attribute no type has is the client's error. A type that lacks
+        # one is counted again with it comparing false.
+        totals: list[int] = []
         unknown: list[errors.UnknownAttribute] = []
-        for view_class, lister in KINDS:  # is every attribute of the filter someone's?
+        for view_class, lister in KINDS:
+            strict = {**params, "sortBy": None}
             try:
-                self._page(request, view_class, lister, {**params, "sortBy": None}, 1, 0)
+                totals.append(self._page(request, view_class, lister, strict, 1, 0)["totalResults"])
             except errors.UnknownAttribute as exc:
                 unknown.append(exc)
+                totals.append(
+                    self._page(request, view_class, lister, strict, 1, 0, absent=True)[
+                        "totalResults"
+                    ]
+                )
         if len(unknown) == len(KINDS):
             raise unknown[0]
-        totals = [
-            self._page(request, v, lister, params, 1, 0, absent=True)["totalResults"]
-            for v, lister in KINDS
-        ]
         resources: list[Any] = []
         offset = start - 1  # into the concatenation
         for (view_class, lister), total in zip(KINDS, totals, strict=True):
