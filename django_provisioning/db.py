@@ -12,6 +12,11 @@ a failure propagates to whoever owns the transaction.
 *Failures.* :func:`is_unavailable` tells the doors which database errors mean "not now"
 (SCIM answers 503 with ``Retry-After``, SAML a "try again" page with 503) rather than a bug.
 
+*Deltas written last.* A write may leave counts to add (:mod:`.counters`: a connection's
+users and groups): :func:`write_deltas` collects them while a write transaction runs, and the
+outermost :func:`write_transaction` applies them through the registered appliers after its
+work, as the transaction's last statements (so a counter row's lock is the last one taken).
+
 *Case folding.* SQLite's ``UPPER``, ``LOWER`` and ``LIKE`` fold ASCII letters only. Every
 SQLite connection gets a deterministic ``dp_casefold`` function (Python's ``str.casefold``) that
 :class:`CaseFold` and :class:`CaseFoldLower` use there; other databases keep their own
@@ -23,7 +28,9 @@ from __future__ import annotations
 import functools
 import logging
 import random
+import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -84,6 +91,34 @@ class RetryWrite(Exception):
         self.final = final
 
 
+_frames = threading.local()
+#: Called with the deltas of an outermost write, at its end, inside its transaction.
+DELTA_APPLIERS: list[Callable[[Counter[Any]], None]] = []
+
+
+def write_deltas() -> Counter[Any] | None:
+    """The deltas of the running write transaction (add to them), or None outside one."""
+    stack: list[Counter[Any]] = getattr(_frames, "stack", [])
+    return stack[-1] if stack else None
+
+
+def _run(func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """*func* with a frame of deltas: merged into the enclosing write's, or applied last."""
+    stack: list[Counter[Any]] = _frames.__dict__.setdefault("stack", [])
+    frame: Counter[Any] = Counter()
+    stack.append(frame)
+    try:
+        result = func(*args, **kwargs)
+    finally:
+        stack.pop()  # a failed attempt's deltas go with its rolled-back writes
+    if stack:
+        stack[-1].update(frame)
+    elif +frame or -frame:
+        for apply in DELTA_APPLIERS:
+            apply(frame)
+    return result
+
+
 def write_transaction(func: Callable[..., T]) -> Callable[..., T]:
     """Run *func* as one transaction, retried on retryable failures (see the module docstring).
 
@@ -97,7 +132,7 @@ def write_transaction(func: Callable[..., T]) -> Callable[..., T]:
             # The caller owns the transaction: only the caller could start it again.
             try:
                 with transaction.atomic():
-                    return func(*args, **kwargs)
+                    return _run(func, *args, **kwargs)
             except RetryWrite as exc:
                 raise exc.final from exc
         attempts = max(1, int(provisioning_settings.WRITE_ATTEMPTS))
@@ -111,7 +146,7 @@ def write_transaction(func: Callable[..., T]) -> Callable[..., T]:
                     # Runs first of the commit hooks, once the COMMIT succeeded: an error
                     # after it is a hook's (a host's on_commit), never worth a second write.
                     transaction.on_commit(functools.partial(committed.append, True))
-                    result = func(*args, **kwargs)
+                    result = _run(func, *args, **kwargs)
                     done = True
                 return result
             except IntegrityError as exc:

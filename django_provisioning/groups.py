@@ -21,7 +21,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 
-from . import grants
+from . import counters, grants
 from .group_rows import LIMIT, link, match, touch
 from .group_writes import (
     add_group_members,
@@ -63,7 +63,10 @@ def _ensure(connection: Connection, values: list[str], source: str) -> dict[str,
         ],
         ignore_conflicts=True,
     )
-    for value, row in match(connection, missing).items():
+    rows = match(connection, missing)
+    # bulk_create sends no post_save: the rows this transaction inserted are counted here.
+    counters.add(connection.pk, groups=sum(row.scim_id == mine.get(v) for v, row in rows.items()))
+    for value, row in rows.items():
         if row.scim_id == mine.get(value) and not link(row, source):
             row.delete()  # ours, in this transaction: no one else has seen it
             continue

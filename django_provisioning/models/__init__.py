@@ -13,6 +13,7 @@ from .connection import (
     ScimToken,
     VerifiedDomain,
 )
+from .counter import ConnectionCounter
 from .group import ExternalGroup, GroupGrant
 from .identity import ExternalIdentity, ExternalIdentityValue, UserNameClaim, UserSession
 from .saml import SamlAssertionReplay, SamlPendingLogin
@@ -21,6 +22,7 @@ __all__ = [
     "CONNECTION_OPTIONS",
     "AuditEvent",
     "Connection",
+    "ConnectionCounter",
     "DeprovisionPolicy",
     "ExternalGroup",
     "ExternalIdentity",

@@ -15,7 +15,7 @@ from typing import Any
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from .. import group_writes
+from .. import counters, group_writes
 from ..conf import provisioning_settings
 from ..models import Connection, ExternalGroup
 from ..schema.definitions import GROUP_RESOURCE
@@ -30,7 +30,13 @@ from .group_patch import group_change, member_ids
 from .group_rendering import group_page, group_response
 from .patch_cost import member
 from .rendering import Projection
-from .views import UserQueryView, UserSearchView, check_if_match, etag_matches
+from .views import (
+    UserQueryView,
+    UserSearchView,
+    check_if_match,
+    etag_matches,
+    unfiltered_total,
+)
 
 
 def get_group(connection: Connection, scim_id: str) -> ExternalGroup:
@@ -76,7 +82,9 @@ def list_groups(request: Request, view: GroupQueryView, connection: Connection) 
     count = parse_int(params.get("count"), "count", provisioning_settings.SCIM_DEFAULT_COUNT)
     count = min(max(count, 0), provisioning_settings.SCIM_MAX_RESULTS)
     projection = Projection(params, GROUP_RESOURCE)
-    total = qs.count()
+    total = unfiltered_total(connection, params, counters.GROUPS)
+    if total is None:
+        total = qs.count()
     page = group_page(
         request,
         qs.order_by(*order).select_related(None),

@@ -17,8 +17,8 @@ from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from .. import provisioning
-from ..adapter import get_adapter
+from .. import counters, provisioning
+from ..adapter import DefaultAdapter, get_adapter
 from ..conf import provisioning_settings
 from ..models import Connection, ExternalGroup, ExternalIdentity
 from ..schema.definitions import USER_RESOURCE
@@ -90,6 +90,19 @@ def user_response(
     return Response(body, status=status, headers=headers)
 
 
+def unfiltered_total(connection: Connection, params: Mapping[str, Any], field: str) -> int | None:
+    """``totalResults`` of an unfiltered list from the connection's counter (one indexed row),
+    or None: a filter, or an adapter that scopes the users a connection sees, is counted."""
+    if any(str(key).lower() == "filter" and params[key] for key in params):
+        return None  # the parameter's name is case-insensitive (RFC 7644 §3.4.2)
+    if field == counters.USERS and type(get_adapter()).get_identity_queryset is not (
+        DefaultAdapter.get_identity_queryset
+    ):
+        return None
+    row = counters.totals(connection)
+    return None if row is None else int(getattr(row, field))
+
+
 def list_users(request: Request, view: UserQueryView, connection: Connection) -> Response:
     """A ListResponse page (RFC 7644 §3.4.2): filter, sort, paginate, project."""
     params = view.list_params(request)
@@ -109,7 +122,9 @@ def list_users(request: Request, view: UserQueryView, connection: Connection) ->
     count = parse_int(params.get("count"), "count", provisioning_settings.SCIM_DEFAULT_COUNT)
     count = min(max(count, 0), provisioning_settings.SCIM_MAX_RESULTS)
     projection = Projection(params)
-    total = qs.count()
+    total = unfiltered_total(connection, params, counters.USERS)
+    if total is None:
+        total = qs.count()
     page = list_page(
         qs.order_by(*order),
         connection,

@@ -30,7 +30,8 @@ from .idp import IDP_ENTITY_ID, IDP_SLO_URL, IDP_SSO_URL, pem
 
 User = get_user_model()
 pytestmark = pytest.mark.django_db
-CONNECTION_TABLE = Connection._meta.db_table
+# Quoted: the table, not its neighbours ("django_provisioning_connectioncounter").
+CONNECTION_TABLE = f'"{Connection._meta.db_table}"'
 
 
 @pytest.fixture(autouse=True)
