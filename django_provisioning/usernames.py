@@ -53,28 +53,36 @@ def _unfit(user: Any, name: str) -> str | None:
     return None
 
 
-def _taken(adapter: DefaultAdapter, connection: Connection, user: Any, name: str) -> bool:
-    holder = adapter.find_user_by_user_name(connection, name)
+def _taken(
+    adapter: DefaultAdapter, connection: Connection, user: Any, name: str, seen: dict[str, Any]
+) -> bool:
+    key = name.strip()
+    holder = seen[key] if key in seen else adapter.find_user_by_user_name(connection, name)
     return holder is not None and holder.pk != user.pk
 
 
 def assign(
-    adapter: DefaultAdapter, connection: Connection, user: Any, document: dict[str, Any]
+    adapter: DefaultAdapter,
+    connection: Connection,
+    user: Any,
+    document: dict[str, Any],
+    seen: dict[str, Any] | None = None,
 ) -> str:
     """Make sure *user*'s local name is free and fits; return it normalised (the claim's key).
 
     The name ``populate_user`` wrote is kept when no other account holds it (normalised) and
-    the field's validators accept it. Otherwise the adapter's ``generate_username`` is asked,
-    up to ``USERNAME_ATTEMPTS`` times, for another; when it gives none (the default), a taken
-    name is :class:`Conflict` (409 uniqueness) and an unfit one is left to the field's
-    validation (400 invalidValue), as without the hook.
+    the field's validators accept it (*seen*: names already looked up in this transaction,
+    and their holders, from :func:`~.linking.find_linkable_user`). Otherwise the adapter's
+    ``generate_username`` is asked, up to ``USERNAME_ATTEMPTS`` times, for another; when it
+    gives none (the default), a taken name is :class:`Conflict` (409 uniqueness) and an unfit
+    one is left to the field's validation (400 invalidValue), as without the hook.
     """
     proposed = local_name(user)
     name = proposed
     attempts = int(provisioning_settings.USERNAME_ATTEMPTS)
     for attempt in range(attempts + 1):
         unfit = _unfit(user, name)
-        taken = unfit is None and _taken(adapter, connection, user, name)
+        taken = unfit is None and _taken(adapter, connection, user, name, seen or {})
         if unfit is None and not taken:
             setattr(user, type(user).USERNAME_FIELD, name)
             return adapter.normalize_user_name(name)

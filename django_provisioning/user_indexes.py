@@ -1,0 +1,161 @@
+"""Indexes the host's user table needs for the core's case-insensitive lookups (opt-in).
+
+Creating an account looks its local username up case-insensitively in the user table
+(:meth:`~.adapter.DefaultAdapter.find_user_by_user_name`, after this app's own indexed
+claims), and a connection that links by e-mail looks the e-mail up the same way
+(``find_user_by_email``). On PostgreSQL these are ``UPPER(column) = UPPER(%s)``, which only an
+expression index on ``UPPER(column)`` serves; contrib ``auth.User`` has none, so each lookup
+scans the table (seconds at a million users). This app does not alter a table it does not own
+unasked: the host adds :class:`AddUserLookupIndexes` to one of its own migrations, and the
+database check ``django_provisioning.W010`` says when the indexes are missing from a table
+large enough for the scan to matter. Other databases: a no-op (SQLite folds case with a Python
+function that no index serves; its tables are small).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.core.checks import CheckMessage, Tags, Warning, register
+from django.core.exceptions import FieldDoesNotExist
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
+from django.db.migrations.operations.base import Operation
+
+#: A user table with fewer rows (the planner's estimate) is not worth a warning: the planner
+#: scans small tables whatever their indexes.
+SCAN_WARNING_ROWS = 10_000
+
+
+def _column(model: Any, name: str) -> str | None:
+    try:
+        return getattr(model._meta.get_field(name), "column", None)
+    except FieldDoesNotExist:
+        return None
+
+
+def lookup_columns(links_by_email: bool = True) -> list[str]:
+    """The user table's columns the core looks up case-insensitively (username, e-mail)."""
+    model = get_user_model()
+    names = [model.USERNAME_FIELD, model.get_email_field_name()] if links_by_email else []
+    columns = [_column(model, name) for name in names or [model.USERNAME_FIELD]]
+    return list(dict.fromkeys(c for c in columns if c))
+
+
+def index_name(column: str) -> str:
+    return f"dp_user_upper_{column}"[:63]
+
+
+def create_statements(connection: Any, *, concurrently: bool = False) -> list[str]:
+    """``CREATE INDEX`` statements of the lookup indexes (PostgreSQL; none elsewhere)."""
+    if connection.vendor != "postgresql":
+        return []
+    quote = connection.ops.quote_name
+    table = quote(get_user_model()._meta.db_table)
+    how = " CONCURRENTLY" if concurrently else ""
+    return [
+        f"CREATE INDEX{how} IF NOT EXISTS {quote(index_name(c))} ON {table} (UPPER({quote(c)}))"
+        for c in lookup_columns()
+    ]
+
+
+def drop_statements(connection: Any, *, concurrently: bool = False) -> list[str]:
+    if connection.vendor != "postgresql":
+        return []
+    how = " CONCURRENTLY" if concurrently else ""
+    quote = connection.ops.quote_name
+    return [f"DROP INDEX{how} IF EXISTS {quote(index_name(c))}" for c in lookup_columns()]
+
+
+class AddUserLookupIndexes(Operation):
+    """A migration operation for the host's own migration: ``UPPER()`` indexes on the user
+    model's username and e-mail columns, on PostgreSQL (elsewhere it does nothing).
+
+    ``concurrently=True`` builds them without locking the table against writes; PostgreSQL
+    then needs the migration to be non-atomic (``atomic = False`` on the Migration).
+    Reversible: going back drops them.
+    """
+
+    reduces_to_sql = True
+    reversible = True
+
+    def __init__(self, concurrently: bool = False) -> None:
+        self.concurrently = concurrently
+
+    def deconstruct(self) -> tuple[str, list[Any], dict[str, Any]]:
+        kwargs = {"concurrently": True} if self.concurrently else {}
+        return (f"{__name__}.{type(self).__name__}", [], kwargs)
+
+    def state_forwards(self, app_label: str, state: Any) -> None:
+        """No model state: the indexes are expressions on a table the host's model owns."""
+
+    def database_forwards(self, app_label: str, schema_editor: Any, *args: Any) -> None:
+        for sql in create_statements(schema_editor.connection, concurrently=self.concurrently):
+            schema_editor.execute(sql)
+
+    def database_backwards(self, app_label: str, schema_editor: Any, *args: Any) -> None:
+        for sql in drop_statements(schema_editor.connection, concurrently=self.concurrently):
+            schema_editor.execute(sql)
+
+    def describe(self) -> str:
+        return "Add UPPER() indexes on the user model's username and e-mail (PostgreSQL)"
+
+
+def missing_indexes(using: str = DEFAULT_DB_ALIAS) -> tuple[list[str], int]:
+    """(columns looked up without an ``UPPER()`` index, the table's estimated rows) on
+    PostgreSQL; ([], 0) elsewhere. An index counts when it is on that expression alone and
+    not partial."""
+    connection = connections[using]
+    if connection.vendor != "postgresql":
+        return [], 0
+    from .models import Connection
+
+    table = get_user_model()._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indexdef FROM pg_indexes WHERE tablename = %s "
+            "AND schemaname = ANY(current_schemas(false))",
+            [table],
+        )
+        definitions = [row[0].lower().replace('"', "") for row in cursor.fetchall()]
+        cursor.execute(
+            "SELECT GREATEST(reltuples, 0)::bigint FROM pg_class WHERE oid = to_regclass(%s)",
+            [connection.ops.quote_name(table)],
+        )
+        found = cursor.fetchone()
+    links = Connection.objects.using(using).filter(link_by_email=True).exists()
+    missing = [
+        column
+        for column in lookup_columns(links_by_email=links)
+        if not any(f"(upper(({column})::text))" in d and " where " not in d for d in definitions)
+    ]
+    return missing, int(found[0]) if found and found[0] is not None else 0
+
+
+@register(Tags.database)
+def check_user_indexes(
+    app_configs: Any = None, databases: Any = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """W010: on PostgreSQL, a user table over ``SCAN_WARNING_ROWS`` rows without the
+    ``UPPER()`` indexes the core's lookups need (a database check: ``migrate`` and
+    ``check --database default`` run it)."""
+    messages: list[CheckMessage] = []
+    for using in databases or ():
+        try:
+            missing, rows = missing_indexes(using)
+        except DatabaseError:
+            continue  # not migrated yet
+        if missing and rows >= SCAN_WARNING_ROWS:
+            table = get_user_model()._meta.db_table
+            messages.append(
+                Warning(
+                    f"Creating a user looks up {', '.join(missing)} case-insensitively in "
+                    f"{table} (about {rows} rows), which has no UPPER() index on it: each "
+                    "lookup scans the whole table.",
+                    hint="Add django_provisioning.user_indexes.AddUserLookupIndexes() to a "
+                    "migration of your project (docs: performance of writes, in scim.rst).",
+                    obj=table,
+                    id="django_provisioning.W010",
+                )
+            )
+    return messages

@@ -1,0 +1,106 @@
+"""The opt-in ``UPPER()`` indexes on the user table, and check W010 that asks for them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from django_provisioning import user_indexes
+from django_provisioning.adapter import get_adapter
+from django_provisioning.models import Connection
+from django_provisioning.user_indexes import AddUserLookupIndexes, check_user_indexes
+from tests.factories import ConnectionFactory
+from tests.tools import require_postgresql
+
+pytestmark = pytest.mark.django_db
+User = get_user_model()
+
+
+def _apply(operation: AddUserLookupIndexes, *, backwards: bool = False) -> None:
+    with connection.schema_editor() as editor:
+        if backwards:
+            operation.database_backwards("app", editor, None, None)
+        else:
+            operation.database_forwards("app", editor, None, None)
+
+
+def test_the_operation_deconstructs_for_a_host_migration() -> None:
+    path, args, kwargs = AddUserLookupIndexes(concurrently=True).deconstruct()
+    assert path == "django_provisioning.user_indexes.AddUserLookupIndexes"
+    assert (args, kwargs) == ([], {"concurrently": True})
+    assert AddUserLookupIndexes().deconstruct()[2] == {}
+
+
+def test_nothing_happens_and_nothing_is_said_off_postgresql() -> None:
+    if connection.vendor == "postgresql":
+        pytest.skip("the PostgreSQL behaviour is tested below")
+    _apply(AddUserLookupIndexes())
+    _apply(AddUserLookupIndexes(), backwards=True)
+    assert user_indexes.create_statements(connection) == []
+    assert check_user_indexes(databases=["default"]) == []
+
+
+def _seed(n: int) -> None:
+    """*n* users (bulk), the table analysed so the planner knows its size."""
+    fields = {User.USERNAME_FIELD, User.get_email_field_name()}
+    User.objects.bulk_create(
+        (User(password="!", **dict.fromkeys(fields, f"u{i}@corp.test")) for i in range(n)),
+        batch_size=5000,
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {connection.ops.quote_name(User._meta.db_table)}")
+
+
+def _lookup_plans() -> list[str]:
+    """EXPLAIN of the user-table lookups that creating (or linking) a user makes."""
+    adapter = get_adapter()
+    with CaptureQueriesContext(connection) as captured:
+        adapter.find_user_by_user_name(None, "U77@corp.test")  # type: ignore[arg-type]
+        adapter.find_user_by_email(None, "U77@corp.test")  # type: ignore[arg-type]
+    table = User._meta.db_table
+    plans = []
+    with connection.cursor() as cursor:
+        for query in captured.captured_queries:
+            if f'FROM "{table}"' in query["sql"]:
+                cursor.execute("EXPLAIN " + query["sql"])
+                plans.append("\n".join(row[0] for row in cursor.fetchall()))
+    return plans
+
+
+def test_w010_until_the_indexes_exist_then_the_lookups_use_them(
+    connection_with_links: Connection, monkeypatch: Any
+) -> None:
+    require_postgresql()
+    _seed(20_000)
+    monkeypatch.setattr(user_indexes, "SCAN_WARNING_ROWS", 10_000)
+    (warning,) = check_user_indexes(databases=["default"])
+    assert warning.id == "django_provisioning.W010"
+    assert User._meta.get_field(User.USERNAME_FIELD).column in warning.msg
+    plans = _lookup_plans()
+    assert len(plans) == 2 and not any("dp_user_upper_" in plan for plan in plans)
+
+    _apply(AddUserLookupIndexes())
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {connection.ops.quote_name(User._meta.db_table)}")
+    assert check_user_indexes(databases=["default"]) == []
+    plans = _lookup_plans()
+    assert all("dp_user_upper_" in plan and "Seq Scan" not in plan for plan in plans), plans
+
+    _apply(AddUserLookupIndexes(), backwards=True)
+    assert [w.id for w in check_user_indexes(databases=["default"])] == ["django_provisioning.W010"]
+
+
+def test_a_small_table_is_not_worth_a_warning(connection_with_links: Connection) -> None:
+    require_postgresql()
+    _seed(10)
+    assert check_user_indexes(databases=["default"]) == []
+
+
+@pytest.fixture
+def connection_with_links(db: Any) -> Connection:
+    """A connection that links by e-mail: the e-mail column is looked up too."""
+    return ConnectionFactory(slug="links", link_by_email=True, verified_domains=["corp.test"])
