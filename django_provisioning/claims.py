@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError
 
 from .exceptions import Conflict
 from .models import UserNameClaim
@@ -28,26 +28,28 @@ def holder_of(normalized: str) -> Any:
     return found.user if found is not None else None
 
 
-def claim(user: Any, normalized: str) -> None:
-    """Take *normalized* for *user* (saved); :class:`Conflict` if another account holds it."""
+def claim(user: Any, normalized: str, *, new: bool = False) -> None:
+    """Take *normalized* for *user* (saved); :class:`Conflict` if another account holds it.
+
+    *new*: the user was created in this transaction, so any holder is another account: a
+    plain INSERT, its unique violation the Conflict (which ends the write; no savepoint).
+    Otherwise the insert is skipped when the name is held (``ON CONFLICT DO NOTHING``; it waits
+    for a transaction inserting the same name) and the holder is read back.
+    """
+    if new:
+        try:
+            UserNameClaim.objects.create(user_name_normalized=normalized, user=user)
+        except IntegrityError as exc:
+            raise Conflict(TAKEN) from exc
+        return
+    UserNameClaim.objects.bulk_create(
+        [UserNameClaim(user_name_normalized=normalized, user=user)], ignore_conflicts=True
+    )
     holder = (
         UserNameClaim.objects.filter(user_name_normalized=normalized)
         .values_list("user_id", flat=True)
         .first()
     )
-    if holder is None:
-        try:
-            with transaction.atomic():  # a savepoint: a lost race leaves the transaction usable
-                UserNameClaim.objects.create(user_name_normalized=normalized, user=user)
-            return
-        except IntegrityError:
-            # Another transaction took it since the SELECT (and has committed: the insert
-            # waited for it).
-            holder = (
-                UserNameClaim.objects.filter(user_name_normalized=normalized)
-                .values_list("user_id", flat=True)
-                .first()
-            )
     if holder != user.pk:
         raise Conflict(TAKEN)
 

@@ -148,8 +148,7 @@ def _members(row: ExternalGroup, members: Members, source: str) -> grants.Change
 
 def _save(row: ExternalGroup) -> None:
     try:
-        with transaction.atomic():
-            row.save()
+        row.save()  # no savepoint: a Conflict ends the write, rolled back whole
     except IntegrityError as exc:
         raise Conflict(TAKEN) from exc
 
@@ -167,6 +166,8 @@ def _change(
     row.document = document if document is not None else {"displayName": row.display_name}
     updated = (row.display_name, row.external_id, row.document) != old
     if updated:
+        row.version += 1  # the one new version, written with the attributes
+        row.updated_at = timezone.now()
         _save(row)  # uniqueness refused before any membership is written
         if renamed:
             get_adapter().rename_local_group(row.connection, row)
@@ -179,7 +180,7 @@ def _change(
             external_group=row,
         )
     changes = _members(row, change.members, source) if change.members else grants.Changes()
-    if updated or changes:
+    if changes and not updated:
         row.version += 1
         row.updated_at = timezone.now()
         row.save(update_fields=["version", "updated_at"])
@@ -291,7 +292,9 @@ def delete_group(
     audit(row, source, "group_delete")
     group = row.group
     get_adapter().delete_local_group(connection, row)  # its own group's deletion takes the row
-    row.delete()  # leaves *row* an unsaved copy, as the signal's receivers get it
+    # The row, unless that deletion took it (deleting it twice would count it out twice).
+    ExternalGroup.objects.filter(pk=row.pk).delete()
+    row.pk = None  # an unsaved copy, as the signal's receivers get it
     records.send(
         signals.group_deleted, source, connection=connection, group=group, external_group=row
     )

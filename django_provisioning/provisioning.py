@@ -29,14 +29,14 @@ from typing import Any
 
 from django.utils import timezone
 
-from . import claims, records, signals, usernames
+from . import claims, counters, records, signals, usernames
 from .adapter import get_adapter
 from .db import RetryWrite, write_transaction
 from .exceptions import Conflict, ProvisioningDenied
 from .groups import sync_groups
 from .linking import find_linkable_user
 from .locks import lock_identity, lock_user
-from .models import Connection, ExternalIdentity
+from .models import AuditEvent, Connection, ExternalIdentity
 from .records import Written
 from .sessions import end_user_sessions
 
@@ -125,15 +125,16 @@ def create_in_transaction(
     records.check_identifiers(document)
     normalized = adapter.normalize_user_name(user_name)
     previous = records.take_user_name(connection, normalized)
+    seen: dict[str, Any] = {}  # local usernames looked up, and their holders: not looked up again
     if previous is None and linkable is NOT_SEARCHED:
-        linkable = find_linkable_user(connection, document)
+        linkable = find_linkable_user(connection, document, seen)
     user = previous or linkable
     created = user is None
     was_active = True
     if user is None:
         user = adapter.new_user(connection, document)
         adapter.populate_user(user, document, connection)
-        local = usernames.assign(adapter, connection, user, document)
+        local = usernames.assign(adapter, connection, user, document, seen)
     else:
         # Link rows before the user (the lock order): the account's SCIM-deleted links in
         # this connection make way for the new one.
@@ -153,7 +154,7 @@ def create_in_transaction(
         adapter.set_password(user, password)
     try:
         records.save_user(user, connection, created=created)
-        claims.claim(user, local)
+        claims.claim(user, local, new=created)
     except Conflict as exc:
         if created and usernames.generates(adapter):
             # Another transaction took the name since assign() looked: the next attempt sees
@@ -288,10 +289,14 @@ def _after_active_change(
         records.send_user(signals.user_reactivated, source, identity)
 
 
-def _after_deactivation(identity: ExternalIdentity, source: str) -> None:
+def _after_deactivation(identity: ExternalIdentity, source: str, *also: Any) -> None:
+    """The sessions ended, the audit event (with the events *also*, in one INSERT), the signal."""
     user = identity.user
     ended = end_user_sessions(user.pk)
-    records.audit(identity, identity.connection, source, "deactivate", user, sessions_ended=ended)
+    event = records.audit_event(
+        identity, identity.connection, source, "deactivate", user, sessions_ended=ended
+    )
+    AuditEvent.objects.bulk_create([event, *also])
     records.send(
         signals.user_deactivated,
         source,
@@ -307,14 +312,15 @@ def deactivate_user(identity: ExternalIdentity, *, source: str = "scim") -> Exte
     return _deactivate(lock_identity(identity), source)
 
 
-def _deactivate(identity: ExternalIdentity, source: str) -> ExternalIdentity:
+def _deactivate(identity: ExternalIdentity, source: str, *also: Any) -> ExternalIdentity:
+    """Deactivate the locked *identity*'s user; *also*: audit events to write with its own."""
     adapter = get_adapter()
     document = dict(identity.document)
     document["active"] = False
     adapter.set_user_active(identity.user, False)
     records.save_user(identity.user, identity.connection, created=False)
     records.write_identity(identity, document, fresh=False)
-    _after_deactivation(identity, source)
+    _after_deactivation(identity, source, *also)
     return identity
 
 
@@ -359,11 +365,7 @@ def delete_user(
             get_adapter().delete_user(user, connection)
             records.send_user(signals.user_deleted, source, identity, user_id=user_id)
         return
-    if get_adapter().is_user_active(user):
-        _deactivate(identity, source)
-    identity.deleted_at = timezone.now()
-    identity.save(update_fields=["deleted_at"])
-    records.audit(
+    deleted = records.audit_event(
         identity,
         connection,
         source,
@@ -372,6 +374,13 @@ def delete_user(
         userName=identity.user_name,
         policy="deactivate",
     )
+    identity.deleted_at = timezone.now()
+    if get_adapter().is_user_active(user):
+        _deactivate(identity, source, deleted)  # one UPDATE of the link row, one audit INSERT
+    else:
+        identity.save(update_fields=["deleted_at"])
+        deleted.save()
+    counters.add(connection.pk, users=-1)  # no longer listed (the receivers count rows)
     records.send_user(signals.user_unlinked, source, identity)
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError
 from django.utils import timezone
 
 from . import signals
@@ -48,7 +48,19 @@ def audit(
     **detail: Any,
 ) -> None:
     """One audit event, in the transaction of the change it records."""
-    AuditEvent.objects.create(
+    audit_event(identity, connection, source, action, user, **detail).save()
+
+
+def audit_event(
+    identity: ExternalIdentity | None,
+    connection: Connection,
+    source: str,
+    action: str,
+    user: Any = None,
+    **detail: Any,
+) -> AuditEvent:
+    """The unsaved audit event :func:`audit` writes (several go in one INSERT: ``bulk_create``)."""
+    return AuditEvent(
         connection=connection,
         source=source,
         action=action,
@@ -99,9 +111,10 @@ def take_user_name(
 
 def save_user(user: Any, connection: Connection, *, created: bool) -> None:
     """Save through the adapter; a field validator's refusal is :class:`InvalidData`."""
+    # No savepoint: a refusal is raised out of the core's write, whose transaction (or
+    # savepoint) is rolled back whole; nothing goes on in a transaction after it.
     try:
-        with transaction.atomic():
-            get_adapter().save_user(user, connection, created=created)
+        get_adapter().save_user(user, connection, created=created)
     except ValidationError as exc:
         messages = "; ".join(
             f"{field}: {' '.join(str(m) for m in errs)}"
@@ -147,8 +160,7 @@ def write_identity(
     if not fresh:
         identity.version += 1
     try:
-        with transaction.atomic():
-            identity.save()
+        identity.save()  # no savepoint: a Conflict ends the write (see save_user)
     except IntegrityError as exc:
         raise Conflict("A user with this userName already exists.") from exc
     written = adapter.user_to_document(identity.user, document, identity.connection)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from django.contrib.auth.models import Group
 
 from django_provisioning.provisioning import sync_user_groups
@@ -73,3 +75,93 @@ def test_group_sync_is_a_set_operation(connection, django_assert_max_num_queries
     # the savepoint of the test's transaction).
     with django_assert_max_num_queries(6):
         sync_user_groups(large, ["g1", "g2"])
+
+
+# Single-resource writes: budgets per request, including the token's SELECT, the transaction
+# statements (BEGIN / COMMIT, or the test's SAVEPOINT / RELEASE) and the response's groups.
+# Before issue 10 they were POST 25, PUT 16, PATCH 16, DELETE 19 (users) and POST 18,
+# PUT 15, PATCH 13, DELETE 14 (groups).
+USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
+GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Group"
+PATCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+
+
+def _bob(**extra):
+    return {
+        "schemas": [USER_SCHEMA],
+        "userName": "bob@example.com",
+        "externalId": "b1",
+        "name": {"givenName": "Bob", "familyName": "B"},
+        "emails": [{"value": "bob@example.com", "primary": True, "type": "work"}],
+        **extra,
+    }
+
+
+def _user_table_lookups(queries):
+    from django.contrib.auth import get_user_model
+
+    table = get_user_model()._meta.db_table
+    return [
+        q["sql"] for q in queries if q["sql"].startswith("SELECT") and f'FROM "{table}"' in q["sql"]
+    ]
+
+
+def test_user_writes_within_budget(scim, django_assert_max_num_queries):
+    scim.get("Users", {"count": 1})  # token last_used_at written once
+    with django_assert_max_num_queries(13) as post:
+        created = scim.post("Users", _bob())
+    assert created.status_code == 201
+    # No e-mail linking on this connection: the one user-table lookup is the username's.
+    assert len(_user_table_lookups(post.captured_queries)) == 1
+    user_id = created.json()["id"]
+    with django_assert_max_num_queries(3):
+        assert scim.get(f"Users/{user_id}").status_code == 200
+    with django_assert_max_num_queries(12):
+        renamed = _bob(name={"givenName": "Robert", "familyName": "B"})
+        assert scim.put(f"Users/{user_id}", renamed).status_code == 200
+    with django_assert_max_num_queries(12):
+        operation = {"op": "replace", "path": "name.givenName", "value": "Rob"}
+        patch = {"schemas": [PATCH_SCHEMA], "Operations": [operation]}
+        assert scim.patch(f"Users/{user_id}", patch).status_code == 200
+    with django_assert_max_num_queries(14):
+        assert scim.delete(f"Users/{user_id}").status_code == 204
+
+
+def test_post_linking_by_email_looks_each_candidate_up_once(
+    scim, connection, django_assert_max_num_queries
+):
+    connection.link_by_email = True
+    connection.save()
+    scim.get("Users", {"count": 1})
+    with django_assert_max_num_queries(14) as post:
+        assert scim.post("Users", _bob()).status_code == 201
+    # userName and primary e-mail are one address: one username lookup, one e-mail lookup
+    # (the username lookup also serves the collision check).
+    lookups = _user_table_lookups(post.captured_queries)
+    assert len(lookups) == 2, lookups
+
+
+def test_group_writes_within_budget(scim, connection, django_assert_max_num_queries):
+    member = scim_user(connection, "ann@example.com")
+    scim.get("Users", {"count": 1})
+    group = {
+        "schemas": [GROUP_SCHEMA],
+        "displayName": "Eng",
+        "members": [{"value": str(member.scim_id)}],
+    }
+    with django_assert_max_num_queries(19):
+        created = scim.post("Groups", group)
+    assert created.status_code == 201
+    group_id = json.loads(
+        b"".join(created.streaming_content) if created.streaming else created.content
+    )["id"]
+    with django_assert_max_num_queries(3):
+        assert scim.get(f"Groups/{group_id}").status_code == 200
+    with django_assert_max_num_queries(12):
+        assert scim.put(f"Groups/{group_id}", {**group, "displayName": "Eng2"}).status_code == 200
+    with django_assert_max_num_queries(10):
+        operation = {"op": "replace", "path": "displayName", "value": "Eng3"}
+        patch = {"schemas": [PATCH_SCHEMA], "Operations": [operation]}
+        assert scim.patch(f"Groups/{group_id}", patch).status_code in (200, 204)
+    with django_assert_max_num_queries(14):
+        assert scim.delete(f"Groups/{group_id}").status_code == 204
