@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
+from django.utils import timezone
 
 from django_provisioning.models import AuditEvent, ExternalGroup, VerifiedDomain
 
@@ -63,4 +64,44 @@ def test_0007_stops_on_a_domain_two_connections_verify() -> None:
             MigrationExecutor(connection).migrate(latest)
     finally:
         model.objects.filter(slug="globex").update(verified_domains=[])
+        MigrationExecutor(connection).migrate(latest)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_0010_counts_the_users_and_groups_connections_already_have() -> None:
+    from django.contrib.auth import get_user_model
+
+    from django_provisioning.models import ConnectionCounter
+
+    executor = MigrationExecutor(connection)
+    latest = [(a, n) for a, n in executor.loader.graph.leaf_nodes() if a == "django_provisioning"]
+    before = [("django_provisioning", "0009_single_logout")]
+    executor.migrate(before)
+    try:
+        old = executor.loader.project_state(before).apps
+        connections = old.get_model("django_provisioning", "Connection")
+        identities = old.get_model("django_provisioning", "ExternalIdentity")
+        groups = old.get_model("django_provisioning", "ExternalGroup")
+        acme = connections.objects.create(slug="acme", name="Acme")
+        connections.objects.create(slug="empty", name="Empty")
+        user_model = get_user_model()
+        for i, deleted in enumerate([False, False, True]):
+            user = user_model._default_manager.create(
+                **{user_model.USERNAME_FIELD: f"u{i}@example.com"}
+            )
+            identities.objects.create(
+                connection=acme,
+                user_id=user.pk,
+                user_name=f"u{i}@example.com",
+                user_name_normalized=f"u{i}@example.com",
+                deleted_at=timezone.now() if deleted else None,
+            )
+        groups.objects.create(connection=acme, display_name="Eng")
+
+        MigrationExecutor(connection).migrate(latest)
+
+        assert sorted(
+            ConnectionCounter.objects.values_list("connection__slug", "users", "groups")
+        ) == [("acme", 2, 1), ("empty", 0, 0)]
+    finally:
         MigrationExecutor(connection).migrate(latest)
