@@ -301,11 +301,11 @@ def test_a_lost_race_for_the_name_starts_the_write_again_with_the_hook(
     real_claim = claims_module.claim
     attempts: list[str] = []
 
-    def claim_lost_once(user: Any, normalized: str) -> None:
+    def claim_lost_once(user: Any, normalized: str, **kwargs: Any) -> None:
         attempts.append(normalized)
         if len(attempts) == 1:
             raise Conflict(claims_module.TAKEN)
-        real_claim(user, normalized)
+        real_claim(user, normalized, **kwargs)
 
     monkeypatch.setattr(claims_module, "claim", claim_lost_once)
     response = scim.post("Users", body("eve@example.com"))

@@ -16,7 +16,12 @@ from django.contrib.auth.models import Group
 from django.db import connection as db
 from django.db.migrations.executor import MigrationExecutor
 
-from django_provisioning.models import ExternalGroup, ExternalIdentity, GroupGrant
+from django_provisioning.models import (
+    ConnectionCounter,
+    ExternalGroup,
+    ExternalIdentity,
+    GroupGrant,
+)
 from django_provisioning.provisioning import sync_user_groups
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -39,17 +44,17 @@ def test_existing_links_keep_their_groups_and_memberships() -> None:
     try:
         old = executor.loader.project_state(BEFORE).apps
         OldExternalGroup = old.get_model(APP, "ExternalGroup")
-        # The old Connection: today's saves claim its domains in a table 0003 does not have.
-        # ExternalIdentity, users and groups have the same columns on both sides.
+        # The old Connection and link rows: today's saves claim its domains and count its
+        # rows in tables 0003 does not have. Users and groups have the same columns.
         acme = old.get_model(APP, "Connection").objects.create(
             slug="acme", name="Acme", group_mapping={"Engineering": "engineers"}
         )
         engineers = Group.objects.create(name="engineers")
         retired = Group.objects.create(name="red-team")  # no longer in the mapping
         alice, carol = user("alice@example.com"), user("carol@example.com")
-        identity = ExternalIdentity.objects.create(
+        identity = old.get_model(APP, "ExternalIdentity").objects.create(
             connection_id=acme.pk,
-            user=alice,
+            user_id=alice.pk,
             user_name="alice@example.com",
             user_name_normalized="alice@example.com",
         )
@@ -63,6 +68,8 @@ def test_existing_links_keep_their_groups_and_memberships() -> None:
         executor = MigrationExecutor(db)
         executor.migrate(latest)
 
+        counter = ConnectionCounter.objects.get(connection_id=acme.pk)  # 0010 counted them
+        assert (counter.users, counter.groups) == (1, 2)
         rows = {row.display_name: row for row in ExternalGroup.objects.all()}
         assert set(rows) == {"Engineering", "red-team"}
         assert rows["Engineering"].group == engineers and not rows["Engineering"].owns_group
