@@ -28,7 +28,6 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import hashlib
-import json
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -178,7 +177,9 @@ def cached_settings(data: dict[str, Any]) -> OneLogin_Saml2_Settings:
     builds a new object and the stale one is never used again. python3-saml only reads these
     objects while validating, so one may serve several threads. A config error is a SamlError.
     """
-    key = hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).digest()
+    # The dict holds only str, bool, list and dict, built in a fixed order: equal reprs mean
+    # equal settings (a dict built in another order would only miss the cache).
+    key = hashlib.sha256(repr(data).encode()).digest()
     with _settings_lock:
         found = _settings_cache.get(key)
         if found is not None:
