@@ -13,6 +13,10 @@ mode with ``request_id`` set to the response's own InResponseTo (the browser-ses
 happens in the second ACS step, see :mod:`.state`), and the NameID length. Nothing is written
 before all of this has passed.
 
+Done once: python3-saml is handed the document our hardened parser built (it would decode and
+parse the text again), and its settings object is built once per distinct settings dict in a
+process (:func:`cached_settings`), not per request.
+
 Clock skew: python3-saml widens the Conditions window by ``ALLOWED_CLOCK_DRIFT``, a class
 constant shared by every thread. We never mutate it; :class:`SkewedResponse` overrides the one
 method that reads it and uses the connection's ``clock_skew`` instead. SubjectConfirmationData
