@@ -4,8 +4,9 @@ Django has no index from user to session; without one, a deactivated user's brow
 session until the next request is checked. Every login (any backend) records its session key,
 and :func:`end_user_sessions` deletes those sessions through the configured session engine.
 
-A SAML sign-in also records the connection, NameID and SessionIndex of its session
-(:func:`record_saml_session`), so an identity provider's LogoutRequest ends the sessions it
+A SAML sign-in also records the connection, NameID and SessionIndex of its session, in the same
+row and the same statement (:func:`expect_saml_session` before ``login()``), so an identity
+provider's LogoutRequest ends the sessions it
 names (:func:`saml_session_keys`, :func:`end_sessions`) wherever they were opened: by an index
 lookup, not by reading every session, and through the session engine, so on every process.
 """
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.contrib.auth.signals import user_logged_in, user_logged_out
+from django.db import connections
 from django.dispatch import receiver
 
 from .models import UserSession
@@ -32,6 +34,26 @@ MAX_NAME_ID = 512
 MAX_SESSION_INDEX = 255
 
 
+#: The request attribute :func:`expect_saml_session` sets for :func:`record_session`.
+_SAML_SESSION = "_dp_saml_session"
+
+
+def expect_saml_session(
+    request: Any, connection: Connection, name_id: str, session_index: str | None
+) -> None:
+    """Have the next ``login()`` on *request* record its session as signed in through
+    *connection* as *name_id* (with *session_index*), in the row :func:`record_session` writes."""
+    setattr(
+        request,
+        _SAML_SESSION,
+        {
+            "connection": connection,
+            "name_id": _stored(name_id, MAX_NAME_ID),
+            "session_index": _stored(session_index or "", MAX_SESSION_INDEX),
+        },
+    )
+
+
 @receiver(user_logged_in, dispatch_uid="django_provisioning.record_session")
 def record_session(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
     session = getattr(request, "session", None)
@@ -39,9 +61,25 @@ def record_session(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
         return
     if session.session_key is None:
         session.save()
-    UserSession.objects.update_or_create(
-        session_key=session.session_key, defaults={"user_id": user.pk}
-    )
+    key = session.session_key
+    saml = getattr(request, _SAML_SESSION, None) or {
+        "connection": None,
+        "name_id": "",
+        "session_index": "",
+    }
+    fields = {"user_id": user.pk, **saml}
+    # login() has just given the session a new random key; a row already there for it is a
+    # stale one (an expired session's), taken over. One upsert where the database has one.
+    features = connections[UserSession.objects.db].features
+    if features.supports_update_conflicts_with_target:
+        UserSession.objects.bulk_create(
+            [UserSession(session_key=key, **fields)],
+            update_conflicts=True,
+            unique_fields=["session_key"],
+            update_fields=list(fields),
+        )
+    else:
+        UserSession.objects.update_or_create(session_key=key, defaults=fields)
 
 
 @receiver(user_logged_out, dispatch_uid="django_provisioning.forget_session")
@@ -76,17 +114,6 @@ def _stored(value: str, limit: int) -> str:
     if len(value) > limit:
         return "sha256:" + hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
     return value
-
-
-def record_saml_session(
-    session_key: str, connection: Connection, name_id: str, session_index: str | None
-) -> None:
-    """Mark the recorded session *session_key* as signed in through *connection* as *name_id*."""
-    UserSession.objects.filter(session_key=session_key).update(
-        connection=connection,
-        name_id=_stored(name_id, MAX_NAME_ID),
-        session_index=_stored(session_index or "", MAX_SESSION_INDEX),
-    )
 
 
 def saml_session_keys(

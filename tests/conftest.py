@@ -60,6 +60,14 @@ def _fresh_rate_limits() -> Any:
     caches["default"].clear()
 
 
+@pytest.fixture(autouse=True)
+def _pruning_due() -> None:
+    """Each test starts with SAML pruning due (a process prunes at most once a minute)."""
+    from django_provisioning.saml import replay
+
+    replay.reset_pruning()
+
+
 @pytest.fixture
 def connection(db: Any) -> Connection:
     return ConnectionFactory(slug="acme", name="Acme", verified_domains=["example.com"])

@@ -33,7 +33,6 @@ from lxml import etree
 from onelogin.saml2.auth import OneLogin_Saml2_Auth
 from onelogin.saml2.errors import OneLogin_Saml2_Error
 from onelogin.saml2.logout_request import OneLogin_Saml2_Logout_Request
-from onelogin.saml2.settings import OneLogin_Saml2_Settings
 from onelogin.saml2.utils import OneLogin_Saml2_Utils
 
 from .. import sessions
@@ -45,6 +44,7 @@ from . import redirects, replay, state
 from .config import build_saml_settings, request_data
 from .errors import SamlError
 from .security import NS_SAMLP, inspect_logout_message
+from .validation import cached_settings
 from .views import _auth, _saml_view
 
 logger = logging.getLogger("django_provisioning.saml")
@@ -181,11 +181,7 @@ def _response_auth(
     """python3-saml's Auth for a LogoutResponse; a signature, when present, is always checked."""
     settings = build_saml_settings(connection, request, logout=True)
     settings["security"]["wantMessagesSigned"] = require_signature
-    try:
-        saml_settings = OneLogin_Saml2_Settings(settings)
-    except OneLogin_Saml2_Error as exc:
-        raise SamlError("misconfigured", f"python3-saml settings: {exc}") from exc
-    return OneLogin_Saml2_Auth(request_data(request), old_settings=saml_settings)
+    return OneLogin_Saml2_Auth(request_data(request), old_settings=cached_settings(settings))
 
 
 def _status(root: etree._Element) -> str:

@@ -7,10 +7,13 @@ race. Rows are kept until the assertion could no longer be accepted anyway (the 
 latest NotOnOrAfter and its IssueInstant + ``SAML_MAX_ASSERTION_AGE``, plus the connection's
 clock skew: see :mod:`.validation`), then pruned.
 
-Pruning is bounded: each consumed assertion deletes at most :data:`PRUNE_BATCH` expired rows,
-oldest first, by the indexed ``expires_at``, in one statement. Each sign-in adds one row, so
-this keeps up, and a backlog (a large cache after an outage, or an older release's ten-year
-rows) never makes a sign-in slow; ``manage.py prune_saml_state`` clears any backlog at once.
+Pruning is bounded: a pass deletes at most :data:`PRUNE_BATCH` expired rows, oldest first, by
+the indexed ``expires_at``, in one statement. A process runs a pass with the first sign-in after
+:data:`PRUNE_INTERVAL` seconds, and with the next sign-in again as long as the last pass found a
+full batch: a backlog (a large cache after an outage, or an older release's ten-year rows)
+goes a batch per sign-in and never makes one slow, and the sign-ins in between write no
+``DELETE`` at all. An expired row left a while longer is harmless: it refuses only assertions
+that are refused as expired anyway. ``manage.py prune_saml_state`` clears any backlog at once.
 
 IdP-initiated LogoutRequests are kept in the same table, their ID prefixed with
 :data:`LOGOUT_PREFIX` (a LogoutRequest and an assertion are different messages, even if an IdP
@@ -21,6 +24,8 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from django.db import IntegrityError, connections, transaction
@@ -35,6 +40,11 @@ if TYPE_CHECKING:
 
 #: Expired rows (of each kind) removed by one pruning pass during normal operation.
 PRUNE_BATCH = 100
+#: Seconds between two pruning passes (of each kind) of one process, when the last found less
+#: than a full batch.
+PRUNE_INTERVAL = 60.0
+#: When each kind of pruning is next due in this process (``time.monotonic()``).
+_next_prune: dict[str, float] = {}
 #: The prefix of a consumed LogoutRequest's ID in the replay table.
 LOGOUT_PREFIX = "logout:"
 
@@ -58,13 +68,39 @@ def prune_expired(now: dt.datetime | None = None, *, limit: int = PRUNE_BATCH) -
     return delete_oldest(expired, "expires_at", limit)
 
 
-def _consume(connection: Connection, message_id: str, expires_at: dt.datetime) -> bool:
-    """Insert *message_id*; False if it was there already (used before)."""
-    prune_expired()
+def prune_when_due(kind: str, prune: Callable[[], int]) -> None:
+    """Run *prune* (a bounded pass) unless this process ran a *kind* pass lately.
+
+    Due again at once when the pass deleted a full :data:`PRUNE_BATCH` (a backlog), else
+    after :data:`PRUNE_INTERVAL` seconds. Two threads may both find it due: that deletes a
+    batch twice, no harm.
+    """
+    now = time.monotonic()
+    if now < _next_prune.get(kind, 0.0):
+        return
+    deleted = prune()
+    _next_prune[kind] = now if deleted >= PRUNE_BATCH else now + PRUNE_INTERVAL
+
+
+def reset_pruning() -> None:
+    """Make every kind of pruning due with the next sign-in (tests; a fresh process)."""
+    _next_prune.clear()
+
+
+def _consume(
+    connection: Connection, message_id: str, expires_at: dt.datetime, *, savepoint: bool = True
+) -> bool:
+    """Insert *message_id*; False if it was there already (used before).
+
+    *savepoint* False: the caller runs this inside an ``atomic`` block that the refusal then
+    leaves, rolling it back (:func:`.state.create_pending_login`, which writes the pending
+    login in the same transaction); no savepoint of its own is needed then.
+    """
+    prune_when_due("replay", prune_expired)
     if len(message_id) > 255:
         message_id = "sha256:" + hashlib.sha256(message_id.encode()).hexdigest()
     try:
-        with transaction.atomic():
+        with transaction.atomic(savepoint=savepoint):
             SamlAssertionReplay.objects.create(
                 connection=connection, assertion_id=message_id, expires_at=expires_at
             )
@@ -73,9 +109,13 @@ def _consume(connection: Connection, message_id: str, expires_at: dt.datetime) -
     return True
 
 
-def consume_assertion(connection: Connection, assertion_id: str, expires_at: dt.datetime) -> None:
-    """Record *assertion_id* as used; raise :class:`SamlError` ("replayed") if it already was."""
-    if not _consume(connection, assertion_id, expires_at):
+def consume_assertion(
+    connection: Connection, assertion_id: str, expires_at: dt.datetime, *, savepoint: bool = True
+) -> None:
+    """Record *assertion_id* as used; raise :class:`SamlError` ("replayed") if it already was.
+
+    *savepoint*: see :func:`_consume`."""
+    if not _consume(connection, assertion_id, expires_at, savepoint=savepoint):
         raise SamlError("replayed", f"assertion {assertion_id[:80]!r} seen before")
 
 

@@ -10,9 +10,10 @@ session cookie with the identity provider's cross-site POST to the ACS, so the f
 validates without the session, stores the result in
 :class:`~django_provisioning.models.SamlPendingLogin` under the SHA-256 of a random one-time key
 and redirects (303, a same-site top-level GET, which carries the cookie) to the second step
-with that key. The row is consumed by the first attempt, and expires after
-``PENDING_LOGIN_TTL`` seconds; expired rows are pruned a bounded batch at a time by each new
-pending login, and all at once by ``manage.py prune_saml_state``.
+with that key. The row is written in the transaction that consumes the assertion id (one
+commit: both rows or neither), consumed by the first attempt, and expires after
+``PENDING_LOGIN_TTL`` seconds; expired rows are pruned a bounded batch at a time as sign-ins go
+(when due: see :mod:`.replay`), and all at once by ``manage.py prune_saml_state``.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from ..conf import provisioning_settings
 from ..models import SamlPendingLogin
 from ..tokens import checksum
 from .errors import SamlError
-from .replay import PRUNE_BATCH, delete_oldest
+from .replay import PRUNE_BATCH, consume_assertion, delete_oldest, prune_when_due
 
 if TYPE_CHECKING:
     from django.http import HttpRequest
@@ -88,16 +89,20 @@ def prune_pending_logins(now: datetime | None = None, *, limit: int = PRUNE_BATC
 def create_pending_login(
     connection: Connection, validated: ValidatedResponse, relay_state: str
 ) -> str:
-    """Store a validated response for the second step; return the one-time key."""
+    """Consume the assertion id and store the validated response for the second step, in one
+    transaction; return the one-time key. A replayed assertion ("replayed") writes nothing."""
+    assert validated.expires_at is not None
     key = secrets.token_urlsafe(32)
-    prune_pending_logins()
-    SamlPendingLogin.objects.create(
-        connection=connection,
-        key_checksum=checksum(key),
-        in_response_to=validated.in_response_to or "",
-        relay_state=relay_state,
-        data=validated.as_data(),
-    )
+    prune_when_due("pending", prune_pending_logins)
+    with transaction.atomic():  # a "replayed" refusal leaves it: nothing is written
+        consume_assertion(connection, validated.assertion_id, validated.expires_at, savepoint=False)
+        SamlPendingLogin.objects.create(
+            connection=connection,
+            key_checksum=checksum(key),
+            in_response_to=validated.in_response_to or "",
+            relay_state=relay_state,
+            data=validated.as_data(),
+        )
     return key
 
 
@@ -113,13 +118,12 @@ def consume_pending_login(connection: Connection, key: str) -> PendingLogin:
     if not key or len(key) > 128:
         raise SamlError("pending_expired", "no or malformed pending-login key")
     cutoff = timezone.now() - timedelta(seconds=PENDING_LOGIN_TTL)
-    with transaction.atomic():
-        row = SamlPendingLogin.objects.filter(
-            connection=connection, key_checksum=checksum(key)
-        ).first()
-        # delete() answers how many rows went: of two racing requests only one sees 1.
-        if row is None or SamlPendingLogin.objects.filter(pk=row.pk).delete()[0] != 1:
-            raise SamlError("pending_expired", "unknown or already used pending-login key")
+    row = SamlPendingLogin.objects.filter(connection=connection, key_checksum=checksum(key)).first()
+    # The DELETE answers how many rows went: of two racing requests only one sees 1. One
+    # statement (no model has a key to this one, nothing cascades), in autocommit.
+    taken = SamlPendingLogin.objects.filter(pk=row.pk) if row is not None else None
+    if taken is None or taken._raw_delete(taken.db) != 1:
+        raise SamlError("pending_expired", "unknown or already used pending-login key")
     if row.created_at < cutoff:
         raise SamlError("pending_expired", "pending login older than its time to live")
     return PendingLogin(row.in_response_to, row.relay_state, row.as_dict())

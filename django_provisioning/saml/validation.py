@@ -13,6 +13,10 @@ mode with ``request_id`` set to the response's own InResponseTo (the browser-ses
 happens in the second ACS step, see :mod:`.state`), and the NameID length. Nothing is written
 before all of this has passed.
 
+Done once: python3-saml is handed the document our hardened parser built (it would decode and
+parse the text again), and its settings object is built once per distinct settings dict in a
+process (:func:`cached_settings`), not per request.
+
 Clock skew: python3-saml widens the Conditions window by ``ALLOWED_CLOCK_DRIFT``, a class
 constant shared by every thread. We never mutate it; :class:`SkewedResponse` overrides the one
 method that reads it and uses the connection's ``clock_skew`` instead. SubjectConfirmationData
@@ -25,7 +29,11 @@ than the skew in the future); its replay row expires at the earlier of the two b
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
+import hashlib
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -83,11 +91,30 @@ _CODES: dict[int, str] = {
 
 
 class SkewedResponse(OneLogin_Saml2_Response):  # type: ignore[misc]
-    """python3-saml's response with the Conditions window widened by a per-instance skew."""
+    """python3-saml's response with the Conditions window widened by a per-instance skew.
 
-    def __init__(self, settings: OneLogin_Saml2_Settings, response: str, *, skew: int) -> None:
+    Built from the document :func:`.security.inspect_response` has parsed and checked, not
+    from the base64 text: python3-saml's constructor would decode and parse it a second time.
+    Its parser drops comments and processing instructions and refuses DTDs and entities; ours
+    refuses all four, so a document that got here is the tree python3-saml would have built.
+    The attributes set are the library's own (``test_skewed_response_sets_the_library_state``
+    compares them with the library's constructor).
+    """
+
+    def __init__(
+        self, settings: OneLogin_Saml2_Settings, document: etree._Element, *, skew: int
+    ) -> None:
         self.skew = int(skew)
-        super().__init__(settings, response)
+        self._settings = settings
+        self._error = None
+        self.response = None
+        self.document = document
+        self.decrypted_document = None
+        self.encrypted = None
+        self.valid_scd_not_on_or_after = None
+        if self._query("/samlp:Response/saml:EncryptedAssertion"):
+            self.encrypted = True
+            self.decrypted_document = self._decrypt_assertion(copy.deepcopy(document))
 
     @return_false_on_exception  # type: ignore[misc]
     def validate_timestamps(self) -> bool:
@@ -136,10 +163,41 @@ def saml_settings(
     connection: Connection, request: HttpRequest, *, logout: bool = False
 ) -> OneLogin_Saml2_Settings:
     """python3-saml's settings object for *connection*; a config error becomes a SamlError."""
+    return cached_settings(build_saml_settings(connection, request, logout=logout))
+
+
+#: python3-saml settings objects kept per process (least recently used dropped first).
+SETTINGS_CACHE_SIZE = 128
+_settings_cache: OrderedDict[bytes, OneLogin_Saml2_Settings] = OrderedDict()
+_settings_lock = threading.Lock()
+
+
+def cached_settings(data: dict[str, Any]) -> OneLogin_Saml2_Settings:
+    """``OneLogin_Saml2_Settings(data)``, built once per distinct *data* in this process.
+
+    Building it checks the whole dict and reformats every certificate and key; the ACS needs
+    it on every request. The key is a digest of the dict itself, so whatever changes it (a
+    connection saved in the admin, the settings overlay, a key rollover, another public host)
+    builds a new object and the stale one is never used again. python3-saml only reads these
+    objects while validating, so one may serve several threads. A config error is a SamlError.
+    """
+    # The dict holds only str, bool, list and dict, built in a fixed order: equal reprs mean
+    # equal settings (a dict built in another order would only miss the cache).
+    key = hashlib.sha256(repr(data).encode()).digest()
+    with _settings_lock:
+        found = _settings_cache.get(key)
+        if found is not None:
+            _settings_cache.move_to_end(key)
+            return found
     try:
-        return OneLogin_Saml2_Settings(build_saml_settings(connection, request, logout=logout))
+        built = OneLogin_Saml2_Settings(data)
     except OneLogin_Saml2_Error as exc:
         raise SamlError("misconfigured", f"python3-saml settings: {exc}") from exc
+    with _settings_lock:
+        _settings_cache[key] = built
+        while len(_settings_cache) > SETTINGS_CACHE_SIZE:
+            _settings_cache.popitem(last=False)
+    return built
 
 
 def _check_destination(document: etree._Element, acs_url: str) -> None:
@@ -260,9 +318,7 @@ def validate_response(connection: Connection, request: HttpRequest) -> Validated
     if not root.xpath("//saml:EncryptedAssertion", namespaces={"saml": NS_SAML}):
         _check_confirmations(root, acs_url, solicited_only=solicited_only)
     try:
-        response = SkewedResponse(
-            settings, request.POST["SAMLResponse"], skew=connection.clock_skew
-        )
+        response = SkewedResponse(settings, root, skew=connection.clock_skew)
     except Exception as exc:  # decryption and parsing errors of the library
         raise SamlError(
             "invalid", f"python3-saml could not read it: {exc.__class__.__name__}"

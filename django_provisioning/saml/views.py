@@ -33,7 +33,7 @@ from ..db import is_unavailable
 from ..exceptions import Conflict, Gone, InvalidData, ProvisioningDenied
 from ..jit import provision_from_saml
 from ..models import Connection, ExternalIdentity
-from . import attributes, redirects, replay, state
+from . import attributes, redirects, state
 from .config import URL_NAMESPACE, build_saml_settings, request_data
 from .errors import SamlError, refuse, render_error
 from .validation import saml_settings, validate_response
@@ -109,9 +109,7 @@ def acs_view(request: HttpRequest, connection: Connection) -> HttpResponse:
     """
     relay_state = redirects.checked_next(request, request.POST.get("RelayState"), what="RelayState")
     validated = validate_response(connection, request)
-    assert validated.expires_at is not None
-    replay.consume_assertion(connection, validated.assertion_id, validated.expires_at)
-    key = state.create_pending_login(connection, validated, relay_state)
+    key = state.create_pending_login(connection, validated, relay_state)  # consumes the id
     finish = reverse(f"{URL_NAMESPACE}:acs-finish", args=[connection.slug])
     return HttpResponseRedirect(f"{finish}?{urlencode({'key': key})}", status=303)
 
@@ -147,6 +145,9 @@ def acs_finish_view(request: HttpRequest, connection: Connection) -> HttpRespons
         # deactivation waiting on them finds this session recorded, and ends it. The core
         # calls it for an active account only (it has read that under the locks).
         adapter.pre_saml_login(request, connection, identity.user, saml_data)
+        # The session row login() records carries the NameID and SessionIndex, so an IdP's
+        # LogoutRequest finds this session by them once the transaction commits.
+        sessions.expect_saml_session(request, connection, name_id, data.get("session_index"))
         login(request, identity.user, backend=BACKEND)
 
     try:
@@ -173,11 +174,6 @@ def acs_finish_view(request: HttpRequest, connection: Connection) -> HttpRespons
         "name_id_sp_qualifier": data.get("name_id_sp_qualifier"),
         "session_index": data.get("session_index"),
     }
-    # After the provisioning transaction: the session row login() recorded is committed, and
-    # an IdP's LogoutRequest can now find this session by NameID and SessionIndex.
-    sessions.record_saml_session(
-        str(request.session.session_key), connection, name_id, data.get("session_index")
-    )
     logger.info("SAML sign-in of user %s via connection %r", user.pk, connection.slug)
     signals.send_after_commit(
         signals.saml_user_logged_in,

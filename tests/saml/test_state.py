@@ -58,7 +58,37 @@ def _validated() -> ValidatedResponse:
         assertion_id="_a", in_response_to="ONELOGIN_x", name_id="a@example.com",
         name_id_format="urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress",
         name_id_qualifier=None, name_id_sp_qualifier=None, session_index=None,
+        expires_at=timezone.now() + dt.timedelta(minutes=5),
     )  # fmt: skip
+
+
+def test_pending_login_consumes_the_assertion_in_the_same_transaction(
+    saml_connection: Connection, django_assert_num_queries: Any
+) -> None:
+    """One transaction writes the replay row and the pending row; a replay writes neither."""
+    replay.prune_when_due("replay", lambda: 0)  # pruned lately: no DELETE in the count
+    replay.prune_when_due("pending", lambda: 0)
+    # SAVEPOINT, the two INSERTs, RELEASE (BEGIN and COMMIT outside a test's transaction)
+    with django_assert_num_queries(4):
+        state.create_pending_login(saml_connection, _validated(), "")
+    with pytest.raises(SamlError) as info:
+        state.create_pending_login(saml_connection, _validated(), "/other/")
+    assert info.value.code == "replayed"
+    assert SamlAssertionReplay.objects.get().assertion_id == "_a"
+    assert SamlPendingLogin.objects.get().relay_state == ""
+
+
+def test_pruning_runs_when_due(saml_connection: Connection) -> None:
+    """A pass that finds less than a batch makes the next wait PRUNE_INTERVAL; a full batch
+    keeps pruning with every sign-in."""
+    calls: list[str] = []
+    replay.prune_when_due("x", lambda: calls.append("short") or 3)
+    replay.prune_when_due("x", lambda: calls.append("again") or 0)
+    assert calls == ["short"]
+    replay.reset_pruning()
+    replay.prune_when_due("x", lambda: calls.append("full") or replay.PRUNE_BATCH)
+    replay.prune_when_due("x", lambda: calls.append("backlog") or 0)
+    assert calls == ["short", "full", "backlog"]
 
 
 def test_pending_login_is_stored_hashed_and_single_use(saml_connection: Connection) -> None:
