@@ -94,7 +94,7 @@ def test_first_sign_in_budget(
     _pruned_lately()
     request, relay_state = browser.start()
     step1 = browser.post(browser.response_for(request), relay_state)
-    with django_assert_num_queries(36) as queries:
+    with django_assert_num_queries(30) as queries:
         assert browser.finish(step1).status_code == 302
     writes = _writes(queries)
     assert writes.count("INSERT django_provisioning_usersession") == 1  # an upsert
