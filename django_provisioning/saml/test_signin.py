@@ -192,8 +192,8 @@ def begin_test_sign_in(
         # No RelayState of ours: where to come back to stays in the session.
         url = auth.login(return_to="")
     except Exception as exc:  # signing the request without a usable SP key, say
-        error = SamlError("misconfigured", f"AuthnRequest: {exc.__class__.__name__}: {exc}")
-        return _failed_at_start(request, connection, error, return_to)
+        refused = SamlError("misconfigured", f"AuthnRequest: {exc.__class__.__name__}: {exc}")
+        return _failed_at_start(request, connection, refused, return_to)
     _remember(request, connection, request_id, return_to)
     return HttpResponseRedirect(url)
 
