@@ -268,6 +268,8 @@ def receive(
         data = {"failure": asdict(expired_request())}
     else:
         try:
+            # Checked, though a test does not use it: a real sign-in would refuse it.
+            redirects.checked_next(request, request.POST.get("RelayState"), what="RelayState")
             validated = validate_response(connection, request, root=root)
             assert validated.expires_at is not None
             replay.consume_assertion(connection, validated.assertion_id, validated.expires_at)
