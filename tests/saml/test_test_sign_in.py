@@ -455,6 +455,35 @@ def test_connection_without_idp_answers_at_once(
     assert "metadata" in result["fix"]
 
 
+def test_connection_that_cannot_sign_its_request_answers_at_once(
+    tester: SetupBrowser, saml_connection: Connection
+) -> None:
+    saml_connection.sign_authn_requests = True  # and no SP key pair
+    saml_connection.save()
+
+    response = tester.client.get("/setup/acme/test/", {"return_to": SETUP})
+
+    assert response.status_code == 302 and response["Location"] == SETUP
+    result = tester.result()
+    assert result is not None and result["code"] == "misconfigured"
+    assert "administrators" in result["fix"]
+
+
+def test_unexpected_error_while_checking_is_a_result(
+    tester: SetupBrowser, saml_connection: Connection, monkeypatch: Any, caplog: Any
+) -> None:
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise KeyError("surprise")
+
+    monkeypatch.setattr(test_signin, "validate_response", broken)
+    tester.run_test()
+
+    result = tester.result()
+    assert result is not None and (result["ok"], result["code"]) == (False, "invalid")
+    assert "unexpected KeyError" in result["reason"]
+    assert_nothing_written(tester)
+
+
 def test_a_new_test_drops_the_previous_result(
     tester: SetupBrowser, saml_connection: Connection
 ) -> None:
