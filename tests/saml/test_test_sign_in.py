@@ -406,6 +406,22 @@ def test_encrypted_assertion_previewed(tester: SetupBrowser, saml_connection: Co
     assert_nothing_written(tester)
 
 
+def test_refused_structure_is_explained(tester: SetupBrowser, saml_connection: Connection) -> None:
+    import xmlsec
+
+    request = tester.start_test()
+    xslt = [xmlsec.Transform.ENVELOPED, xmlsec.Transform.XSLT, xmlsec.Transform.EXCL_C14N]
+    xml = resign_assertion(tester.response_for(request), transforms=xslt)
+
+    tester.finish(tester.post(xml))
+
+    result = tester.result()
+    assert result is not None and result["code"] == "forbidden_transform"
+    assert "signature transform" in result["reason"]
+    assert "security reasons" in result["reason"]
+    assert_nothing_written(tester)
+
+
 def test_sha1_signature(saml_connection: Connection) -> None:
     tester = SetupBrowser(TestIdP(sp_metadata(saml_connection), sha1=True))
     tester.run_test()
@@ -587,6 +603,27 @@ def test_forged_test_request_id_is_no_test(
     assert step2.status_code == 403
     assert tester.result() is None
     assert_nothing_written(tester)
+
+
+def test_a_test_and_a_sign_in_in_one_browser_stay_apart(
+    tester: SetupBrowser, saml_connection: Connection
+) -> None:
+    test = tester.start_test()
+    real, relay_state = tester.start()
+
+    # Both open in one browser: each response completes its own, the real one signs in.
+    assert tester.finish(tester.post(tester.response_for(real), relay_state)).status_code == 302
+    assert tester.who() == "home: alice@example.com"
+    assert tester.result() is None
+    user = User.objects.get()
+
+    step2 = tester.finish(tester.post(tester.response_for(test, name_id="bob@example.com")))
+
+    assert step2["Location"] == SETUP
+    result = tester.result()
+    assert result is not None and result["ok"] is True and result["name_id"] == "bob@example.com"
+    assert tester.who() == "home: alice@example.com"  # still Alice, not Bob
+    assert list(User.objects.all()) == [user]
 
 
 def test_idp_initiated_response_is_never_a_test(
