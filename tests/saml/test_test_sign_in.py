@@ -617,7 +617,8 @@ def test_a_test_and_a_sign_in_in_one_browser_stay_apart(
     assert tester.result() is None
     user = User.objects.get()
 
-    step2 = tester.finish(tester.post(tester.response_for(test, name_id="bob@example.com")))
+    bob = {"name_id": "bob@example.com", "attributes": {"email": ["bob@example.com"]}}
+    step2 = tester.finish(tester.post(tester.response_for(test, **bob)))
 
     assert step2["Location"] == SETUP
     result = tester.result()
