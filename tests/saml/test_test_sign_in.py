@@ -249,6 +249,23 @@ def test_unknown_user_with_jit_creation_off(
     assert_nothing_written(tester)
 
 
+def test_name_held_by_an_unlinked_account(
+    tester: SetupBrowser, saml_connection: Connection
+) -> None:
+    local = User(**{User.USERNAME_FIELD: "alice@example.com"})
+    setattr(local, User.get_email_field_name(), "alice@example.com")
+    local.set_unusable_password()
+    local.save()
+
+    tester.run_test()
+
+    result = tester.result()
+    assert result is not None and result["code"] == "denied"
+    assert "cannot be linked" in result["reason"]
+    assert "verify your e-mail domain" in result["fix"]
+    assert not ExternalIdentity.objects.exists() and User.objects.count() == 1
+
+
 def test_deactivated_account(tester: SetupBrowser, saml_connection: Connection) -> None:
     Browser(tester.idp).sign_in()
     deactivate_user(ExternalIdentity.objects.get())
