@@ -439,6 +439,21 @@ def test_refused_structure_is_explained(tester: SetupBrowser, saml_connection: C
     assert_nothing_written(tester)
 
 
+def test_signed_authn_request(tester: SetupBrowser, saml_connection: Connection) -> None:
+    saml_connection.sign_authn_requests = True
+    saml_connection.sp_certificate = pem("sp.crt")
+    saml_connection.sp_private_key = pem("sp.key")
+    saml_connection.save()
+    tester.idp = TestIdP(sp_metadata(saml_connection))  # it checks the signature
+    response = tester.client.get("/setup/acme/test/", {"return_to": SETUP})
+    assert "Signature=" in response["Location"] and "SigAlg=" in response["Location"]
+
+    tester.run_test()
+
+    result = tester.result()
+    assert result is not None and result["ok"] is True
+
+
 def test_sha1_signature(saml_connection: Connection) -> None:
     tester = SetupBrowser(TestIdP(sp_metadata(saml_connection), sha1=True))
     tester.run_test()
