@@ -92,17 +92,39 @@ def create_pending_login(
     """Consume the assertion id and store the validated response for the second step, in one
     transaction; return the one-time key. A replayed assertion ("replayed") writes nothing."""
     assert validated.expires_at is not None
-    key = secrets.token_urlsafe(32)
-    prune_when_due("pending", prune_pending_logins)
     with transaction.atomic():  # a "replayed" refusal leaves it: nothing is written
         consume_assertion(connection, validated.assertion_id, validated.expires_at, savepoint=False)
-        SamlPendingLogin.objects.create(
-            connection=connection,
-            key_checksum=checksum(key),
+        return store_pending(
+            connection,
             in_response_to=validated.in_response_to or "",
-            relay_state=relay_state,
             data=validated.as_data(),
+            relay_state=relay_state,
         )
+
+
+def store_pending(
+    connection: Connection,
+    *,
+    in_response_to: str,
+    data: dict[str, Any],
+    relay_state: str = "",
+    is_test: bool = False,
+) -> str:
+    """Store *data* for the second step; return the one-time key.
+
+    A test sign-in's row (*is_test*) holds what arrived, or the failure to explain
+    (:mod:`.test_signin`); its second step never signs anyone in.
+    """
+    key = secrets.token_urlsafe(32)
+    prune_when_due("pending", prune_pending_logins)
+    SamlPendingLogin.objects.create(
+        connection=connection,
+        key_checksum=checksum(key),
+        in_response_to=in_response_to,
+        relay_state=relay_state,
+        data=data,
+        is_test=is_test,
+    )
     return key
 
 
@@ -111,6 +133,7 @@ class PendingLogin:
     in_response_to: str
     relay_state: str
     data: dict[str, Any]
+    is_test: bool = False
 
 
 def consume_pending_login(connection: Connection, key: str) -> PendingLogin:
@@ -126,4 +149,4 @@ def consume_pending_login(connection: Connection, key: str) -> PendingLogin:
         raise SamlError("pending_expired", "unknown or already used pending-login key")
     if row.created_at < cutoff:
         raise SamlError("pending_expired", "pending login older than its time to live")
-    return PendingLogin(row.in_response_to, row.relay_state, row.as_dict())
+    return PendingLogin(row.in_response_to, row.relay_state, row.as_dict(), row.is_test)

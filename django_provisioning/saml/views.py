@@ -1,10 +1,10 @@
 """The SAML endpoints of a connection: login, two-step ACS, metadata (logout: :mod:`.logout`).
 
-The views are thin: validation is :mod:`.validation`, one-time state :mod:`.state`, the
-replay cache :mod:`.replay`, redirect safety :mod:`.redirects`, attribute mapping
-:mod:`.attributes`, and every account change goes through the provisioning core
-(:func:`~django_provisioning.jit.provision_from_saml`). Every refusal renders the
-readable error page of :mod:`.errors` (400/403) and writes one log line; a database that is
+The views are thin: validation is :mod:`.validation`, one-time state :mod:`.state`, the replay
+cache :mod:`.replay`, redirect safety :mod:`.redirects`, attribute mapping :mod:`.attributes`, a
+test sign-in's two ACS steps :mod:`.test_signin`, and every account change goes through the
+provisioning core (:func:`~django_provisioning.jit.provision_from_saml`). Every refusal renders
+the readable error page of :mod:`.errors` (400/403) and writes one log line; a database that is
 locked or unreachable renders a "try again" page (503 with ``Retry-After``).
 """
 
@@ -17,8 +17,6 @@ from functools import wraps
 from django.contrib.auth import login
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.urls import reverse
-from django.utils.http import urlencode
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
@@ -33,10 +31,10 @@ from ..db import is_unavailable
 from ..exceptions import Conflict, Gone, InvalidData, ProvisioningDenied
 from ..jit import provision_from_saml
 from ..models import Connection, ExternalIdentity
-from . import attributes, redirects, state
-from .config import URL_NAMESPACE, build_saml_settings, request_data
+from . import attributes, redirects, state, test_signin
+from .config import build_saml_settings, request_data
 from .errors import SamlError, refuse, render_error
-from .validation import saml_settings, validate_response
+from .validation import parse_posted, saml_settings, validate_response
 
 logger = logging.getLogger("django_provisioning.saml")
 
@@ -107,11 +105,18 @@ def acs_view(request: HttpRequest, connection: Connection) -> HttpResponse:
     ``SameSite=Lax`` the browser did not send its cookie, and a new session here would replace
     the one that holds the AuthnRequest id.
     """
-    relay_state = redirects.checked_next(request, request.POST.get("RelayState"), what="RelayState")
-    validated = validate_response(connection, request)
-    key = state.create_pending_login(connection, validated, relay_state)  # consumes the id
-    finish = reverse(f"{URL_NAMESPACE}:acs-finish", args=[connection.slug])
-    return HttpResponseRedirect(f"{finish}?{urlencode({'key': key})}", status=303)
+    root = parse_posted(connection, request)
+    test = test_signin.recognize(connection, root.get("InResponseTo"))
+    if test is not None:
+        # A test sign-in (:mod:`.test_signin`): the same checks, and nobody signed in.
+        key = test_signin.receive(request, connection, test, root)
+    else:
+        relay_state = redirects.checked_next(
+            request, request.POST.get("RelayState"), what="RelayState"
+        )
+        validated = validate_response(connection, request, root=root)
+        key = state.create_pending_login(connection, validated, relay_state)  # consumes the id
+    return HttpResponseRedirect(test_signin.finish_url(connection, key), status=303)
 
 
 @transaction.non_atomic_requests  # the core owns (and retries) the provisioning transaction
@@ -121,6 +126,8 @@ def acs_view(request: HttpRequest, connection: Connection) -> HttpResponse:
 def acs_finish_view(request: HttpRequest, connection: Connection) -> HttpResponse:
     """ACS step 2 (same-site GET, with the session): check the session, provision, log in."""
     pending = state.consume_pending_login(connection, request.GET.get("key", ""))
+    if pending.is_test:
+        return test_signin.finish(request, connection, pending)
     next_url = ""
     if pending.in_response_to:
         next_url = state.claim_request(request, connection, pending.in_response_to)

@@ -26,7 +26,7 @@ from django_provisioning.models import (
 )
 from django_provisioning.saml import replay, validation
 from django_provisioning.saml.config import build_saml_settings
-from django_provisioning.saml.security import inspect_response
+from django_provisioning.saml.security import parse_response
 
 from .conftest import Browser
 from .idp import IDP_ENTITY_ID, IDP_SSO_URL, pem
@@ -193,7 +193,7 @@ def test_skewed_response_sets_the_library_state(
     post = RequestFactory().post("/sso/acme/acs/", {"SAMLResponse": encoded})
     settings = validation.saml_settings(saml_connection, post)
     theirs = OneLogin_Saml2_Response(settings, encoded)
-    ours = validation.SkewedResponse(settings, inspect_response(encoded), skew=0)
+    ours = validation.SkewedResponse(settings, parse_response(encoded), skew=0)
     assert set(vars(ours)) - {"skew"} == set(vars(theirs))
     assert OneLogin_Saml2_XML.to_string(ours.document) == OneLogin_Saml2_XML.to_string(
         theirs.document
