@@ -21,10 +21,10 @@ from django.http import StreamingHttpResponse
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from ..conf import provisioning_settings
 from ..models import Connection, ExternalGroup, GroupGrant
 from ..schema.definitions import GROUP_RESOURCE
-from .messages import LIST_RESPONSE_SCHEMA
+from .cursors import Position, Window
+from .paging import budget, finish, page_keys
 from .renderers import RenderedJSON, to_json
 from .rendering import Projection, base_url
 
@@ -140,22 +140,24 @@ def group_page(
     projection: Projection,
     *,
     total: int,
-    start: int,
-    count: int,
+    window: Window,
 ) -> RenderedJSON:
-    """A ListResponse of groups *start* .. *start* + *count* - 1, cut short at
+    """The ListResponse of the page *window* of *ordered* (:mod:`.paging`), cut short at
     ``SCIM_MAX_RESPONSE_BYTES``; the members of the page's groups in one query, when the
     request returns them."""
     parts: list[bytes] = []
-    if count and total >= start:
-        rows = list(ordered[start - 1 : start - 1 + count])
-        keys = member_keys(projection)
+    more = False
+    last: Position | None = None
+    if window.cursor or total >= window.start:
+        keys, more = page_keys(ordered, window, "pk")
+        rows = list(ordered.filter(pk__in=[key[0] for key in keys])) if keys else []
+        keys_of = member_keys(projection)
         members: dict[Any, list[dict[str, Any]]] = defaultdict(list)
-        if keys is not None and rows:
+        if keys_of is not None and rows:
             root = base_url(request)
             for group_pk, scim_id, user_name in member_rows(connection, [r.pk for r in rows]):
-                members[group_pk].append(_member(root, keys, scim_id, user_name))
-        budget = provisioning_settings.SCIM_MAX_RESPONSE_BYTES - 200
+                members[group_pk].append(_member(root, keys_of, scim_id, user_name))
+        room = budget(total, window)
         used = 0
         for row in rows:
             row.connection = connection
@@ -163,16 +165,10 @@ def group_page(
             if members.get(row.pk):
                 resource["members"] = members[row.pk]
             part = to_json(resource)
-            if parts and used + len(part) + 1 > budget:
+            if parts and used + len(part) + 1 > room:
+                more = True
                 break
             parts.append(part)
             used += len(part) + 1
-    head = to_json(
-        {
-            "schemas": [LIST_RESPONSE_SCHEMA],
-            "totalResults": total,
-            "itemsPerPage": len(parts),
-            "startIndex": start,
-        }
-    )[:-1]
-    return RenderedJSON(head + b',"Resources":[' + b",".join(parts) + b"]}")
+            last = Position(row.created_at, row.pk)
+    return finish(parts, total, window, more, last)
