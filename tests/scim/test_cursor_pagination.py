@@ -17,6 +17,7 @@ from django_provisioning.conf import provisioning_settings
 from django_provisioning.scim import cursors
 
 from .test_groups_api import create as create_group
+from .test_groups_api import user
 from .test_page_size import people
 from .test_users_api import create
 
@@ -221,3 +222,31 @@ def test_the_cursor_module_refuses_oversized_values_before_verifying(scim, monke
         scim.get("Users", {"cursor": "y" * (cursors.MAX_CURSOR_LENGTH + 1)}), 400, "invalidCursor"
     )
     assert calls == []
+
+
+@override_settings(DJANGO_PROVISIONING={"SCIM_MAX_RESPONSE_BYTES": 3000})
+def test_group_pages_read_members_only_as_far_as_the_budget(scim, django_assert_max_num_queries):
+    members = [user(scim, f"member{i:02d}@example.com") for i in range(30)]
+    sizes = {"G0": members, "G1": members[:2], "G2": members, "G3": members[:1]}
+    ids = {create_group(scim, name, list(group))["id"]: name for name, group in sizes.items()}
+
+    def check(pages: list[list[dict[str, Any]]]) -> None:
+        served = [g for page in pages for g in page]
+        assert [g["displayName"] for g in served] == list(sizes)
+        for group in served:  # each group whole, never cut
+            assert {m["value"] for m in group["members"]} == set(sizes[group["displayName"]])
+        assert [len(p) for p in pages] == [1, 1, 1, 1]  # G1 + G2 would pass the budget
+
+    by_index, start = [], 1
+    while start <= len(ids):
+        with django_assert_max_num_queries(6):  # count, keys, rows, members (+ a big first)
+            body = scim.get("Groups", {"startIndex": start, "count": 10}).json()
+        by_index.append(body["Resources"])
+        start += body["itemsPerPage"]
+    check(by_index)
+    by_cursor, cursor = [], ""
+    while cursor is not None:
+        body = scim.get("Groups", {"cursor": cursor, "count": 10}).json()
+        by_cursor.append(body["Resources"])
+        cursor = body.get("nextCursor")
+    check(by_cursor)

@@ -28,8 +28,9 @@ Where each attribute lives (RFC 7643 §4.1, §4.3 names):
   casefolded operand, so ``eq`` can use the ``(attribute, value_normalized)`` index.
 - Singular string attributes and sub-attributes (``title``, ``name.givenName``, the
   enterprise ``department``, ``manager.value``; mapped to a user model field or not) ->
-  the ``IN`` subquery over their ``ExternalIdentityValue`` row (:mod:`django_provisioning.value_index`),
-  compared as ``emails.value`` is (``value`` if the attribute is caseExact). ``eq`` compares
+  the ``IN`` subquery over their ``ExternalIdentityValue`` row
+  (:mod:`django_provisioning.value_index`), compared as ``emails.value`` is (``value`` if
+  the attribute is caseExact). ``eq`` compares
   whole values, however long (the stored start and a digest); ``ew`` does not match a value
   the index holds the start of only; ``co``, ``sw``, ``gt``..``le`` see its first 1024
   characters.
