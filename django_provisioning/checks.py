@@ -115,6 +115,7 @@ def _check_extensions(value: Any) -> list[CheckMessage]:
 POSITIVE_INTEGERS = (
     "SCIM_MAX_RESULTS",
     "SCIM_DEFAULT_COUNT",
+    "SCIM_CURSOR_TIMEOUT",
     "SCIM_MAX_RESPONSE_BYTES",
     "SCIM_MAX_PAYLOAD_SIZE",
     "SCIM_PATCH_MAX_WORK",

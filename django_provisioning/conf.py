@@ -57,6 +57,8 @@ DEFAULTS: dict[str, Any] = {
     # SCIM paging: the largest page a client may ask for, and the page size when it asks none.
     "SCIM_MAX_RESULTS": 200,
     "SCIM_DEFAULT_COUNT": 100,
+    # Seconds a cursor of cursor pagination (RFC 9865) stays valid: its cursorTimeout.
+    "SCIM_CURSOR_TIMEOUT": 3600,
     # Largest list page in bytes: a page of big users is cut short (itemsPerPage says so).
     "SCIM_MAX_RESPONSE_BYTES": 4_194_304,
     # Largest SCIM request body in bytes (413 above it); also the Bulk maxPayloadSize.

@@ -63,6 +63,10 @@ class ExternalGroup(models.Model):
                 fields=["connection", "display_name"], name="dp_group_unique_name"
             ),
         ]
+        indexes = [
+            # The list order: a page's keys are read from this index alone.
+            models.Index(fields=["connection", "created_at", "id"], name="dp_group_order"),
+        ]
 
     def __str__(self) -> str:
         return self.display_name

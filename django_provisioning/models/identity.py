@@ -59,7 +59,13 @@ class ExternalIdentity(models.Model):
         ]
         indexes = [
             models.Index(fields=["connection", "external_id"], name="dp_identity_externalid"),
-            models.Index(fields=["connection", "created_at", "id"], name="dp_identity_order"),
+            # The list order of live rows, with the user id: a page's keys (and every row a
+            # deep startIndex skips) are read from this index alone, never from the table.
+            models.Index(
+                fields=["connection", "created_at", "id", "user"],
+                condition=Q(deleted_at__isnull=True),
+                name="dp_identity_live_order",
+            ),
         ]
 
     def __str__(self) -> str:

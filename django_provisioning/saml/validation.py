@@ -95,8 +95,9 @@ _CODES: dict[int, str] = {
 class SkewedResponse(OneLogin_Saml2_Response):  # type: ignore[misc]
     """python3-saml's response with the Conditions window widened by a per-instance skew.
 
-    Built from the document :func:`.security.parse_response` has parsed (and :func:`.security.check_response` checked), not
-    from the base64 text: python3-saml's constructor would decode and parse it a second time.
+    Built from the document :func:`.security.parse_response` parsed (and
+    :func:`.security.check_response` checked), not from the base64 text: python3-saml's
+    constructor would decode and parse it a second time.
     Its parser drops comments and processing instructions and refuses DTDs and entities; ours
     refuses all four, so a document that got here is the tree python3-saml would have built.
     The attributes set are the library's own (``test_skewed_response_sets_the_library_state``

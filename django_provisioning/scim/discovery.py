@@ -1,7 +1,8 @@
 """Discovery endpoints (RFC 7644 §4): generated from the schema data that drives validation.
 
-``/ServiceProviderConfig`` states only what this server does: PATCH, filtering, sorting and
-ETags and Bulk are supported; changePassword-by-/Me is not. The endpoints answer without a
+``/ServiceProviderConfig`` states only what this server does: PATCH, filtering, sorting,
+ETags, Bulk and both pagination methods (index and cursor, RFC 9865) are supported;
+changePassword-by-/Me is not. The endpoints answer without a
 token (they describe the protocol, not a customer's data), but a token that is sent must be
 valid.
 """
@@ -55,6 +56,15 @@ class ServiceProviderConfigView(DiscoveryView):
                 "filter": {
                     "supported": True,
                     "maxResults": provisioning_settings.SCIM_MAX_RESULTS,
+                },
+                # RFC 9865 §4: both pagination methods; index is the default (RFC 7644).
+                "pagination": {
+                    "cursor": True,
+                    "index": True,
+                    "defaultPaginationMethod": "index",
+                    "defaultPageSize": provisioning_settings.SCIM_DEFAULT_COUNT,
+                    "maxPageSize": provisioning_settings.SCIM_MAX_RESULTS,
+                    "cursorTimeout": provisioning_settings.SCIM_CURSOR_TIMEOUT,
                 },
                 "changePassword": {"supported": True},
                 "sort": {"supported": True},

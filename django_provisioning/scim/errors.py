@@ -101,6 +101,23 @@ class InvalidValue(ScimError):
     default_detail = "A required value is missing or a value is not compatible."
 
 
+class InvalidCursor(ScimError):
+    """A ``cursor`` this server did not issue for this list (RFC 9865 §3.2)."""
+
+    scim_type = "invalidCursor"
+    default_detail = (
+        "The cursor is invalid: send an empty cursor for the first page, then the "
+        "nextCursor of the previous page."
+    )
+
+
+class ExpiredCursor(ScimError):
+    """A ``cursor`` older than ``SCIM_CURSOR_TIMEOUT`` (RFC 9865 §3.2)."""
+
+    scim_type = "expiredCursor"
+    default_detail = "The cursor has expired: start again with an empty cursor."
+
+
 class NotAuthenticated(ScimError):
     status = 401
     default_detail = "Authentication credentials were not provided or are invalid."

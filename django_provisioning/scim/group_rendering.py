@@ -6,8 +6,8 @@ who have a live link row in the group's connection: ``value`` (the user's SCIM i
 whole: :func:`group_response` streams one group's members from a database cursor in chunks
 (one query, memory bounded by the chunk), and :func:`member_keys` tells from the request's
 ``attributes`` / ``excludedAttributes`` whether members are read at all. A list page
-(:func:`group_page`) loads the members of its groups in one query and stays within the
-``SCIM_MAX_RESPONSE_BYTES`` budget like a page of users.
+(:func:`group_page`) reads the members of its groups from one query, no further than the
+``SCIM_MAX_RESPONSE_BYTES`` budget, and stays within it like a page of users.
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ from django.http import StreamingHttpResponse
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from ..conf import provisioning_settings
 from ..models import Connection, ExternalGroup, GroupGrant
 from ..schema.definitions import GROUP_RESOURCE
-from .messages import LIST_RESPONSE_SCHEMA
+from .cursors import Position, Window
+from .paging import budget, finish, page_keys
 from .renderers import RenderedJSON, to_json
 from .rendering import Projection, base_url
 
@@ -133,6 +133,25 @@ def group_response(
     return response
 
 
+def page_members(
+    root: str, keys: tuple[str, ...], connection: Connection, group_pks: list[Any], room: int
+) -> tuple[dict[Any, list[dict[str, Any]]], Any]:
+    """The members of a page's groups, read from one cursor in the grant index's order until
+    their JSON passes *room* bytes (no page could hold more). Returns them and the group pk
+    the reading stopped in (None when every member was read): that group, and any of a larger
+    pk, are incomplete."""
+    members: dict[Any, list[dict[str, Any]]] = defaultdict(list)
+    used = 0
+    rows = member_rows(connection, group_pks).iterator(chunk_size=STREAM_CHUNK)
+    for group_pk, scim_id, user_name in rows:
+        member = _member(root, keys, scim_id, user_name)
+        members[group_pk].append(member)
+        used += len(to_json(member)) + 1
+        if used > room:
+            return members, group_pk
+    return members, None
+
+
 def group_page(
     request: Request,
     ordered: QuerySet[ExternalGroup],
@@ -140,39 +159,42 @@ def group_page(
     projection: Projection,
     *,
     total: int,
-    start: int,
-    count: int,
+    window: Window,
 ) -> RenderedJSON:
-    """A ListResponse of groups *start* .. *start* + *count* - 1, cut short at
-    ``SCIM_MAX_RESPONSE_BYTES``; the members of the page's groups in one query, when the
-    request returns them."""
+    """The ListResponse of the page *window* of *ordered* (:mod:`.paging`), cut short at
+    ``SCIM_MAX_RESPONSE_BYTES``. The members of the page's groups come from one query, read
+    only as far as the budget: memory stays bounded by it, however large the groups. A first
+    group larger than the budget is still served, alone (its members then read apart)."""
     parts: list[bytes] = []
-    if count and total >= start:
-        rows = list(ordered[start - 1 : start - 1 + count])
-        keys = member_keys(projection)
-        members: dict[Any, list[dict[str, Any]]] = defaultdict(list)
-        if keys is not None and rows:
-            root = base_url(request)
-            for group_pk, scim_id, user_name in member_rows(connection, [r.pk for r in rows]):
-                members[group_pk].append(_member(root, keys, scim_id, user_name))
-        budget = provisioning_settings.SCIM_MAX_RESPONSE_BYTES - 200
+    more = False
+    last: Position | None = None
+    if window.cursor or total >= window.start:
+        keys, more = page_keys(ordered, window, "pk")
+        rows = list(ordered.filter(pk__in=[key[0] for key in keys])) if keys else []
+        keys_of = member_keys(projection)
+        room = budget(total, window)
+        root = base_url(request)
+        members: dict[Any, list[dict[str, Any]]] = {}
+        stopped: Any = None
+        if keys_of is not None and rows:
+            members, stopped = page_members(root, keys_of, connection, [r.pk for r in rows], room)
         used = 0
         for row in rows:
+            if keys_of is not None and stopped is not None and row.pk >= stopped:
+                if parts:
+                    more = True  # its members did not fit: the next page starts with it
+                    break
+                own = member_rows(connection, [row.pk])
+                members[row.pk] = [_member(root, keys_of, v, name) for _pk, v, name in own]
             row.connection = connection
             resource = projection(render_group(request, row))
             if members.get(row.pk):
                 resource["members"] = members[row.pk]
             part = to_json(resource)
-            if parts and used + len(part) + 1 > budget:
+            if parts and used + len(part) + 1 > room:
+                more = True
                 break
             parts.append(part)
             used += len(part) + 1
-    head = to_json(
-        {
-            "schemas": [LIST_RESPONSE_SCHEMA],
-            "totalResults": total,
-            "itemsPerPage": len(parts),
-            "startIndex": start,
-        }
-    )[:-1]
-    return RenderedJSON(head + b',"Resources":[' + b",".join(parts) + b"]}")
+            last = Position(row.created_at, row.pk)
+    return finish(parts, total, window, more, last)

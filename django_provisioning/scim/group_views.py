@@ -16,13 +16,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from .. import counters, group_writes
-from ..conf import provisioning_settings
 from ..models import Connection, ExternalGroup
 from ..schema.definitions import GROUP_RESOURCE
 from ..schema.document import canonicalize
 from . import errors
 from .authentication import connection_of
-from .base import ScimView, parse_int
+from .base import ScimView
+from .cursors import read_window
 from .filtering.compiler import order_by_for
 from .filtering.filterset import ScimGroupFilterSet
 from .filtering.group_columns import GroupResolver
@@ -78,9 +78,7 @@ def list_groups(request: Request, view: GroupQueryView, connection: Connection) 
     descending = bool(sort_by) and sort_order == "descending"
     resolver = GroupResolver(connection, index=False)
     order = order_by_for(sort_by or None, connection, descending=descending, resolver=resolver)
-    start = max(parse_int(params.get("startIndex"), "startIndex", 1), 1)
-    count = parse_int(params.get("count"), "count", provisioning_settings.SCIM_DEFAULT_COUNT)
-    count = min(max(count, 0), provisioning_settings.SCIM_MAX_RESULTS)
+    window = read_window(params, connection, "Group", sort_by=sort_by)
     projection = Projection(params, GROUP_RESOURCE)
     total = unfiltered_total(connection, params, counters.GROUPS)
     if total is None:
@@ -91,8 +89,7 @@ def list_groups(request: Request, view: GroupQueryView, connection: Connection) 
         connection,
         projection,
         total=total,
-        start=start,
-        count=count,
+        window=window,
     )
     return Response(page)
 

@@ -1,16 +1,21 @@
-"""A ListResponse page built within a byte budget (RFC 7644 §3.4.2.4).
+"""A ListResponse page built within a byte budget (RFC 7644 §3.4.2.4), by index or by cursor.
 
 ``count`` bounds a page in resources, but a resource can be large: a page of 40 users
 stuffed to the value limits was ~35 MiB. So a page is also bounded in bytes
 (``SCIM_MAX_RESPONSE_BYTES``): each resource is serialized as it is rendered, and the page
 ends before the one that would cross the budget. RFC 7644 §3.4.2.4 allows fewer results than
 asked for: ``itemsPerPage`` says how many the page holds, ``totalResults`` stays the total,
-and a client continues from ``startIndex + itemsPerPage``. A page holds at least one resource
-while any remain, however large, so paging always progresses.
+and a client continues from ``startIndex + itemsPerPage`` (or from the ``nextCursor``, which
+names the last resource served). A page holds at least one resource while any remain, however
+large, so paging always progresses.
 
-Rows are read in chunks and rendering stops at the budget, so the rows past it are neither
-rendered nor (beyond the current chunk) loaded. Queries stay fixed whatever the page size:
-the page's keys, the groups of those users, then the rows themselves.
+The page's keys are read first, from the list-order index alone (``(connection, created_at, id,
+user)`` of live link rows; ``(connection, created_at, id)`` of groups): the rows a deep
+``startIndex`` skips are index entries, never table rows or joins. A cursor page reads its keys
+after the cursor's position (:mod:`.cursors`), one more than ``count`` to tell whether another
+page follows. Rows are then read by key, in chunks, and rendering stops at the budget, so the
+rows past it are neither rendered nor (beyond the current chunk) loaded. Queries stay fixed
+whatever the page size: the page's keys, the groups of those users, then the rows themselves.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from django.db.models import QuerySet
 
 from ..conf import provisioning_settings
 from ..models import Connection, ExternalIdentity
+from .cursors import MAX_CURSOR_LENGTH, Position, Window
 from .messages import LIST_RESPONSE_SCHEMA
 from .renderers import RenderedJSON, to_json
 from .rendering import groups_of_users
@@ -32,15 +38,50 @@ CHUNK_SIZE = 20
 Render = Callable[[ExternalIdentity, list[dict[str, Any]] | None], dict[str, Any]]
 
 
-def _envelope(total: int, items: int, start: int) -> bytes:
-    return to_json(
-        {
-            "schemas": [LIST_RESPONSE_SCHEMA],
-            "totalResults": total,
-            "itemsPerPage": items,
-            "startIndex": start,
-        }
-    )
+def envelope(total: int, items: int, window: Window, next_cursor: str | None = None) -> bytes:
+    """The ListResponse without its ``Resources``: ``startIndex`` for index pagination,
+    ``nextCursor`` (while another page follows) for cursor pagination."""
+    body: dict[str, Any] = {
+        "schemas": [LIST_RESPONSE_SCHEMA],
+        "totalResults": total,
+        "itemsPerPage": items,
+    }
+    if not window.cursor:
+        body["startIndex"] = window.start
+    elif next_cursor is not None:
+        body["nextCursor"] = next_cursor
+    return to_json(body)
+
+
+def budget(total: int, window: Window) -> int:
+    """Bytes left for the resources of a page once its envelope is written."""
+    longest = "x" * MAX_CURSOR_LENGTH if window.cursor else None
+    head = envelope(total, window.count, window, longest) + b',"Resources":[]'
+    return int(provisioning_settings.SCIM_MAX_RESPONSE_BYTES) - len(head)
+
+
+def page_keys(ordered: QuerySet[Any], window: Window, *fields: str) -> tuple[list[Any], bool]:
+    """The *fields* of the page's rows in *ordered* (its default order), and whether rows
+    follow them (cursor pagination only). Only columns of the list-order index are read."""
+    if not window.count:
+        return [], False
+    if window.cursor:
+        rows = ordered.filter(window.after.after()) if window.after else ordered
+        keys = list(rows.values_list(*fields, "created_at")[: window.count + 1])
+        return keys[: window.count], len(keys) > window.count
+    offset = window.start - 1
+    return list(ordered.values_list(*fields)[offset : offset + window.count]), False
+
+
+def finish(
+    parts: list[bytes], total: int, window: Window, more: bool, last: Position | None
+) -> RenderedJSON:
+    """The ListResponse of *parts*; *more*: resources follow the last one served (*last*)."""
+    next_cursor = None
+    if window.cursor and more:
+        next_cursor = window.next_cursor(last or window.after)
+    head = envelope(total, len(parts), window, next_cursor)[:-1]
+    return RenderedJSON(head + b',"Resources":[' + b",".join(parts) + b"]}")
 
 
 def list_page(
@@ -48,28 +89,28 @@ def list_page(
     connection: Connection,
     *,
     total: int,
-    start: int,
-    count: int,
+    window: Window,
     render: Render,
 ) -> RenderedJSON:
-    """The ListResponse of resources *start* .. *start* + *count* - 1 of *ordered*, cut short
-    at ``SCIM_MAX_RESPONSE_BYTES``; *render* turns a row and its groups into a resource."""
+    """The ListResponse of the page *window* of *ordered*, cut short at
+    ``SCIM_MAX_RESPONSE_BYTES``; *render* turns a row and its groups into a resource."""
     parts: list[bytes] = []
+    more = False
+    last: Position | None = None
     # start > total: an empty page without a query (an OFFSET past 2**63 is a database error).
-    if count and total >= start:
-        keys = list(ordered.values_list("pk", "user_id")[start - 1 : start - 1 + count])
-        groups = groups_of_users(connection, [user_id for _pk, user_id in keys])
-        rows = ordered.filter(pk__in=[pk for pk, _user_id in keys])
-        budget = provisioning_settings.SCIM_MAX_RESPONSE_BYTES - len(
-            _envelope(total, count, start) + b',"Resources":[]'
-        )
+    if window.cursor or total >= window.start:
+        keys, more = page_keys(ordered, window, "pk", "user_id")
+        groups = groups_of_users(connection, [key[1] for key in keys]) if keys else {}
+        rows = ordered.filter(pk__in=[key[0] for key in keys])
+        room = budget(total, window)
         used = 0
-        for identity in rows.iterator(chunk_size=CHUNK_SIZE):
+        for identity in rows.iterator(chunk_size=CHUNK_SIZE) if keys else ():
             identity.connection = connection  # already loaded: no query per row
             part = to_json(render(identity, groups.get(identity.user_id)))
-            if parts and used + len(part) + 1 > budget:
+            if parts and used + len(part) + 1 > room:
+                more = True
                 break  # the next page starts here
             parts.append(part)
             used += len(part) + 1
-    head = _envelope(total, len(parts), start)[:-1]
-    return RenderedJSON(head + b',"Resources":[' + b",".join(parts) + b"]}")
+            last = Position(identity.created_at, identity.pk)
+    return finish(parts, total, window, more, last)

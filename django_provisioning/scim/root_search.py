@@ -7,7 +7,8 @@ those of ``/Users/.search`` and ``/Groups/.search``, with two differences for at
 does not have (``userName`` for Groups, ``members`` for Users): in the filter they compare false
 for that type (so ``userName eq "a" or displayName eq "G"`` finds the user and the group), and
 as ``sortBy`` they leave that type in its default order (``sortBy`` orders within each type).
-A filter that names an attribute *no* type has is ``400 invalidFilter``.
+A filter that names an attribute *no* type has is ``400 invalidFilter``. Cursor pagination
+(RFC 9865) is not offered here (``400 invalidValue``): each type's own search offers it.
 """
 
 from __future__ import annotations
@@ -42,6 +43,12 @@ class RootSearchView(UserQueryView):
 
     def post(self, request: Request) -> Response:
         params = dict(search_params(request.data))
+        if params.pop("cursor", None) is not None:
+            # One cursor would have to span two lists (Users, then Groups): page by index.
+            raise errors.InvalidValue(
+                "'cursor' is not supported by the root /.search: use 'startIndex', or "
+                "/Users/.search and /Groups/.search."
+            )
         start = max(parse_int(params.get("startIndex"), "startIndex", 1), 1)
         count = parse_int(params.get("count"), "count", provisioning_settings.SCIM_DEFAULT_COUNT)
         count = min(max(count, 0), provisioning_settings.SCIM_MAX_RESULTS)

@@ -19,13 +19,13 @@ from rest_framework.response import Response
 
 from .. import counters, provisioning
 from ..adapter import DefaultAdapter, get_adapter
-from ..conf import provisioning_settings
 from ..models import Connection, ExternalGroup, ExternalIdentity
 from ..schema.definitions import USER_RESOURCE
 from ..schema.document import canonicalize, check_immutable
 from . import errors
 from .authentication import connection_of
-from .base import ScimView, parse_int
+from .base import ScimView
+from .cursors import read_window
 from .filtering.backend import ScimFilterBackend
 from .filtering.compiler import order_by_for
 from .messages import SEARCH_REQUEST_SCHEMA
@@ -117,10 +117,7 @@ def list_users(request: Request, view: UserQueryView, connection: Connection) ->
     # sortOrder without sortBy has nothing to order by (RFC 7644 §3.4.2.3): ignored.
     descending = bool(sort_by) and sort_order == "descending"
     order = order_by_for(sort_by or None, connection, descending=descending)
-    # RFC 7644 §3.4.2.4: startIndex < 1 is 1; a negative count is 0.
-    start = max(parse_int(params.get("startIndex"), "startIndex", 1), 1)
-    count = parse_int(params.get("count"), "count", provisioning_settings.SCIM_DEFAULT_COUNT)
-    count = min(max(count, 0), provisioning_settings.SCIM_MAX_RESULTS)
+    window = read_window(params, connection, "User", sort_by=sort_by)
     projection = Projection(params)
     total = unfiltered_total(connection, params, counters.USERS)
     if total is None:
@@ -129,8 +126,7 @@ def list_users(request: Request, view: UserQueryView, connection: Connection) ->
         qs.order_by(*order),
         connection,
         total=total,
-        start=start,
-        count=count,
+        window=window,
         render=lambda identity, groups: projection(render_user(request, identity, groups)),
     )
     return Response(page)  # cut short at SCIM_MAX_RESPONSE_BYTES; itemsPerPage says so
@@ -144,7 +140,7 @@ def search_params(data: Any) -> dict[str, Any]:
         not isinstance(schemas, list) or SEARCH_REQUEST_SCHEMA not in schemas
     ):
         raise errors.InvalidSyntax(f"'schemas' must be [\"{SEARCH_REQUEST_SCHEMA}\"].")
-    params = {k: data.get(k) for k in ("sortBy", "sortOrder", "startIndex", "count")}
+    params = {k: data.get(k) for k in ("sortBy", "sortOrder", "startIndex", "count", "cursor")}
     # Every spelling of "filter" (names are case-insensitive): filter_text applies the one
     # there is and refuses two, rather than drop one.
     params.update({k: v for k, v in data.items() if isinstance(k, str) and k.lower() == "filter"})

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from django.contrib.auth import get_user_model
 from django.core.exceptions import FieldDoesNotExist
 from django.db import models
-from django.db.models import OuterRef, Q
+from django.db.models import Exists, OuterRef, Q
 from django.db.models.fields.json import KeyTextTransform, KeyTransform
 from django.db.models.lookups import IsNull
 
@@ -70,6 +70,17 @@ class MultiValued:
     columns: dict[str, Column]
     primary_first: tuple[str, ...] = ("pk",)
     sub: Column | None = None
+    #: The same rows of every resource, not correlated, and the column naming the resource
+    #: (``identity_id``): a filter is then ``pk IN (SELECT identity_id ...)``, one subquery the
+    #: value indexes serve, not an ``EXISTS`` per resource (SQLite runs those row by row).
+    every_row: Callable[[], models.QuerySet[Any]] | None = None
+    owner: str = "identity_id"
+
+    def having(self, condition: Q) -> Q:
+        """The resources with an element (a row) that meets *condition*."""
+        if self.every_row is not None:
+            return Q(pk__in=self.every_row().filter(condition).values(self.owner))
+        return Q(Exists(self.rows().filter(condition)))
 
 
 @dataclass(frozen=True)
@@ -250,6 +261,7 @@ class Resolver:
             lambda: ExternalIdentityValue.objects.filter(identity=OuterRef("pk"), attribute=name),
             {"value": column},
             sub=column,
+            every_row=lambda: ExternalIdentityValue.objects.filter(attribute=name),
         )
 
     def values(self, name: str, attr: Attribute) -> MultiValued:
@@ -285,6 +297,7 @@ class Resolver:
             ),
             columns,
             primary_first=("-primary", "pk"),
+            every_row=lambda: ExternalIdentityValue.objects.filter(attribute=attr.name),
         )
 
     def groups(self, attr: Attribute) -> MultiValued:

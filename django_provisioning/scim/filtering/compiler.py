@@ -22,13 +22,15 @@ Where each attribute lives (RFC 7643 §4.1, §4.3 names):
   ``meta.created``/``meta.lastModified`` -> ``created_at``/``updated_at``,
   ``meta.resourceType`` is the constant ``"User"``.
 - ``emails``, ``phoneNumbers``, ``ims``, ``photos``, ``entitlements``, ``roles`` ->
-  ``EXISTS`` over ``ExternalIdentityValue`` (one subquery per clause; a value path keeps all
-  its conditions on the same element). ``value`` compares ``value_normalized`` with a
+  ``pk IN (SELECT identity_id FROM ExternalIdentityValue ...)`` (one uncorrelated subquery per
+  clause, served by the value indexes; a value path keeps all its conditions on the same
+  element). ``value`` compares ``value_normalized`` with a
   casefolded operand, so ``eq`` can use the ``(attribute, value_normalized)`` index.
 - Singular string attributes and sub-attributes (``title``, ``name.givenName``, the
   enterprise ``department``, ``manager.value``; mapped to a user model field or not) ->
-  ``EXISTS`` over their ``ExternalIdentityValue`` row (:mod:`django_provisioning.value_index`),
-  compared as ``emails.value`` is (``value`` if the attribute is caseExact). ``eq`` compares
+  the ``IN`` subquery over their ``ExternalIdentityValue`` row
+  (:mod:`django_provisioning.value_index`), compared as ``emails.value`` is (``value`` if
+  the attribute is caseExact). ``eq`` compares
   whole values, however long (the stored start and a digest); ``ew`` does not match a value
   the index holds the start of only; ``co``, ``sw``, ``gt``..``le`` see its first 1024
   characters.
@@ -70,9 +72,9 @@ from functools import reduce
 from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ValidationError
-from django.db.models import Exists, F, JSONField, OrderBy, Q, Subquery, Value
+from django.db.models import F, JSONField, OrderBy, Q, Subquery, Value
 from django.db.models.fields.json import KeyTextTransform, KeyTransform
-from django.db.models.functions import Left, NullIf, Right, StrIndex
+from django.db.models.functions import NullIf
 from django.db.models.lookups import (
     Contains,
     EndsWith,
@@ -91,6 +93,7 @@ from .columns import Column, ComplexValue, MultiValued, Resolver, Target
 from .evaluate import compare_scalar, prepare_operand
 from .nodes import Compare, Filter, Not, Present, ValuePath, flatten
 from .parser import parse_attr_path
+from .patterns import CASE_EXACT
 
 if TYPE_CHECKING:
     from ...models import Connection
@@ -161,7 +164,7 @@ class _Compiler:
         if target is None:
             return _FALSE
         if isinstance(target, MultiValued) and target.sub is None:
-            return Q(Exists(target.rows().filter(self.compile(expr.filter, target))))
+            return target.having(self.compile(expr.filter, target))
         if isinstance(target, ComplexValue):
             # name[givenName eq "x"]: a singular complex value is its own single element.
             return self.compile(expr.filter, target)
@@ -173,10 +176,7 @@ class _Compiler:
         if isinstance(target, ComplexValue):
             return reduce(lambda a, b: a | b, (self.present(c) for c in target.columns.values()))
         if isinstance(target, MultiValued):
-            rows = target.rows()
-            if target.sub is not None:
-                rows = rows.filter(self.present(target.sub))
-            return Q(Exists(rows))
+            return target.having(self.present(target.sub) if target.sub is not None else _TRUE)
         if target.presence is not None:
             return target.presence
         if target.kind == "const":
@@ -204,7 +204,7 @@ class _Compiler:
             column = target.sub or target.columns.get("value")
             if column is None:
                 raise InvalidFilter(f"'{target.name}' has no value to compare.")
-            return Q(Exists(target.rows().filter(self.leaf(column, op, value))))
+            return target.having(self.leaf(column, op, value))
         return self.leaf(target, op, value)
 
     def leaf(self, col: Column, op: str, value: Any) -> Q:
@@ -288,18 +288,14 @@ def _whole_value(col: Column, op: str, operand: str, condition: Q) -> Q:
 def _case_exact(lhs: Any, op: str, operand: str) -> Q:
     """A case-sensitive comparison on every backend.
 
-    SQLite's LIKE ignores ASCII case, so ``contains``/``startswith``/``endswith`` would not
-    be case-exact there; compare positions and prefixes instead.
+    ``LIKE`` on PostgreSQL (served by the pattern indexes), positions and prefixes where
+    ``LIKE`` ignores case (:mod:`.patterns`).
     """
     expression = _expression(lhs)
     if op in _FOLDED_SUBSTRING and operand == "":
         return _TRUE  # Every string contains, starts and ends with "".
-    if op == "co":
-        return Q(GreaterThan(StrIndex(expression, Value(operand)), 0))
-    if op == "sw":
-        return Q(Exact(Left(expression, len(operand)), Value(operand)))
-    if op == "ew":
-        return Q(Exact(Right(expression, len(operand)), Value(operand)))
+    if op in CASE_EXACT:
+        return Q(CASE_EXACT[op](expression, operand))
     return _lookup(lhs, _ORDER_LOOKUPS[op], operand)
 
 
