@@ -9,10 +9,12 @@ from .connection import (
     CONNECTION_OPTIONS,
     Connection,
     DeprovisionPolicy,
+    DomainSource,
     NameIdFormat,
     ScimToken,
     VerifiedDomain,
 )
+from .domain import DomainClaim
 from .group import ExternalGroup, GroupGrant
 from .identity import ExternalIdentity, ExternalIdentityValue, UserNameClaim, UserSession
 from .saml import SamlAssertionReplay, SamlPendingLogin
@@ -22,6 +24,8 @@ __all__ = [
     "AuditEvent",
     "Connection",
     "DeprovisionPolicy",
+    "DomainClaim",
+    "DomainSource",
     "ExternalGroup",
     "ExternalIdentity",
     "ExternalIdentityValue",
