@@ -351,3 +351,28 @@ def test_a_server_that_trickles_is_cut_off_at_the_deadline(net: Net, settings: A
     with pytest.raises(MetadataError, match=re.escape("did not answer within 0.5 seconds")):
         fetch_metadata("https://public.test/trickle", untrusted=False)
     assert time.monotonic() - started < 2
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://public.test/a b",
+        "https://public.test/x\r\nX-Injected: 1",
+        "https://public.test/\x00",
+    ],
+    ids=["space", "crlf", "nul"],
+)
+def test_spaces_and_control_characters_are_refused(net: Net, url: str) -> None:
+    with pytest.raises(MetadataError, match="spaces or control characters"):
+        fetch_metadata(url, untrusted=True)
+    assert net.dialled == []
+
+
+def test_non_ascii_paths_and_hosts_are_encoded(net: Net) -> None:
+    net.names["xn--bcher-kva.test"] = [PUBLIC]
+    net.server.routes["/caf%C3%A9?q=%C3%A9"] = send(200, BODY)
+
+    with pytest.raises(MetadataError, match="not trusted"):  # the certificate names no such host
+        fetch_metadata("https://bücher.test/café?q=é", untrusted=True)
+    assert fetch_metadata("https://public.test/café?q=é", untrusted=True) == BODY
+    assert net.lookups == ["xn--bcher-kva.test", "public.test"]
