@@ -1,4 +1,5 @@
-"""Admin for connections, SCIM tokens (issue and revoke), link rows and audit events."""
+"""Admin for connections, SCIM tokens (issue and revoke), domain claims (verify by DNS), link
+rows and audit events."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from django.contrib import admin, messages
 from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.utils import timezone
+from django.utils.html import format_html_join
 from django.utils.translation import gettext_lazy as _
 
 from . import groups
@@ -19,11 +22,13 @@ from .models import (
     AuditEvent,
     Connection,
     DeprovisionPolicy,
+    DomainSource,
     ExternalGroup,
     ExternalIdentity,
     ScimToken,
 )
 from .saml.admin_forms import URL_FIELD_OPTIONS, ConnectionAdminForm
+from .saml.metadata_import import MetadataError, certificate_expiry
 from .tokens import issue_token, revoke_token
 
 
@@ -104,7 +109,19 @@ class ConnectionAdmin(admin.ModelAdmin):
     inlines = [ScimTokenInline]
     actions = ["issue_scim_token"]
     fieldsets = (
-        (None, {"fields": ("slug", "name", "is_active", "deprovision_policy", "verified_domains")}),
+        (
+            None,
+            {
+                "fields": (
+                    "slug",
+                    "name",
+                    "is_active",
+                    "deprovision_policy",
+                    "verified_domains",
+                    "dns_verified_domains",
+                )
+            },
+        ),
         (
             _("SAML identity provider"),
             {
@@ -113,6 +130,8 @@ class ConnectionAdmin(admin.ModelAdmin):
                     "idp_sso_url",
                     "idp_slo_url",
                     "idp_x509_certs",
+                    "idp_certificate_expiry",
+                    "idp_metadata_url",
                     "idp_metadata_xml",
                 )
             },
@@ -173,8 +192,34 @@ class ConnectionAdmin(admin.ModelAdmin):
         if obj is not None and obj.from_settings:
             # Settings are authoritative: what is shown is read from them (the row loads with
             # them laid over it), and an edit here would change nothing in force.
-            return [f.name for f in Connection._meta.fields]
-        return ()
+            return [*(f.name for f in Connection._meta.fields), *self.DISPLAYED]
+        return self.DISPLAYED
+
+    DISPLAYED = ("dns_verified_domains", "idp_certificate_expiry")
+
+    @admin.display(description=_("verified by DNS"))
+    def dns_verified_domains(self, obj: Connection) -> str:
+        if obj.pk is None:
+            return "-"
+        rows = obj.domain_claims.filter(source=DomainSource.DNS).values_list("domain", flat=True)
+        return ", ".join(rows) or "-"
+
+    @admin.display(description=_("IdP certificates expire"))
+    def idp_certificate_expiry(self, obj: Connection) -> str:
+        now = timezone.now()
+        lines = []
+        for number, cert in enumerate(obj.idp_x509_certs or [], start=1):
+            try:
+                expiry = certificate_expiry(str(cert))
+            except MetadataError:
+                lines.append((number, str(_("unreadable"))))
+                continue
+            days = (expiry - now).days
+            state = str(_("expired") if expiry <= now else _("in %(days)d days") % {"days": days})
+            lines.append((number, f"{expiry:%Y-%m-%d %H:%M} UTC ({state})"))
+        if not lines:
+            return "-"
+        return format_html_join("", "<div>#{}: {}</div>", lines)
 
     @admin.display(description=_("declared in"))
     def source(self, obj: Connection) -> str:
@@ -279,3 +324,7 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+# The domain claims' admin (verify by DNS) lives beside this module; registered on import.
+from . import domain_admin  # noqa: E402, F401

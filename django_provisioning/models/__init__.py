@@ -9,11 +9,13 @@ from .connection import (
     CONNECTION_OPTIONS,
     Connection,
     DeprovisionPolicy,
+    DomainSource,
     NameIdFormat,
     ScimToken,
     VerifiedDomain,
 )
 from .counter import ConnectionCounter
+from .domain import DomainClaim
 from .group import ExternalGroup, GroupGrant
 from .identity import ExternalIdentity, ExternalIdentityValue, UserNameClaim, UserSession
 from .saml import SamlAssertionReplay, SamlPendingLogin
@@ -24,6 +26,8 @@ __all__ = [
     "Connection",
     "ConnectionCounter",
     "DeprovisionPolicy",
+    "DomainClaim",
+    "DomainSource",
     "ExternalGroup",
     "ExternalIdentity",
     "ExternalIdentityValue",
