@@ -15,6 +15,7 @@ from .connection import (
 )
 from .group import ExternalGroup, GroupGrant
 from .identity import ExternalIdentity, ExternalIdentityValue, UserNameClaim, UserSession
+from .portal import SetupLink
 from .saml import SamlAssertionReplay, SamlPendingLogin
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "SamlAssertionReplay",
     "SamlPendingLogin",
     "ScimToken",
+    "SetupLink",
     "UserNameClaim",
     "UserSession",
     "VerifiedDomain",

@@ -1,0 +1,102 @@
+"""The portal's later steps: test sign-in, SCIM (token and live status), verified domains."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.http import require_http_methods
+
+from ..domains import domain_challenge, verify_domain
+from ..models import SetupLink
+from ..saml.test_signin import begin_test_sign_in, pop_test_result
+from ..scim import recent
+from ..tokens import issue_token
+from .access import page, portal_view, protect
+from .changes import record_change
+from .forms import DomainForm
+from .views import url, vendor_context, vendor_or_404
+
+
+@require_http_methods(["GET", "POST"])
+@portal_view
+def test_view(request: HttpRequest, link: SetupLink, vendor: str) -> HttpResponse:
+    """A button that runs a real SAML sign-in that signs nobody in; then what arrived."""
+    chosen = vendor_or_404(vendor)
+    connection = link.connection
+    if request.method == "POST":
+        if not connection.idp_sso_url:
+            return page(
+                request,
+                link,
+                "test.html",
+                {**vendor_context(request, link, chosen, "test"), "not_ready": True},
+                status=400,
+            )
+        return protect(
+            begin_test_sign_in(request, connection, return_to=url("test", link, chosen.key))
+        )
+    result = pop_test_result(request, connection)
+    return page(
+        request,
+        link,
+        "test.html",
+        {
+            **vendor_context(request, link, chosen, "test"),
+            "result": result,
+            "not_ready": not connection.idp_sso_url,
+        },
+    )
+
+
+def status_rows(link: SetupLink) -> list[dict[str, object]]:
+    rows = recent.recent(link.connection.pk)
+    for row in rows:
+        row["when"] = datetime.fromtimestamp(float(row["time"]), tz=timezone.utc)  # type: ignore[arg-type]
+        row["ok"] = int(row["status"]) < 400  # type: ignore[call-overload]
+    return rows
+
+
+@require_http_methods(["GET", "POST"])
+@portal_view
+def scim_view(request: HttpRequest, link: SetupLink, vendor: str) -> HttpResponse:
+    """The SCIM base URL, a token issued on request (shown once), the IdP's steps, status."""
+    chosen = vendor_or_404(vendor)
+    token = ""
+    if request.method == "POST":
+        row, token = issue_token(link.connection, name=f"{chosen.name} (setup portal)")
+        record_change(
+            link, "scim_token", target=row.prefix, vendor=chosen.key, token_prefix=row.prefix
+        )
+    return page(
+        request,
+        link,
+        "scim.html",
+        {
+            **vendor_context(request, link, chosen, "scim"),
+            "token": token,
+            "requests": status_rows(link),
+        },
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@portal_view
+def domains_view(request: HttpRequest, link: SetupLink) -> HttpResponse:
+    """The TXT record that proves a domain, and the button that checks it."""
+    connection = link.connection
+    form = DomainForm(request.POST or None)
+    context: dict[str, object] = {"form": form, "verified": connection.verified_domains}
+    if request.method == "POST":
+        if not form.is_valid():
+            return page(request, link, "domains.html", context, status=400)
+        domain = form.cleaned_data["domain"]
+        context["challenge"] = domain_challenge(connection, domain)
+        if request.POST.get("action") == "verify":
+            result = verify_domain(connection, domain)
+            context["result"] = result
+            if result.verified:
+                record_change(link, "domain_verified", target=domain, domain=domain)
+                connection.refresh_from_db()
+                context["verified"] = connection.verified_domains
+    return page(request, link, "domains.html", context)
