@@ -115,6 +115,7 @@ class ConnectionAdmin(admin.ModelAdmin):
                     "idp_sso_url",
                     "idp_slo_url",
                     "idp_x509_certs",
+                    "idp_metadata_url",
                     "idp_metadata_xml",
                 )
             },

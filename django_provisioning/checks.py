@@ -50,7 +50,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
                 errors.append(
                     Error(
                         f"{SETTINGS_NAME}[{key!r}] = {value!r} cannot be imported: {exc}.",
-                        hint=f"Give the dotted path of a class, e.g. {DEFAULTS[key]!r}.",
+                        hint=f"Give a dotted path that imports, e.g. {DEFAULTS[key]!r}.",
                         obj=SETTINGS_NAME,
                         id="django_provisioning.E002",
                     )
@@ -126,9 +126,12 @@ POSITIVE_INTEGERS = (
     "RETRY_AFTER",
     "USERNAME_ATTEMPTS",
     "SCIM_BULK_MAX_OPERATIONS",
+    "METADATA_MAX_BYTES",
 )
 #: Seconds that may be zero or a fraction.
 NON_NEGATIVE_NUMBERS = ("WRITE_RETRY_BACKOFF",)
+#: Seconds that may be a fraction but not zero.
+POSITIVE_NUMBERS = ("METADATA_FETCH_TIMEOUT",)
 
 
 def _check_numbers(user: dict[str, Any]) -> list[CheckMessage]:
@@ -150,12 +153,13 @@ def _check_numbers(user: dict[str, Any]) -> list[CheckMessage]:
             obj=SETTINGS_NAME,
             id="django_provisioning.E009",
         )
-        for key in NON_NEGATIVE_NUMBERS
+        for key in NON_NEGATIVE_NUMBERS + POSITIVE_NUMBERS
         if key in user
         and (
             isinstance(user[key], bool)
             or not isinstance(user[key], (int, float))
             or not user[key] >= 0
+            or (key in POSITIVE_NUMBERS and not user[key] > 0)
         )
     ]
     return errors

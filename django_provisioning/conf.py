@@ -92,6 +92,17 @@ DEFAULTS: dict[str, Any] = {
     "SAML_LOGOUT_REDIRECT_URL": "/",
     # Seconds an AuthnRequest id stays valid in the browser session.
     "SAML_REQUEST_TTL": 600,
+    # IdP metadata fetched from a URL (import_idp_metadata, refresh_idp_metadata, the setup
+    # portal): seconds to wait (per network wait and for the whole fetch) and the largest body.
+    "METADATA_FETCH_TIMEOUT": 10,
+    "METADATA_MAX_BYTES": 1_048_576,
+    # Hosts ("host" or "host:port") a metadata URL given in the setup portal may name although
+    # they resolve to a private or loopback address, over http:// too. Honoured only while
+    # settings.DEBUG is true (the demo's development IdP on 127.0.0.1).
+    "METADATA_FETCH_ALLOWED_HOSTS": [],
+    # Dotted path of a callable(name) -> list of the TXT strings of that DNS name ([] when it
+    # has none), that domain verification asks (django_provisioning.domains).
+    "DOMAIN_TXT_RESOLVER": "django_provisioning.domains.dns_txt_records",
     # Attempts a core write transaction makes when the database reports a deadlock, a
     # serialization failure or a SQLite lock, and the pause before the second attempt in
     # seconds (doubled for each further one, with jitter). See django_provisioning.db.
@@ -108,7 +119,7 @@ DEFAULTS: dict[str, Any] = {
     "PORTAL_RECENT_SCIM_REQUESTS": 20,
 }
 
-IMPORT_STRINGS: frozenset[str] = frozenset({"ADAPTER"})
+IMPORT_STRINGS: frozenset[str] = frozenset({"ADAPTER", "DOMAIN_TXT_RESOLVER"})
 
 
 class ProvisioningSettings:

@@ -8,20 +8,40 @@ A domain is verified for one connection only. The database keeps it so: every co
 settings are checked against each other by system check ``django_provisioning.E030`` and
 against the database by ``E031``; their claims are written when their row is created and again
 after every ``migrate`` (:func:`sync_declared_domains`).
+
+A connection can also prove a domain itself, by DNS: :func:`domain_challenge` gives the TXT
+record to publish (and keeps a pending :class:`~django_provisioning.models.DomainClaim`),
+:func:`verify_domain` looks it up with the ``DOMAIN_TXT_RESOLVER`` and, on a match, writes the
+domain's ``VerifiedDomain`` row with ``source="dns"``. Such a row is kept when the connection's
+``verified_domains`` change, and counts like the others for e-mail linking and home-realm
+discovery.
 """
 
 from __future__ import annotations
 
+import re
+import secrets
 from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from django.core.checks import CheckMessage, Error, Tags, register
-from django.db import DEFAULT_DB_ALIAS, DatabaseError, transaction
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
 
+from .conf import provisioning_settings
 from .connections import get_connection
 from .declared import declared_connections, normalize_domains, settings_connections
 from .exceptions import DomainTaken
-from .models import Connection, VerifiedDomain
+from .models import AuditEvent, Connection, DomainClaim, DomainSource, VerifiedDomain
+
+#: The DNS name that carries the proof is this label before the domain.
+RECORD_LABEL = "_django-provisioning"
+#: The TXT value is this prefix and the claim's token.
+RECORD_PREFIX = "django-provisioning-verification="
+_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
 
 
 def email_domain(email: str) -> str:
@@ -43,13 +63,157 @@ def connection_for_email(email: str) -> Connection | None:
         if domain in normalize_domains(options["verified_domains"]):
             return get_connection(slug, active_only=True)
     claim = (
-        VerifiedDomain.objects.filter(domain=domain, connection__from_settings=False)
+        VerifiedDomain.objects.filter(domain=domain)
+        .filter(Q(connection__from_settings=False) | Q(source=DomainSource.DNS))
         .select_related("connection")
         .first()
     )
     if claim is None or not claim.connection.is_active:
         return None
     return claim.connection
+
+
+@dataclass(frozen=True)
+class DomainChallenge:
+    """The TXT record that proves *domain* for a connection: publish ``record_value`` at
+    ``record_name``."""
+
+    domain: str
+    record_name: str
+    record_value: str
+
+
+@dataclass(frozen=True)
+class DomainVerificationResult:
+    """What :func:`verify_domain` found: ``message`` says it in words for the domain's admin."""
+
+    verified: bool
+    message: str
+
+
+class DomainLookupError(Exception):
+    """The DNS could not answer (timeout, no name server): a resolver raises it to say so."""
+
+
+def clean_domain(domain: str) -> str:
+    """*domain* lowercased and without a final dot; ValueError when it is no domain name."""
+    value = str(domain or "").strip().lower().rstrip(".")
+    try:
+        value = value.encode("idna").decode("ascii") if value else value
+    except UnicodeError:
+        raise ValueError(f"{domain!r} is not a domain name.") from None
+    labels = value.split(".")
+    if len(value) > 253 or len(labels) < 2 or not all(_LABEL.fullmatch(x) for x in labels):
+        raise ValueError(f"{domain!r} is not a domain name (like example.com).")
+    return value
+
+
+def domain_challenge(connection: Connection, domain: str) -> DomainChallenge:
+    """The TXT record that proves *domain* for *connection*; keeps the pending claim.
+
+    Asking again returns the same record (one :class:`DomainClaim` per connection and domain),
+    so a record already published stays good. ValueError when *domain* is not a domain name.
+    """
+    name = clean_domain(domain)
+    claim, _created = DomainClaim.objects.get_or_create(
+        connection=connection, domain=name, defaults={"token": secrets.token_urlsafe(24)}
+    )
+    return DomainChallenge(
+        domain=name,
+        record_name=f"{RECORD_LABEL}.{name}",
+        record_value=f"{RECORD_PREFIX}{claim.token}",
+    )
+
+
+def dns_txt_records(name: str) -> list[str]:
+    """The TXT strings of *name* by the system's DNS resolver (dnspython); [] when none.
+
+    The default ``DOMAIN_TXT_RESOLVER``. A record split into several strings is joined.
+    Raises :class:`DomainLookupError` when the DNS does not answer.
+    """
+    import dns.exception
+    import dns.resolver
+
+    try:
+        answer = dns.resolver.resolve(name, "TXT", lifetime=5.0)
+    except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
+        return []
+    except dns.exception.DNSException as exc:
+        raise DomainLookupError(str(exc) or type(exc).__name__) from exc
+    return [
+        b"".join(rdata.strings).decode("utf-8", "replace")
+        for rdata in answer  # type: ignore[attr-defined]
+    ]
+
+
+def _taken_elsewhere(domain: str) -> DomainVerificationResult:
+    return DomainVerificationResult(
+        False,
+        f"The domain {domain} is already verified for another connection, and a domain is "
+        "verified for one connection at a time. Nothing was changed; if this is wrong, ask "
+        "the application's administrators.",
+    )
+
+
+def verify_domain(
+    connection: Connection,
+    domain: str,
+    *,
+    resolver: Callable[[str], list[str]] | None = None,
+) -> DomainVerificationResult:
+    """Look up the TXT record of *domain*'s challenge; on a match, verify it for *connection*.
+
+    *resolver* (default: the ``DOMAIN_TXT_RESOLVER`` setting) maps a DNS name to its TXT
+    strings. Nothing is written unless the record matches and no other connection has the
+    domain; the unique ``VerifiedDomain.domain`` settles two connections verifying at once.
+    """
+    try:
+        name = clean_domain(domain)
+    except ValueError as exc:
+        return DomainVerificationResult(False, str(exc))
+    if VerifiedDomain.objects.filter(connection=connection, domain=name).exists():
+        return DomainVerificationResult(True, f"The domain {name} is verified already.")
+    claim = DomainClaim.objects.filter(connection=connection, domain=name).first()
+    if claim is None:
+        return DomainVerificationResult(
+            False, f"No verification of {name} was started: ask for its TXT record first."
+        )
+    if claimed_elsewhere(connection.slug, [name]):
+        return _taken_elsewhere(name)
+    record_name = f"{RECORD_LABEL}.{name}"
+    expected = f"{RECORD_PREFIX}{claim.token}"
+    lookup = resolver or provisioning_settings.DOMAIN_TXT_RESOLVER
+    try:
+        values = [str(value).strip() for value in lookup(record_name)]
+    except Exception as exc:  # any resolver failure is the admin's "try again", never a 500
+        return DomainVerificationResult(
+            False,
+            f"The DNS lookup of {record_name} failed ({exc or type(exc).__name__}); try again "
+            "in a few minutes.",
+        )
+    if expected not in values:
+        found = "no TXT record" if not values else f"{len(values)} TXT record(s), none matching"
+        return DomainVerificationResult(
+            False,
+            f"The DNS has {found} at {record_name}. Add a TXT record there with the value "
+            f"{expected} (DNS changes can take a while to appear), then verify again.",
+        )
+    try:
+        with transaction.atomic():
+            VerifiedDomain.objects.create(
+                domain=name, connection=connection, source=DomainSource.DNS
+            )
+            DomainClaim.objects.filter(pk=claim.pk).update(verified_at=timezone.now())
+            AuditEvent.objects.create(
+                connection=connection,
+                source=AuditEvent.Source.SAML,
+                action="domain_verified",
+                target=name,
+                detail={"domain": name, "by": "dns", "record": record_name},
+            )
+    except IntegrityError:  # another connection verified it meanwhile
+        return _taken_elsewhere(name)
+    return DomainVerificationResult(True, f"The domain {name} is verified for {connection}.")
 
 
 def claimed_elsewhere(slug: str, domains: Any) -> dict[str, str]:

@@ -55,6 +55,8 @@ def test_unknown_key_is_reported_with_hint():
 
 def test_bad_import_string_is_reported():
     assert _ids(ADAPTER="nowhere.Adapter") == ["django_provisioning.E002"]
+    assert _ids(DOMAIN_TXT_RESOLVER="nowhere.txt") == ["django_provisioning.E002"]
+    assert _ids(DOMAIN_TXT_RESOLVER="tests.test_domain_dns.fake_txt") == []
 
 
 def test_not_a_dict():
@@ -110,6 +112,13 @@ def test_numbers_are_checked(value):
 def test_retry_backoff_is_checked(value):
     assert _ids(WRITE_RETRY_BACKOFF=value) == ["django_provisioning.E009"]
     assert _ids(WRITE_RETRY_BACKOFF=0) == _ids(WRITE_RETRY_BACKOFF=0.25) == []
+
+
+@pytest.mark.parametrize("value", ["600", 0, -1, None])
+def test_metadata_fetch_limits_are_checked(value):
+    assert _ids(METADATA_MAX_BYTES=value) == ["django_provisioning.E009"]
+    assert _ids(METADATA_FETCH_TIMEOUT=value) == ["django_provisioning.E009"]
+    assert _ids(METADATA_MAX_BYTES=4096, METADATA_FETCH_TIMEOUT=2.5) == []
 
 
 @pytest.mark.parametrize("value", ["600", 0, -1, None])

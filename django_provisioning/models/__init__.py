@@ -9,10 +9,12 @@ from .connection import (
     CONNECTION_OPTIONS,
     Connection,
     DeprovisionPolicy,
+    DomainSource,
     NameIdFormat,
     ScimToken,
     VerifiedDomain,
 )
+from .domain import DomainClaim
 from .group import ExternalGroup, GroupGrant
 from .identity import ExternalIdentity, ExternalIdentityValue, UserNameClaim, UserSession
 from .portal import SetupLink
@@ -23,6 +25,8 @@ __all__ = [
     "AuditEvent",
     "Connection",
     "DeprovisionPolicy",
+    "DomainClaim",
+    "DomainSource",
     "ExternalGroup",
     "ExternalIdentity",
     "ExternalIdentityValue",

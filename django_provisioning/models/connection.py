@@ -70,6 +70,15 @@ class Connection(models.Model):
         blank=True,
         help_text=_("PEM or base64 certificates; several during a rollover."),
     )
+    idp_metadata_url = models.URLField(
+        _("IdP metadata URL"),
+        max_length=1024,
+        blank=True,
+        help_text=_(
+            "Where the IdP publishes its SAML metadata: refresh_idp_metadata fetches it again "
+            "and takes new signing certificates (rollover) and URLs from it."
+        ),
+    )
     # SAML service provider options
     name_id_format = models.CharField(
         _("NameID format"), max_length=128, choices=NameIdFormat.choices, default=NameIdFormat.EMAIL
@@ -174,7 +183,8 @@ class Connection(models.Model):
         from ..declared import declared_connections
 
         wanted = set(normalize_domains(self.verified_domains))
-        claims = VerifiedDomain.objects.filter(connection=self)
+        # Only the rows this field wrote: a domain proven by DNS stays until revoked.
+        claims = VerifiedDomain.objects.filter(connection=self, source=DomainSource.SETTINGS)
         claims.exclude(domain__in=wanted).delete()
         held = dict(
             VerifiedDomain.objects.filter(domain__in=wanted).values_list(
@@ -207,23 +217,45 @@ class Connection(models.Model):
         return declared_tenant(self.slug)
 
     def owns_email_domain(self, email: str) -> bool:
-        """True when the domain of *email* is one of this connection's verified domains."""
+        """True when the domain of *email* is verified for this connection.
+
+        By its ``verified_domains`` (no query) or by a DNS TXT record (one indexed lookup of
+        its :class:`VerifiedDomain` rows, :mod:`django_provisioning.domains`).
+        """
         _local, at, domain = (email or "").rpartition("@")
+        domain = domain.strip().lower().rstrip(".")
         if not at or not domain:
             return False
-        return domain.strip().lower().rstrip(".") in normalize_domains(self.verified_domains)
+        if domain in normalize_domains(self.verified_domains):
+            return True
+        if self.pk is None:
+            return False
+        return VerifiedDomain.objects.filter(
+            connection=self, domain=domain, source=DomainSource.DNS
+        ).exists()
+
+
+class DomainSource(models.TextChoices):
+    SETTINGS = "settings", _("settings or admin")
+    DNS = "dns", _("DNS TXT record")
 
 
 class VerifiedDomain(models.Model):
     """An e-mail domain verified for one connection: the claim the database keeps unique.
 
-    Written by :meth:`Connection.save` from the connection's ``verified_domains`` (never by
-    hand), lowercased. Home-realm discovery reads it (:mod:`django_provisioning.domains`).
+    Written lowercased, never by hand: by :meth:`Connection.save` from the connection's
+    ``verified_domains`` (``source="settings"``), or by
+    :func:`django_provisioning.domains.verify_domain` when the domain's owner proved it with a
+    DNS TXT record (``source="dns"``). Home-realm discovery reads it
+    (:mod:`django_provisioning.domains`).
     """
 
     domain = models.CharField(_("domain"), max_length=253, unique=True)
     connection = models.ForeignKey(
         Connection, on_delete=models.CASCADE, related_name="domain_claims"
+    )
+    source = models.CharField(
+        _("verified by"), max_length=8, choices=DomainSource.choices, default=DomainSource.SETTINGS
     )
 
     class Meta:

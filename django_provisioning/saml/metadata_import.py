@@ -8,9 +8,15 @@ redirect-binding SSO and SLO URLs and every signing certificate (several during 
 
 from __future__ import annotations
 
+import base64
+import binascii
+import re
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
+from cryptography import x509
 from onelogin.saml2.constants import OneLogin_Saml2_Constants as C
 from onelogin.saml2.idp_metadata_parser import OneLogin_Saml2_IdPMetadataParser
 
@@ -21,6 +27,7 @@ if TYPE_CHECKING:
     from ..models import Connection
 
 NS_MD = "urn:oasis:names:tc:SAML:2.0:metadata"
+_PEM_ARMOUR = re.compile(r"-----(BEGIN|END) CERTIFICATE-----")
 
 
 class MetadataError(ValueError):
@@ -98,3 +105,93 @@ def apply_idp_metadata(connection: Connection, metadata: IdpMetadata) -> list[st
     for name in changed:
         setattr(connection, name, values[name])
     return changed
+
+
+def _certificate(cert_pem_or_b64: str) -> x509.Certificate:
+    """The X.509 certificate in PEM or bare base64 (DER) text; MetadataError otherwise."""
+    body = "".join(_PEM_ARMOUR.sub("", cert_pem_or_b64 or "").split())
+    try:
+        return x509.load_der_x509_certificate(base64.b64decode(body, validate=True))
+    except (ValueError, binascii.Error) as exc:
+        raise MetadataError("A signing certificate is not a readable X.509 certificate.") from exc
+
+
+def certificate_expiry(cert_pem_or_b64: str) -> datetime:
+    """When the certificate (PEM or base64) expires, in UTC; MetadataError if unreadable."""
+    return _certificate(cert_pem_or_b64).not_valid_after_utc
+
+
+def certificate_label(cert_pem_or_b64: str) -> str:
+    """A short name of a certificate an administrator can match with the IdP's console."""
+    cert = _certificate(cert_pem_or_b64)
+    names = cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
+    subject = str(names[0].value) if names else cert.subject.rfc4514_string() or "no subject"
+    return f"{subject!r} (serial {cert.serial_number:x})"
+
+
+def _day(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def check_idp_metadata(
+    meta: IdpMetadata, *, expected_entity_id: str | None = None, now: datetime | None = None
+) -> list[str]:
+    """What keeps *meta* from working, in plain words; an empty list when it is fine.
+
+    An unreadable certificate is always a problem; one that has expired or is not valid yet
+    is a problem only when no listed certificate is valid now (during a rollover an IdP
+    rightly lists the next or the last one besides the current one); then each one is named
+    with its dates.
+    """
+    now = now or datetime.now(timezone.utc)
+    problems: list[str] = []
+    if not meta.entity_id.strip():
+        problems.append("The metadata gives no entity id for the identity provider.")
+    elif expected_entity_id is not None and meta.entity_id != expected_entity_id:
+        problems.append(
+            f"The metadata is for the identity provider {meta.entity_id!r}, not the expected "
+            f"{expected_entity_id!r}."
+        )
+    for label, url, required in (
+        ("single sign-on", meta.sso_url, True),
+        ("single logout", meta.slo_url, False),
+    ):
+        scheme = urlsplit(url.strip()).scheme.lower() if url.strip() else ""
+        if not url.strip():
+            if required:
+                problems.append("The metadata gives no single sign-on URL (HTTP-Redirect).")
+        elif scheme == "http":
+            problems.append(
+                f"The {label} URL {url} uses HTTP; it must use HTTPS, or anyone on the way "
+                "could read and change the sign-in."
+            )
+        elif scheme != "https":
+            problems.append(f"The {label} URL {url!r} is not an https:// URL.")
+    if not meta.certificates:
+        problems.append(
+            "The metadata publishes no signing certificate, so no sign-in could be verified."
+        )
+        return problems
+    dated: list[str] = []
+    usable = False
+    for cert_text in meta.certificates:
+        try:
+            cert = _certificate(cert_text)
+        except MetadataError as exc:
+            problems.append(str(exc))
+            continue
+        label = certificate_label(cert_text)
+        if cert.not_valid_after_utc <= now:
+            dated.append(
+                f"The signing certificate {label} expired on {_day(cert.not_valid_after_utc)}."
+            )
+        elif cert.not_valid_before_utc > now:
+            dated.append(
+                f"The signing certificate {label} is not valid until "
+                f"{_day(cert.not_valid_before_utc)}."
+            )
+        else:
+            usable = True
+    if not usable:
+        problems.extend(dated)
+    return problems
