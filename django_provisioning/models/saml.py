@@ -35,9 +35,12 @@ class SamlPendingLogin(models.Model):
     relay_state = models.TextField(blank=True)
     data = models.JSONField(default=dict)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    #: A test sign-in (:mod:`django_provisioning.saml.test_signin`): its second step shows
+    #: what arrived and never signs anyone in; ``data`` may hold a failure instead.
+    is_test = models.BooleanField(default=False)
 
     def __str__(self) -> str:
-        return f"pending login ({self.connection_id})"
+        return f"pending {'test sign-in' if self.is_test else 'login'} ({self.connection_id})"
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.data)

@@ -227,9 +227,15 @@ def group_names_for(connection: Connection, attributes: dict[str, list[str]]) ->
     mapping = connection.group_mapping or {}
     if not mapping:
         return None
+    return [g for g in group_values(connection, attributes) if g in mapping]
+
+
+def group_values(connection: Connection, attributes: dict[str, list[str]]) -> list[str]:
+    """Every value of the assertion's groups attribute (``groups_attribute``, else the
+    built-in names), synced or not, each once."""
     names = (
         [connection.groups_attribute]
         if connection.groups_attribute
         else attribute_names(connection, "groups")
     )
-    return list(dict.fromkeys(g for g in _values(attributes, names) if g in mapping))
+    return list(dict.fromkeys(_values(attributes, names)))

@@ -83,6 +83,10 @@ REASONS: dict[str, tuple[int, str]] = {
         400,
         "The sign-in response comes from an identity provider this site does not know.",
     ),
+    "no_name_id": (
+        400,
+        "The sign-in response does not say who you are (it has no NameID). Ask your administrator.",
+    ),
     "invalid": (400, "The sign-in response is not valid."),
     "idp_error": (403, "Your identity provider did not sign you in."),
     "replayed": (400, "This sign-in response has already been used. Please sign in again."),

@@ -56,6 +56,27 @@ def checked_next(request: HttpRequest, value: str | None, *, what: str = "next")
     return value
 
 
+def same_origin_path(request: HttpRequest, value: str) -> str:
+    """*value* if it is a path on this very site (``/setup/...``), else ``ValueError``.
+
+    Stricter than :func:`checked_next`: no scheme, no host (not even an allowed one), no
+    ``//`` or ``/\\`` (a host to browsers), no control character anywhere.
+    """
+    path = str(value or "")
+    if (
+        not path.startswith("/")
+        or path.startswith(("//", "/\\"))
+        or "\\" in path
+        or _CONTROL.search(path)
+        or len(path) > 2048
+        or not url_has_allowed_host_and_scheme(
+            path, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+        )
+    ):
+        raise ValueError(f"not a path on this site: {path[:80]!r}")
+    return path
+
+
 def default_login_redirect() -> str:
     return resolve_url(provisioning_settings.SAML_LOGIN_REDIRECT_URL or settings.LOGIN_REDIRECT_URL)
 

@@ -14,7 +14,9 @@ rows) never makes a sign-in slow; ``manage.py prune_saml_state`` clears any back
 
 IdP-initiated LogoutRequests are kept in the same table, their ID prefixed with
 :data:`LOGOUT_PREFIX` (a LogoutRequest and an assertion are different messages, even if an IdP
-gave both the same ID), until the request could no longer be accepted (:mod:`.logout`).
+gave both the same ID), until the request could no longer be accepted (:mod:`.logout`); so are
+the AuthnRequest IDs of test sign-ins a response has answered (:data:`TEST_PREFIX`,
+:mod:`.test_signin`).
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ if TYPE_CHECKING:
 PRUNE_BATCH = 100
 #: The prefix of a consumed LogoutRequest's ID in the replay table.
 LOGOUT_PREFIX = "logout:"
+#: The prefix of a test sign-in's AuthnRequest ID, once a response has answered it.
+TEST_PREFIX = "test:"
 
 
 def delete_oldest(queryset: QuerySet[Any], order_by: str, limit: int) -> int:
@@ -85,3 +89,11 @@ def consume_logout_request(
     """Record LogoutRequest *request_id* as used; raise "logout_replayed" if it already was."""
     if not _consume(connection, LOGOUT_PREFIX + request_id, expires_at):
         raise SamlError("logout_replayed", f"LogoutRequest {request_id[:80]!r} seen before")
+
+
+def consume_test_request(connection: Connection, request_id: str, expires_at: dt.datetime) -> None:
+    """Record that a response answered test sign-in *request_id*; raise "replayed" if one
+    already did (a test request is answered once, so a flood of forged answers to it writes
+    nothing more)."""
+    if not _consume(connection, TEST_PREFIX + request_id, expires_at):
+        raise SamlError("replayed", f"test sign-in request {request_id[:80]!r} answered before")

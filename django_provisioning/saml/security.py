@@ -44,6 +44,9 @@ NS_SAML = "urn:oasis:names:tc:SAML:2.0:assertion"
 NS_SAMLP = "urn:oasis:names:tc:SAML:2.0:protocol"
 NS_XENC = "http://www.w3.org/2001/04/xmlenc#"
 
+_P = {"samlp": NS_SAMLP}
+SUCCESS = "urn:oasis:names:tc:SAML:2.0:status:Success"
+
 #: A same-document reference to an element id: ``#`` and an XML NCName (no XPointer).
 _SAME_DOCUMENT = re.compile(r"#[A-Za-z_][\w.\-]*")
 
@@ -137,6 +140,10 @@ def check_structure(root: etree._Element) -> None:
         raise SamlError("malformed", f"root element is {etree.QName(root).localname!r}")
     found = root.xpath("//saml:Assertion|//saml:EncryptedAssertion", namespaces={"saml": NS_SAML})
     assertions = len(found)
+    status = root.xpath("string(samlp:Status/samlp:StatusCode/@Value)", namespaces=_P)
+    if assertions == 0 and status and status != SUCCESS:
+        # The IdP's refusal (no assertion to go with it), not a wrapping attempt.
+        raise SamlError("idp_error", f"StatusCode {str(status)[:200]!r}, no assertion")
     if assertions != 1:
         raise SamlError("wrapped", f"{assertions} assertions in the response")
 
@@ -173,18 +180,17 @@ def check_encryption(root: etree._Element, *, decryption_allowed: bool) -> None:
         )
 
 
-def inspect_response(encoded: str | None, *, decryption_allowed: bool = False) -> etree._Element:
-    """Every check above, in order; returns the parsed root for read-only peeking.
+def parse_response(encoded: str | None) -> etree._Element:
+    """The POST-binding field decoded (size-capped) and parsed (hardened): not yet checked."""
+    return parse_hardened(decode_response(encoded))
 
-    *decryption_allowed*: the connection wants encrypted assertions and has an SP key.
-    """
-    xml = decode_response(encoded)
-    root = parse_hardened(xml)
+
+def check_response(root: etree._Element, *, decryption_allowed: bool) -> None:
+    """The checks of a parsed response made before python3-saml reads it."""
     check_structure(root)
     check_transforms(root)
     check_references(root)
     check_encryption(root, decryption_allowed=decryption_allowed)
-    return root
 
 
 def inspect_decrypted(document: etree._Element) -> None:

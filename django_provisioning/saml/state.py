@@ -89,14 +89,36 @@ def create_pending_login(
     connection: Connection, validated: ValidatedResponse, relay_state: str
 ) -> str:
     """Store a validated response for the second step; return the one-time key."""
+    return store_pending(
+        connection,
+        in_response_to=validated.in_response_to or "",
+        data=validated.as_data(),
+        relay_state=relay_state,
+    )
+
+
+def store_pending(
+    connection: Connection,
+    *,
+    in_response_to: str,
+    data: dict[str, Any],
+    relay_state: str = "",
+    is_test: bool = False,
+) -> str:
+    """Store *data* for the second step; return the one-time key.
+
+    A test sign-in's row (*is_test*) holds what arrived, or the failure to explain
+    (:mod:`.test_signin`); its second step never signs anyone in.
+    """
     key = secrets.token_urlsafe(32)
     prune_pending_logins()
     SamlPendingLogin.objects.create(
         connection=connection,
         key_checksum=checksum(key),
-        in_response_to=validated.in_response_to or "",
+        in_response_to=in_response_to,
         relay_state=relay_state,
-        data=validated.as_data(),
+        data=data,
+        is_test=is_test,
     )
     return key
 
@@ -106,6 +128,7 @@ class PendingLogin:
     in_response_to: str
     relay_state: str
     data: dict[str, Any]
+    is_test: bool = False
 
 
 def consume_pending_login(connection: Connection, key: str) -> PendingLogin:
@@ -122,4 +145,4 @@ def consume_pending_login(connection: Connection, key: str) -> PendingLogin:
             raise SamlError("pending_expired", "unknown or already used pending-login key")
     if row.created_at < cutoff:
         raise SamlError("pending_expired", "pending login older than its time to live")
-    return PendingLogin(row.in_response_to, row.relay_state, row.as_dict())
+    return PendingLogin(row.in_response_to, row.relay_state, row.as_dict(), row.is_test)

@@ -1,17 +1,17 @@
 """Validate a POST-binding SAMLResponse for a connection: our checks around python3-saml's.
 
-Order matters: :func:`.security.inspect_response` (size, DTD, comments, transform allowlist,
-one assertion, no reference out of the document, no encryption the connection did not ask for)
-runs before python3-saml touches the document, because python3-saml decrypts an encrypted
-assertion as soon as it reads the response. Then the InResponseTo checks (present unless
-IdP-initiated sign-in is allowed, short enough to store), exact Destination and Recipient checks
-(python3-saml compares them by prefix and substring, and accepts a missing Recipient) and, when
-IdP-initiated sign-in is off, the signed SubjectConfirmationData's InResponseTo equal to the
-Response's; for an encrypted assertion these run on the decrypted document, after the
-:func:`.security.inspect_decrypted` checks. Then ``OneLogin_Saml2_Response.is_valid`` in strict
-mode with ``request_id`` set to the response's own InResponseTo (the browser-session check
-happens in the second ACS step, see :mod:`.state`), and the NameID length. Nothing is written
-before all of this has passed.
+Order matters: :func:`.security.parse_response` and :func:`.security.check_response` (size, DTD,
+comments, transform allowlist, one assertion, no reference out of the document, no encryption
+the connection did not ask for) run before python3-saml touches the document, because
+python3-saml decrypts an encrypted assertion as soon as it reads the response. Then the
+InResponseTo checks (present unless IdP-initiated sign-in is allowed, short enough to store),
+exact Destination and Recipient checks (python3-saml compares them by prefix and substring, and
+accepts a missing Recipient) and, when IdP-initiated sign-in is off, the signed
+SubjectConfirmationData's InResponseTo equal to the Response's; for an encrypted assertion these
+run on the decrypted document, after the :func:`.security.inspect_decrypted` checks. Then
+``OneLogin_Saml2_Response.is_valid`` in strict mode with ``request_id`` set to the response's
+own InResponseTo (the browser-session check happens in the second ACS step, see :mod:`.state`),
+and the NameID length. Nothing is written before all of this has passed.
 
 Clock skew: python3-saml widens the Conditions window by ``ALLOWED_CLOCK_DRIFT``, a class
 constant shared by every thread. We never mutate it; :class:`SkewedResponse` overrides the one
@@ -40,7 +40,7 @@ from onelogin.saml2.utils import OneLogin_Saml2_Utils, return_false_on_exception
 from ..conf import provisioning_settings
 from .config import build_saml_settings, request_data, saml_url, sp_key_pair
 from .errors import SamlError
-from .security import NS_SAML, inspect_decrypted, inspect_response
+from .security import NS_SAML, check_response, inspect_decrypted, parse_response
 
 if TYPE_CHECKING:
     from django.http import HttpRequest
@@ -78,6 +78,8 @@ _CODES: dict[int, str] = {
     VE.EMPTY_DESTINATION: "wrong_destination",
     VE.WRONG_ISSUER: "wrong_issuer",
     VE.STATUS_CODE_IS_NOT_SUCCESS: "idp_error",
+    VE.NO_NAMEID: "no_name_id",
+    VE.EMPTY_NAMEID: "no_name_id",
     VE.INVALID_XML_FORMAT: "malformed",
 }
 
@@ -241,12 +243,26 @@ def _expiry(response: SkewedResponse, skew: int, deadline: int) -> dt.datetime:
     return dt.datetime.fromtimestamp(min(max(times) + skew, deadline), tz=dt.timezone.utc)
 
 
-def validate_response(connection: Connection, request: HttpRequest) -> ValidatedResponse:
-    """Validate the POSTed SAMLResponse for *connection*; raise :class:`SamlError` if refused."""
+def parse_posted(connection: Connection, request: HttpRequest) -> etree._Element:
+    """The POSTed SAMLResponse decoded and parsed (hardened), not yet checked: enough to read
+    its InResponseTo (the ACS recognises a test sign-in by it)."""
     if not (connection.idp_entity_id and connection.idp_x509_certs):
         raise SamlError("not_configured", "connection has no IdP entity id or certificate")
+    return parse_response(request.POST.get("SAMLResponse"))
+
+
+def validate_response(
+    connection: Connection, request: HttpRequest, *, root: etree._Element | None = None
+) -> ValidatedResponse:
+    """Validate the POSTed SAMLResponse for *connection*; raise :class:`SamlError` if refused.
+
+    *root* is what :func:`parse_posted` returned for this request, when the caller has
+    called it already (the ACS reads the InResponseTo first, to recognise a test sign-in).
+    """
+    if root is None:
+        root = parse_posted(connection, request)
     decryption_allowed = bool(connection.want_assertions_encrypted and sp_key_pair(connection)[1])
-    root = inspect_response(request.POST.get("SAMLResponse"), decryption_allowed=decryption_allowed)
+    check_response(root, decryption_allowed=decryption_allowed)
     in_response_to = root.get("InResponseTo") or None
     solicited_only = not connection.allow_idp_initiated
     if in_response_to is None and solicited_only:

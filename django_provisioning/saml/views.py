@@ -17,8 +17,6 @@ from functools import wraps
 from django.contrib.auth import login
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.urls import reverse
-from django.utils.http import urlencode
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
@@ -33,10 +31,10 @@ from ..db import is_unavailable
 from ..exceptions import Conflict, Gone, InvalidData, ProvisioningDenied
 from ..jit import provision_from_saml
 from ..models import Connection, ExternalIdentity
-from . import attributes, redirects, replay, state
-from .config import URL_NAMESPACE, build_saml_settings, request_data
+from . import attributes, redirects, replay, state, test_signin
+from .config import build_saml_settings, request_data
 from .errors import SamlError, refuse, render_error
-from .validation import saml_settings, validate_response
+from .validation import parse_posted, saml_settings, validate_response
 
 logger = logging.getLogger("django_provisioning.saml")
 
@@ -108,12 +106,17 @@ def acs_view(request: HttpRequest, connection: Connection) -> HttpResponse:
     the one that holds the AuthnRequest id.
     """
     relay_state = redirects.checked_next(request, request.POST.get("RelayState"), what="RelayState")
-    validated = validate_response(connection, request)
-    assert validated.expires_at is not None
-    replay.consume_assertion(connection, validated.assertion_id, validated.expires_at)
-    key = state.create_pending_login(connection, validated, relay_state)
-    finish = reverse(f"{URL_NAMESPACE}:acs-finish", args=[connection.slug])
-    return HttpResponseRedirect(f"{finish}?{urlencode({'key': key})}", status=303)
+    root = parse_posted(connection, request)
+    test = test_signin.recognize(connection, root.get("InResponseTo"))
+    if test is not None:
+        # A test sign-in (:mod:`.test_signin`): the same checks, and nobody signed in.
+        key = test_signin.receive(request, connection, test, root)
+    else:
+        validated = validate_response(connection, request, root=root)
+        assert validated.expires_at is not None
+        replay.consume_assertion(connection, validated.assertion_id, validated.expires_at)
+        key = state.create_pending_login(connection, validated, relay_state)
+    return HttpResponseRedirect(test_signin.finish_url(connection, key), status=303)
 
 
 @transaction.non_atomic_requests  # the core owns (and retries) the provisioning transaction
@@ -123,6 +126,8 @@ def acs_view(request: HttpRequest, connection: Connection) -> HttpResponse:
 def acs_finish_view(request: HttpRequest, connection: Connection) -> HttpResponse:
     """ACS step 2 (same-site GET, with the session): check the session, provision, log in."""
     pending = state.consume_pending_login(connection, request.GET.get("key", ""))
+    if pending.is_test:
+        return test_signin.finish(request, connection, pending)
     next_url = ""
     if pending.in_response_to:
         next_url = state.claim_request(request, connection, pending.in_response_to)

@@ -566,3 +566,17 @@ def test_encrypted_assertion(browser: Browser, saml_connection: Connection, sign
     assert (root.find("ds:Signature", NS) is not None) is around
     assert browser.finish(browser.post(encrypted, relay_state)).status_code == 302
     assert browser.who() == "home: alice@example.com"
+
+
+def test_identity_provider_refusal_is_said_as_such(
+    browser: Browser, saml_connection: Connection
+) -> None:
+    # A Response with a non-success status and no assertion: the IdP's "no", not a wrapping.
+    request, relay_state = browser.start()
+    xml = browser.response_for(request, status="urn:oasis:names:tc:SAML:2.0:status:Responder")
+
+    response = browser.post(xml, relay_state)
+
+    assert response.status_code == 403
+    assert "Your identity provider did not sign you in." in response.content.decode()
+    assert not SamlPendingLogin.objects.exists()
