@@ -8,7 +8,7 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_http_methods
 
 from ..domains import domain_challenge, verify_domain
-from ..models import SetupLink
+from ..models import Connection, SetupLink, VerifiedDomain
 from ..saml.test_signin import begin_test_sign_in, pop_test_result
 from ..scim import recent
 from ..tokens import issue_token
@@ -50,11 +50,15 @@ def test_view(request: HttpRequest, link: SetupLink, vendor: str) -> HttpRespons
 
 
 def status_rows(link: SetupLink) -> list[dict[str, object]]:
-    rows = recent.recent(link.connection.pk)
-    for row in rows:
-        row["when"] = datetime.fromtimestamp(float(row["time"]), tz=timezone.utc)  # type: ignore[arg-type]
-        row["ok"] = int(row["status"]) < 400  # type: ignore[call-overload]
-    return rows
+    """The connection's last SCIM requests, with their time and whether they were accepted."""
+    return [
+        {
+            **row,
+            "when": datetime.fromtimestamp(float(row["time"]), tz=timezone.utc),
+            "ok": int(row["status"]) < 400,
+        }
+        for row in recent.recent(link.connection.pk)
+    ]
 
 
 @require_http_methods(["GET", "POST"])
@@ -80,13 +84,22 @@ def scim_view(request: HttpRequest, link: SetupLink, vendor: str) -> HttpRespons
     )
 
 
+def verified_domains(connection: Connection) -> list[str]:
+    """The domains verified for *connection*, in settings, the admin or by DNS."""
+    return list(
+        VerifiedDomain.objects.filter(connection=connection)
+        .order_by("domain")
+        .values_list("domain", flat=True)
+    )
+
+
 @require_http_methods(["GET", "POST"])
 @portal_view
 def domains_view(request: HttpRequest, link: SetupLink) -> HttpResponse:
     """The TXT record that proves a domain, and the button that checks it."""
     connection = link.connection
     form = DomainForm(request.POST or None)
-    context: dict[str, object] = {"form": form, "verified": connection.verified_domains}
+    context: dict[str, object] = {"form": form, "verified": verified_domains(connection)}
     if request.method == "POST":
         if not form.is_valid():
             return page(request, link, "domains.html", context, status=400)
@@ -97,6 +110,5 @@ def domains_view(request: HttpRequest, link: SetupLink) -> HttpResponse:
             context["result"] = result
             if result.verified:
                 record_change(link, "domain_verified", target=domain, domain=domain)
-                connection.refresh_from_db()
-                context["verified"] = connection.verified_domains
+                context["verified"] = verified_domains(connection)
     return page(request, link, "domains.html", context)

@@ -291,3 +291,35 @@ def test_another_browser_cannot_post(portal: Portal, connection: Connection) -> 
     connection.refresh_from_db()
     assert connection.idp_entity_id == "" and not connection.scim_tokens.exists()
     assert SetupLink.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    ("debug", "allowed", "status"),
+    [
+        (False, ["127.0.0.1:9000"], 400),  # the allowlist means nothing without DEBUG
+        (True, ["127.0.0.1:9001"], 400),  # another port
+        (True, ["127.0.0.1:9000"], 302),  # the demo's development IdP
+    ],
+)
+def test_http_idp_urls_only_on_the_debug_allowlist(
+    portal: Portal,
+    connection: Connection,
+    settings: Any,
+    debug: bool,
+    allowed: list[str],
+    status: int,
+) -> None:
+    settings.DEBUG = debug
+    settings.DJANGO_PROVISIONING = {
+        **settings.DJANGO_PROVISIONING,
+        "METADATA_FETCH_ALLOWED_HOSTS": allowed,
+    }
+    xml = metadata_xml().replace(b"https://idp.example.org/saml/", b"http://127.0.0.1:9000/")
+    response = upload(portal, xml)
+    assert response.status_code == status
+    connection.refresh_from_db()
+    if status == 400:
+        assert "uses HTTP; it must use HTTPS" in response.content.decode()
+        assert connection.idp_entity_id == ""
+    else:
+        assert connection.idp_sso_url == "http://127.0.0.1:9000/sso"

@@ -9,7 +9,9 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('django_provisioning', '0009_single_logout'),
+        # Both 0010s of issue 12 (metadata, test sign-in) come before: this one merges them.
+        ('django_provisioning', '0010_idp_metadata_url'),
+        ('django_provisioning', '0010_test_sign_in'),
     ]
 
     operations = [
