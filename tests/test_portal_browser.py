@@ -186,6 +186,9 @@ def test_it_admin_sets_up_okta_alone(demo: DemoServer, browsers: Any) -> None:
     driver = admin.driver
 
     driver.get(url)
+    admin.wait_for(lambda d: d.find_elements(By.ID, "continue-setup"))
+    admin.check("open-link")
+    admin.click("continue-setup")
     admin.wait_for(lambda d: urlparse(d.current_url).path.startswith("/setup/s/"))
     assert "setup_" not in driver.current_url  # the secret left the address bar
     admin.check("choose-idp")
@@ -213,6 +216,7 @@ def test_it_admin_sets_up_okta_alone(demo: DemoServer, browsers: Any) -> None:
     assert "The test sign-in worked" in result, result
     fields = driver.find_element(By.ID, "test-fields").text
     assert "@globex.example" in fields, fields
+    assert driver.find_element(By.ID, "test-groups-joined").text != "(none)"
     admin.check("test-result")
 
     driver.get(driver.current_url.replace("/test/", "/scim/"))

@@ -84,8 +84,8 @@ class Access:
 
 
 def _judge(link: SetupLink | None, request: HttpRequest) -> Access:
-    if link is None or link.revoked_at is not None:
-        # Unknown and revoked look the same: the page says nothing about which it was.
+    if link is None or link.revoked_at is not None or not link.connection.is_active:
+        # Unknown, revoked and inactive look the same: the page tells a guesser nothing.
         return Access("invalid")
     if link.expires_at <= timezone.now():
         return Access("expired", link)
@@ -101,17 +101,19 @@ def cookie_name(link: SetupLink) -> str:
     return COOKIE_PREFIX + link.public_id.hex
 
 
-def open_link(request: HttpRequest, raw: str) -> tuple[Access, str]:
-    """Judge the secret *raw* of a request that opens a link; bind an unbound one.
+def open_link(request: HttpRequest, raw: str, *, bind: bool) -> tuple[Access, str]:
+    """Judge the secret *raw* of a request that opens a link; with *bind*, bind an unbound one.
 
     Returns (access, cookie secret): the secret is non-empty when this request bound the link
-    and must be set as its cookie (:func:`set_browser_cookie`).
+    and must be set as its cookie (:func:`set_browser_cookie`). Without *bind* an unbound
+    link is answered ``"unbound"`` (the page that asks to continue: a GET never binds, so a
+    mail scanner or link preview that fetches the URL first cannot take the link).
     """
     if not raw.startswith(LINK_PREFIX) or len(raw) > 100 or not raw.isascii():
         return Access("invalid"), ""
     link = SetupLink.objects.select_related("connection").filter(token_hash=checksum(raw)).first()
     access = _judge(link, request)
-    if access.status != "unbound" or link is None:
+    if access.status != "unbound" or link is None or not bind:
         return access, ""
     secret = secrets.token_urlsafe(32)
     with transaction.atomic():

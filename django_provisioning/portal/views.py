@@ -13,6 +13,7 @@ from typing import Any
 
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -81,10 +82,17 @@ def root_view(request: HttpRequest) -> HttpResponse:
     raise Http404("The portal is opened with a setup link.")
 
 
-@require_GET
+@require_http_methods(["GET", "POST"])
 def open_view(request: HttpRequest, token: str) -> HttpResponse:
-    """The link itself: bind the first browser, then leave the secret URL for the portal's."""
-    access, secret = open_link(request, token)
+    """The link itself. GET asks to continue; the POST binds the browser (the first one only),
+    then the browser leaves the secret URL for the portal's own."""
+    access, secret = open_link(request, token, bind=request.method == "POST")
+    if access.status == "unbound" and access.link is not None:
+        # same-origin: under no-referrer Chromium posts "Origin: null", which CSRF refuses.
+        return protect(
+            render(request, "django_provisioning/portal/open.html", {"link": access.link}),
+            "same-origin",
+        )
     if access.status != "ok" or access.link is None:
         return refusal(request, access)
     link = access.link

@@ -58,8 +58,19 @@ def test_first_open_binds_the_browser_and_leaves_the_secret_url(link_url: str) -
     assert AuditEvent.objects.filter(source="portal", action="link_opened").count() == 1
 
 
+def test_a_get_never_binds(link_url: str) -> None:
+    """A mail scanner or link preview that fetches the link first cannot take it."""
+    for _attempt in range(2):
+        response = Client().get(urlparse(link_url).path)
+        assert response.status_code == 200
+        assert b'id="continue-setup"' in response.content
+        assert not any(name.startswith(COOKIE_PREFIX) for name in response.cookies)
+    assert SetupLink.objects.get().browser_hash == ""
+    assert Portal(link_url).open().status_code == 302  # the person's browser still can
+
+
 def test_cookie_is_secure_over_https(link_url: str) -> None:
-    response = Client().get(urlparse(link_url).path, secure=True)
+    response = Client().post(urlparse(link_url).path, secure=True)
     link = SetupLink.objects.get()
     assert response.cookies[COOKIE_PREFIX + link.public_id.hex]["secure"]
 
@@ -197,3 +208,11 @@ def test_admin_revokes_links(admin_client: Client, portal: Portal) -> None:
     )
     assert "1 setup link(s) revoked." in response.content.decode()
     assert portal.client.get(portal.home).status_code == 404
+
+
+def test_an_inactive_connections_link_is_not_valid(connection: Connection, portal: Portal) -> None:
+    connection.is_active = False
+    connection.save()
+    assert portal.client.get(portal.home).status_code == 404
+    _link, url = new_link(connection)
+    assert Client().get(urlparse(url).path).status_code == 404
