@@ -54,6 +54,9 @@ class MetadataForm(forms.Form):
     )
 
     metadata: IdpMetadata | None = None
+    #: The URL the metadata came from ("" for a file or values by hand): the connection keeps
+    #: it, so that refresh_idp_metadata keeps the settings current (certificate rollover).
+    metadata_url = ""
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
@@ -80,7 +83,9 @@ class MetadataForm(forms.Form):
     def _from_url(self, url: str) -> IdpMetadata:
         if not url.strip():
             raise MetadataError("Enter the metadata URL.")
-        return parse_idp_metadata(fetch_metadata(url.strip(), untrusted=True))
+        metadata = parse_idp_metadata(fetch_metadata(url.strip(), untrusted=True))
+        self.metadata_url = url.strip()
+        return metadata
 
     def _from_file(self, upload: Any) -> IdpMetadata:
         if upload is None:

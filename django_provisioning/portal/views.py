@@ -125,11 +125,15 @@ def saml_view(request: HttpRequest, link: SetupLink, vendor: str) -> HttpRespons
     users = affected_users(connection)
     if users and connection.idp_entity_id and changes(connection, metadata):
         # The new IdP could sign in as any of these accounts: ask first, naming how many.
-        request.session[PENDING_KEY] = {"link": str(link.public_id), **asdict(metadata)}
+        request.session[PENDING_KEY] = {
+            "link": str(link.public_id),
+            "metadata_url": form.metadata_url,
+            "metadata": asdict(metadata),
+        }
         return page(
             request, link, "confirm.html", {**context, "metadata": metadata, "users": users}
         )
-    return apply(request, link, chosen, metadata, context)
+    return apply(request, link, chosen, metadata, form.metadata_url, context)
 
 
 def changes(connection: Connection, metadata: IdpMetadata) -> list[str]:
@@ -147,10 +151,10 @@ def confirm_view(request: HttpRequest, link: SetupLink, vendor: str) -> HttpResp
     pending = request.session.get(PENDING_KEY) or {}
     if pending.get("link") != str(link.public_id) or request.POST.get("confirm") != "replace":
         return HttpResponseRedirect(url("saml", link, chosen.key))
-    pending.pop("link")
     del request.session[PENDING_KEY]
-    metadata = IdpMetadata(**pending)
-    return apply(request, link, chosen, metadata, vendor_context(request, link, chosen))
+    metadata = IdpMetadata(**pending["metadata"])
+    context = vendor_context(request, link, chosen)
+    return apply(request, link, chosen, metadata, pending["metadata_url"], context)
 
 
 def apply(
@@ -158,6 +162,7 @@ def apply(
     link: SetupLink,
     vendor: Vendor,
     metadata: IdpMetadata,
+    metadata_url: str,
     context: dict[str, Any],
 ) -> HttpResponse:
     """Write the IdP settings (audited, signalled) and go on to the test sign-in."""
@@ -171,8 +176,12 @@ def apply(
             form.cleaned_data = {}
             form.add_error(None, str(exc))
             return page(request, link, "saml.html", {**context, "form": form}, status=400)
+        if connection.idp_metadata_url != metadata_url:
+            connection.idp_metadata_url = metadata_url
+            changed.append("idp_metadata_url")
         if changed:
-            connection.save()
+            # Only the IdP fields: the portal never rewrites the rest of the row.
+            connection.save(update_fields=[*changed, "updated_at"])
             link.connection = connection
             record_change(
                 link,
@@ -182,5 +191,6 @@ def apply(
                 changed=changed,
                 previous_entity_id=previous,
                 entity_id=metadata.entity_id,
+                metadata_url=metadata_url,
             )
     return HttpResponseRedirect(url("test", link, vendor.key))

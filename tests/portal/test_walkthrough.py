@@ -136,6 +136,14 @@ def test_metadata_url_is_fetched_as_untrusted(portal: Portal, connection: Connec
     fetch.assert_called_once_with("https://idp.example.org/md", untrusted=True)
     connection.refresh_from_db()
     assert connection.idp_entity_id == IDP_ENTITY_ID
+    # Remembered, so that refresh_idp_metadata keeps the settings current.
+    assert connection.idp_metadata_url == "https://idp.example.org/md"
+    event = AuditEvent.objects.get(source="portal", action="idp_settings")
+    assert event.detail["metadata_url"] == "https://idp.example.org/md"
+    # A file afterwards: the URL is forgotten (it no longer says where the settings come from).
+    upload(portal, metadata_xml())
+    connection.refresh_from_db()
+    assert connection.idp_metadata_url == ""
 
 
 def test_a_refused_url_is_named_and_nothing_changes(portal: Portal, connection: Connection) -> None:
