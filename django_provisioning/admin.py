@@ -1,4 +1,5 @@
-"""Admin for connections, SCIM tokens (issue and revoke), link rows and audit events."""
+"""Admin for connections, SCIM tokens (issue and revoke), domain claims (verify by DNS), link
+rows and audit events."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from django.contrib import admin, messages
 from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.utils import timezone
+from django.utils.html import format_html_join
 from django.utils.translation import gettext_lazy as _
 
 from . import groups
@@ -19,6 +22,7 @@ from .models import (
     AuditEvent,
     Connection,
     DeprovisionPolicy,
+    DomainSource,
     ExternalGroup,
     ExternalIdentity,
     ScimToken,
@@ -26,6 +30,7 @@ from .models import (
 )
 from .portal.links import PortalNotConfigured, create_link, revoke_link
 from .saml.admin_forms import URL_FIELD_OPTIONS, ConnectionAdminForm
+from .saml.metadata_import import MetadataError, certificate_expiry
 from .tokens import issue_token, revoke_token
 
 
@@ -106,7 +111,19 @@ class ConnectionAdmin(admin.ModelAdmin):
     inlines = [ScimTokenInline]
     actions = ["issue_scim_token", "create_setup_link"]
     fieldsets = (
-        (None, {"fields": ("slug", "name", "is_active", "deprovision_policy", "verified_domains")}),
+        (
+            None,
+            {
+                "fields": (
+                    "slug",
+                    "name",
+                    "is_active",
+                    "deprovision_policy",
+                    "verified_domains",
+                    "dns_verified_domains",
+                )
+            },
+        ),
         (
             _("SAML identity provider"),
             {
@@ -115,6 +132,7 @@ class ConnectionAdmin(admin.ModelAdmin):
                     "idp_sso_url",
                     "idp_slo_url",
                     "idp_x509_certs",
+                    "idp_certificate_expiry",
                     "idp_metadata_url",
                     "idp_metadata_xml",
                 )
@@ -176,8 +194,34 @@ class ConnectionAdmin(admin.ModelAdmin):
         if obj is not None and obj.from_settings:
             # Settings are authoritative: what is shown is read from them (the row loads with
             # them laid over it), and an edit here would change nothing in force.
-            return [f.name for f in Connection._meta.fields]
-        return ()
+            return [*(f.name for f in Connection._meta.fields), *self.DISPLAYED]
+        return self.DISPLAYED
+
+    DISPLAYED = ("dns_verified_domains", "idp_certificate_expiry")
+
+    @admin.display(description=_("verified by DNS"))
+    def dns_verified_domains(self, obj: Connection) -> str:
+        if obj.pk is None:
+            return "-"
+        rows = obj.domain_claims.filter(source=DomainSource.DNS).values_list("domain", flat=True)
+        return ", ".join(rows) or "-"
+
+    @admin.display(description=_("IdP certificates expire"))
+    def idp_certificate_expiry(self, obj: Connection) -> str:
+        now = timezone.now()
+        lines = []
+        for number, cert in enumerate(obj.idp_x509_certs or [], start=1):
+            try:
+                expiry = certificate_expiry(str(cert))
+            except MetadataError:
+                lines.append((number, str(_("unreadable"))))
+                continue
+            days = (expiry - now).days
+            state = str(_("expired") if expiry <= now else _("in %(days)d days") % {"days": days})
+            lines.append((number, f"{expiry:%Y-%m-%d %H:%M} UTC ({state})"))
+        if not lines:
+            return "-"
+        return format_html_join("", "<div>#{}: {}</div>", lines)
 
     @admin.display(description=_("declared in"))
     def source(self, obj: Connection) -> str:
@@ -325,3 +369,7 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+# The domain claims' admin (verify by DNS) lives beside this module; registered on import.
+from . import domain_admin  # noqa: E402, F401

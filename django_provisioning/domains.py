@@ -216,6 +216,29 @@ def verify_domain(
     return DomainVerificationResult(True, f"The domain {name} is verified for {connection}.")
 
 
+def withdraw_domain(connection: Connection, domain: str) -> bool:
+    """Un-verify *domain* of *connection* if DNS verified it (audited); True when it was.
+
+    The pending claim stays, with its token: verifying again needs the record still there.
+    A domain of ``verified_domains`` is withdrawn by editing that field instead.
+    """
+    with transaction.atomic():
+        deleted, _rows = VerifiedDomain.objects.filter(
+            connection=connection, domain=domain, source=DomainSource.DNS
+        ).delete()
+        if not deleted:
+            return False
+        DomainClaim.objects.filter(connection=connection, domain=domain).update(verified_at=None)
+        AuditEvent.objects.create(
+            connection=connection,
+            source=AuditEvent.Source.SAML,
+            action="domain_withdrawn",
+            target=domain,
+            detail={"domain": domain, "by": "dns"},
+        )
+    return True
+
+
 def claimed_elsewhere(slug: str, domains: Any) -> dict[str, str]:
     """domain -> the other connection's slug, for each of *domains* another connection has.
 

@@ -3,10 +3,14 @@ and what a DNS-verified domain allows (e-mail linking, home-realm discovery)."""
 
 from __future__ import annotations
 
+import re
+from io import StringIO
 from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.management import CommandError, call_command
+from django.test import Client
 
 from django_provisioning.connections import get_connection
 from django_provisioning.domains import (
@@ -317,3 +321,93 @@ def test_the_default_resolver_joins_strings_and_reads_nxdomain_as_none(
     assert dns_txt_records("_django-provisioning.empty.test") == []
     with pytest.raises(DomainLookupError):
         dns_txt_records("_django-provisioning.slow.test")
+
+
+# --- the command and the admin ------------------------------------------------------------------
+
+
+def test_the_command_prints_the_record_then_verifies(connection: Connection) -> None:
+    out = StringIO()
+    call_command("verify_domain", "acme", "Acme.test", stdout=out)
+    challenge = domain_challenge(connection, "acme.test")
+    assert out.getvalue() == (
+        "Add this DNS record, then run this command again with --check:\n"
+        f"  name:  {challenge.record_name}\n  type:  TXT\n  value: {challenge.record_value}\n"
+    )
+
+    with pytest.raises(CommandError, match="no TXT record") as exc:
+        call_command("verify_domain", "acme", "acme.test", "--check", stdout=StringIO())
+    assert exc.value.returncode == 1
+
+    publish(challenge)
+    out = StringIO()
+    call_command("verify_domain", "acme", "acme.test", "--check", stdout=out)
+    assert out.getvalue() == "The domain acme.test is verified for Acme.\n"
+    assert ("acme.test", "acme", "dns") in rows()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [(["nope", "acme.test"], "No such connection: nope"), (["acme", "a b"], "not a domain")],
+)
+def test_the_command_refuses_bad_arguments(
+    connection: Connection, args: list[str], message: str
+) -> None:
+    with pytest.raises(CommandError, match=message):
+        call_command("verify_domain", *args)
+    assert not DomainClaim.objects.exists()
+
+
+def superuser_client() -> Client:
+    model = get_user_model()
+    fields = {model.USERNAME_FIELD: "root@example.org"}
+    if model.USERNAME_FIELD != "email":
+        fields["email"] = "root@example.org"
+    client = Client()
+    client.force_login(model.objects.create_superuser(password="pw", **fields))
+    return client
+
+
+CLAIMS = "/admin/django_provisioning/domainclaim/"
+
+
+def test_the_admin_adds_a_claim_shows_its_record_and_verifies_it(connection: Connection) -> None:
+    client = superuser_client()
+
+    added = client.post(
+        f"{CLAIMS}add/", {"connection": connection.pk, "domain": "ACME.test"}, follow=True
+    )
+
+    assert added.status_code == 200
+    claim = DomainClaim.objects.get()
+    assert claim.domain == "acme.test" and len(claim.token) >= 32
+    listing = client.get(CLAIMS).content.decode()
+    assert f"django-provisioning-verification={claim.token}" in listing
+    assert "_django-provisioning.acme.test" in listing
+
+    refused = client.post(
+        CLAIMS, {"action": "verify", "_selected_action": [claim.pk]}, follow=True
+    ).content.decode()
+    assert "Acme: The DNS has no TXT record at _django-provisioning.acme.test" in refused
+    assert rows() == [("example.com", "acme", "settings")]
+
+    publish(domain_challenge(connection, "acme.test"))
+    done = client.post(CLAIMS, {"action": "verify", "_selected_action": [claim.pk]}, follow=True)
+    assert "Acme: The domain acme.test is verified for Acme." in done.content.decode()
+    page = client.get(f"/admin/django_provisioning/connection/{connection.pk}/change/")
+    assert re.search(r"Verified by DNS:</label>\s*<div[^>]*>acme.test<", page.content.decode())
+
+    withdrawn = client.post(
+        CLAIMS, {"action": "withdraw", "_selected_action": [claim.pk]}, follow=True
+    )
+    assert "1 domain(s) withdrawn." in withdrawn.content.decode()
+    assert rows() == [("example.com", "acme", "settings")]
+    assert AuditEvent.objects.filter(action="domain_withdrawn", target="acme.test").count() == 1
+    assert DomainClaim.objects.get().verified_at is None
+
+
+def test_the_admin_refuses_a_bad_domain(connection: Connection) -> None:
+    page = superuser_client().post(f"{CLAIMS}add/", {"connection": connection.pk, "domain": "x"})
+    assert page.status_code == 200
+    assert "is not a domain name" in page.content.decode()
+    assert not DomainClaim.objects.exists()

@@ -27,10 +27,11 @@ from __future__ import annotations
 
 import http.client
 import ipaddress
+import re
 import socket
 import ssl
 import time
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import quote, urljoin, urlsplit
 
 from django.conf import settings
 
@@ -46,6 +47,8 @@ HEADERS = {
     "User-Agent": "django-provisioning metadata fetcher",
 }
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_UNSAFE = re.compile(r"[\x00-\x20\x7f]")
+_SAFE = "/?&=%:@!$'()*+,;~-._"
 
 
 def resolve(host: str, port: int) -> list[str]:
@@ -139,8 +142,19 @@ def _target(url: str, *, untrusted: bool) -> tuple[str, str, int, str, list[str]
     scheme, host = parts.scheme.lower(), (parts.hostname or "").lower().rstrip(".")
     if scheme not in ("http", "https") or not host:
         raise MetadataError(f"{url!r} is not an http:// or https:// URL.")
+    try:
+        host = host.encode("idna").decode("ascii") if not host.isascii() else host
+    except UnicodeError as exc:
+        raise MetadataError(f"{url!r} is not a valid URL: bad host name.") from exc
+    if _UNSAFE.search(host) or _UNSAFE.search(parts.path + parts.query):
+        raise MetadataError(
+            f"{url!r} is not a valid URL: it contains spaces or control characters."
+        )
     port = port or (443 if scheme == "https" else 80)
-    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    # Non-ASCII in the path or query is sent percent-encoded (HTTP request lines are ASCII).
+    path = quote(parts.path or "/", safe=_SAFE) + (
+        f"?{quote(parts.query, safe=_SAFE)}" if parts.query else ""
+    )
     exempt = untrusted and _allowlisted(host, port)
     if untrusted and not exempt:
         if scheme != "https":
@@ -251,7 +265,7 @@ def _attempt(
         except TimeoutError as exc:  # socket.timeout too (an alias since Python 3.10)
             failure = exc
             break
-        except (OSError, http.client.HTTPException) as exc:
+        except (OSError, http.client.HTTPException, ValueError) as exc:
             failure = exc
     if failure is None or isinstance(failure, TimeoutError):
         raise MetadataError(

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from cryptography import x509
+from lxml import etree
 from onelogin.saml2.constants import OneLogin_Saml2_Constants as C
 from onelogin.saml2.idp_metadata_parser import OneLogin_Saml2_IdPMetadataParser
 
@@ -66,12 +67,19 @@ def parse_idp_metadata(xml: bytes | str, entity_id: str | None = None) -> IdpMet
     chosen = entity_id or idps[0]
     if "'" in chosen:
         raise MetadataError("Entity ids containing a quote are not supported.")
-    data = OneLogin_Saml2_IdPMetadataParser.parse(
-        raw.decode("utf-8"),
-        entity_id=chosen,
-        required_sso_binding=C.BINDING_HTTP_REDIRECT,
-        required_slo_binding=C.BINDING_HTTP_REDIRECT,
-    ).get("idp", {})
+    try:
+        data = OneLogin_Saml2_IdPMetadataParser.parse(
+            # The tree as parsed, re-serialized: whatever encoding the document declared.
+            etree.tostring(root, encoding="unicode"),
+            entity_id=chosen,
+            required_sso_binding=C.BINDING_HTTP_REDIRECT,
+            required_slo_binding=C.BINDING_HTTP_REDIRECT,
+        ).get("idp", {})
+    except Exception as exc:  # python3-saml on odd input (an empty certificate...): not a 500
+        raise MetadataError(
+            f"The metadata cannot be read: {type(exc).__name__} in the identity provider's "
+            "description (an empty certificate or a missing attribute?)."
+        ) from exc
     sso = (data.get("singleSignOnService") or {}).get("url")
     if not sso:
         raise MetadataError("The identity provider has no HTTP-Redirect SingleSignOnService.")

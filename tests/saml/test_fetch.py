@@ -14,9 +14,8 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
@@ -25,68 +24,10 @@ from django_provisioning.saml import fetch
 from django_provisioning.saml.fetch import fetch_metadata, forbidden_address
 from django_provisioning.saml.metadata_import import MetadataError
 
-KEYS = Path(__file__).resolve().parent.parent / "keys"
+from .metadata_server import KEYS, Server, send, serve
+
 PUBLIC = "93.184.215.14"  # any global address: the patched connection never dials it
 BODY = b"<md:EntityDescriptor/>"
-
-Route = Callable[[BaseHTTPRequestHandler], None]
-
-
-def send(status: int, body: bytes = b"", **headers: str) -> Route:
-    def route(handler: BaseHTTPRequestHandler) -> None:
-        handler.send_response(status)
-        for name, value in headers.items():
-            handler.send_header(name.replace("_", "-"), value)
-        if "Content_Length" not in headers:
-            handler.send_header("Content-Length", str(len(body)))
-        handler.end_headers()
-        handler.wfile.write(body)
-
-    return route
-
-
-class Handler(BaseHTTPRequestHandler):
-    server: Server
-
-    def do_GET(self) -> None:
-        self.server.seen.append((self.path, self.headers.get("Host", "")))
-        route = self.server.routes.get(self.path, send(404))
-        try:
-            route(self)
-        except OSError:
-            pass  # the client gave up (timeouts)
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
-class Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self, tls: bool) -> None:
-        super().__init__(("127.0.0.1", 0), Handler)
-        self.routes: dict[str, Route] = {}
-        self.seen: list[tuple[str, str]] = []
-        if tls:
-            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            context.load_cert_chain(KEYS / "tls-server.crt", KEYS / "tls-server.key")
-            self.socket = context.wrap_socket(self.socket, server_side=True)
-
-    @property
-    def port(self) -> int:
-        return int(self.server_address[1])
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        pass  # a refused TLS handshake is what some tests want
-
-
-def serve(tls: bool) -> Iterator[Server]:
-    server = Server(tls)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
 
 
 @pytest.fixture
@@ -410,3 +351,28 @@ def test_a_server_that_trickles_is_cut_off_at_the_deadline(net: Net, settings: A
     with pytest.raises(MetadataError, match=re.escape("did not answer within 0.5 seconds")):
         fetch_metadata("https://public.test/trickle", untrusted=False)
     assert time.monotonic() - started < 2
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://public.test/a b",
+        "https://public.test/x\r\nX-Injected: 1",
+        "https://public.test/\x00",
+    ],
+    ids=["space", "crlf", "nul"],
+)
+def test_spaces_and_control_characters_are_refused(net: Net, url: str) -> None:
+    with pytest.raises(MetadataError, match="spaces or control characters"):
+        fetch_metadata(url, untrusted=True)
+    assert net.dialled == []
+
+
+def test_non_ascii_paths_and_hosts_are_encoded(net: Net) -> None:
+    net.names["xn--bcher-kva.test"] = [PUBLIC]
+    net.server.routes["/caf%C3%A9?q=%C3%A9"] = send(200, BODY)
+
+    with pytest.raises(MetadataError, match="not trusted"):  # the certificate names no such host
+        fetch_metadata("https://bücher.test/café?q=é", untrusted=True)
+    assert fetch_metadata("https://public.test/café?q=é", untrusted=True) == BODY
+    assert net.lookups == ["xn--bcher-kva.test", "public.test"]

@@ -12,6 +12,7 @@ from django_provisioning.saml.metadata_import import (
     MetadataError,
     certificate_expiry,
     check_idp_metadata,
+    parse_idp_metadata,
 )
 
 from .certs import make_cert
@@ -143,3 +144,43 @@ def _serial(pem_text: str) -> str:
     from cryptography import x509
 
     return f"{x509.load_pem_x509_certificate(pem_text.encode()).serial_number:x}"
+
+
+NSD = (
+    'xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#"'
+)
+REDIRECT_SSO = (
+    '<md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" '
+    'Location="https://idp.example.org/sso"/>'
+)
+
+
+def test_metadata_in_another_encoding_is_read() -> None:
+    xml = (
+        '<?xml version="1.0" encoding="ISO-8859-1"?>'
+        f'<md:EntityDescriptor {NSD} entityID="https://idp.example.org/caf\xe9">'
+        "<md:IDPSSODescriptor><md:KeyDescriptor><ds:KeyInfo><ds:X509Data><ds:X509Certificate>"
+        f"{cert_body(pem('idp.crt'))}</ds:X509Certificate></ds:X509Data></ds:KeyInfo>"
+        f"</md:KeyDescriptor>{REDIRECT_SSO}</md:IDPSSODescriptor></md:EntityDescriptor>"
+    ).encode("latin-1")
+
+    meta = parse_idp_metadata(xml)
+
+    assert meta.entity_id == "https://idp.example.org/caf\xe9"
+    assert meta.certificates == [cert_body(pem("idp.crt"))]
+
+
+@pytest.mark.parametrize(
+    "xml",
+    [
+        f'<md:EntityDescriptor {NSD} entityID="x"><md:IDPSSODescriptor><md:KeyDescriptor>'
+        "<ds:KeyInfo><ds:X509Data><ds:X509Certificate></ds:X509Certificate></ds:X509Data>"
+        f"</ds:KeyInfo></md:KeyDescriptor>{REDIRECT_SSO}</md:IDPSSODescriptor>"
+        "</md:EntityDescriptor>",
+        '<?xml version="1.0" encoding="UTF-16"?><x/>',
+    ],
+    ids=["empty-certificate", "utf16-declared-not-encoded"],
+)
+def test_hostile_metadata_is_a_metadata_error(xml: str) -> None:
+    with pytest.raises(MetadataError):
+        parse_idp_metadata(xml.encode())

@@ -1,4 +1,5 @@
-"""Create or update a connection's SAML identity-provider settings from a metadata XML file."""
+"""Create or update a connection's SAML identity-provider settings from metadata XML: a file,
+standard input, or a URL (which the connection then remembers, for ``refresh_idp_metadata``)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from django.db import transaction
 
 from ...declared import is_retired, settings_connections
 from ...models import Connection
+from ...saml.fetch import fetch_metadata
 from ...saml.metadata_import import MetadataError, apply_idp_metadata, parse_idp_metadata
 
 
@@ -18,19 +20,27 @@ class Command(BaseCommand):
     help = (
         "Read an identity provider's SAML metadata XML and write its entity id, SSO and SLO "
         "URLs (HTTP-Redirect) and all its signing certificates to the connection SLUG, "
-        "creating the connection if it does not exist."
+        "creating the connection if it does not exist. Given a URL, the connection remembers "
+        "it and refresh_idp_metadata fetches it again."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("slug", help="connection slug")
-        parser.add_argument("file", help="metadata XML file ('-' for standard input)")
+        parser.add_argument(
+            "file",
+            metavar="URL_OR_FILE",
+            help="metadata URL (http:// or https://), XML file, or '-' for standard input",
+        )
         parser.add_argument("--entity-id", help="the IdP to import when the file describes several")
 
     def handle(self, *args: Any, **options: Any) -> None:
         slug: str = options["slug"]
         source: str = options["file"]
+        url = source.strip() if source.strip().lower().startswith(("http://", "https://")) else ""
         try:
-            if source == "-":
+            if url:
+                xml = fetch_metadata(url, untrusted=False)
+            elif source == "-":
                 stdin = options.get("stdin") or sys.stdin
                 data = stdin.read()
                 xml = data.encode("utf-8") if isinstance(data, str) else data
@@ -38,6 +48,8 @@ class Command(BaseCommand):
                 xml = Path(source).read_bytes()
         except OSError as exc:
             raise CommandError(f"Cannot read {source}: {exc.strerror or exc}.") from exc
+        except MetadataError as exc:
+            raise CommandError(str(exc)) from exc
         try:
             metadata = parse_idp_metadata(xml, options.get("entity_id"))
         except MetadataError as exc:
@@ -62,11 +74,14 @@ class Command(BaseCommand):
                 changed = apply_idp_metadata(connection, metadata)
             except MetadataError as exc:
                 raise CommandError(str(exc)) from exc
+            if url and connection.idp_metadata_url != url:
+                connection.idp_metadata_url = url
+                changed.append("idp_metadata_url")
             connection.full_clean()
             connection.save()
         verb = "Created" if created else ("Updated" if changed else "Unchanged:")
         self.stdout.write(
             f"{verb} connection {slug!r}: IdP {metadata.entity_id}, SSO {metadata.sso_url}, "
             f"SLO {metadata.slo_url or '-'}, {len(metadata.certificates)} signing "
-            f"certificate(s)."
+            f"certificate(s)." + (f" Metadata URL remembered: {url}" if url else "")
         )
