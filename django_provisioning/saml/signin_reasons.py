@@ -83,10 +83,7 @@ def _fingerprint(cert: str) -> str:
     return ":".join(digest[i : i + 2] for i in range(0, len(digest), 2))
 
 
-def _issued_at(root: etree._Element | None) -> int | None:
-    value = _first(root, "//saml:Assertion/@IssueInstant") or _first(
-        root, "/samlp:Response/@IssueInstant"
-    )
+def _time(value: str) -> int | None:
     try:
         return int(OneLogin_Saml2_Utils.parse_SAML_to_time(value)) if value else None
     except Exception:
@@ -94,16 +91,22 @@ def _issued_at(root: etree._Element | None) -> int | None:
 
 
 def _clocks(root: etree._Element | None, connection: Connection, *, ahead: bool) -> tuple[str, str]:
+    """How far the response's times are from this site's clock, and the allowance."""
     skew = int(connection.clock_skew)
-    issued = _issued_at(root)
     tolerance = f"This connection allows {skew} seconds of difference between the clocks."
-    if issued is None:
-        return "", tolerance
-    delta = issued - time.time()
-    if ahead and delta > 0:
-        return f" It says it was issued {_duration(delta)} ahead of this site's clock.", tolerance
-    if not ahead and delta < 0:
-        return f" It was issued {_duration(delta)} before it arrived.", tolerance
+    issued = _time(
+        _first(root, "//saml:Assertion/@IssueInstant")
+        or _first(root, "/samlp:Response/@IssueInstant")
+    )
+    now = time.time()
+    if ahead:
+        starts = [_time(_first(root, "//saml:Conditions/@NotBefore")), issued]
+        start = max((t for t in starts if t is not None), default=None)
+        if start is not None and start > now:
+            said = f" It becomes valid {_duration(start - now)} from now by this site's clock."
+            return said, tolerance
+    elif issued is not None and issued < now:
+        return f" It was issued {_duration(now - issued)} before it arrived.", tolerance
     return "", tolerance
 
 

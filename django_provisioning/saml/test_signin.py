@@ -27,6 +27,7 @@ logged in, and the assertion, consumed, can no longer sign anyone in for real.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
 import secrets
 import time
@@ -41,6 +42,7 @@ from onelogin.saml2.auth import OneLogin_Saml2_Auth
 from onelogin.saml2.authn_request import OneLogin_Saml2_Authn_Request
 
 from ..conf import provisioning_settings
+from ..db import is_unavailable
 from . import redirects, replay, state
 from .config import URL_NAMESPACE, request_data
 from .errors import SamlError
@@ -55,6 +57,8 @@ if TYPE_CHECKING:
     from ..models import Connection
 
 __all__ = ["TestSignInResult", "begin_test_sign_in", "pop_test_result"]
+
+logger = logging.getLogger("django_provisioning.saml")
 
 SESSION_TESTS = "_dp_saml_test_requests"
 SESSION_RESULTS = "_dp_saml_test_results"
@@ -268,12 +272,20 @@ def receive(
         data = {"failure": asdict(expired_request())}
     else:
         try:
+            # Checked, though a test does not use it: a real sign-in would refuse it.
+            redirects.checked_next(request, request.POST.get("RelayState"), what="RelayState")
             validated = validate_response(connection, request, root=root)
             assert validated.expires_at is not None
             replay.consume_assertion(connection, validated.assertion_id, validated.expires_at)
             data = validated.as_data()
         except SamlError as error:
             data = {"failure": asdict(explain(error, request, connection, root))}
+        except Exception as exc:
+            if is_unavailable(exc):
+                raise  # this site's passing trouble: "try again", not the IdP's fault
+            logger.exception("SAML test sign-in check failed unexpectedly (%r)", connection.slug)
+            unexpected = SamlError("invalid", f"unexpected {exc.__class__.__name__}")
+            data = {"failure": asdict(explain(unexpected, request, connection, root))}
     return state.store_pending(connection, in_response_to=test.request_id, data=data, is_test=True)
 
 
@@ -288,6 +300,11 @@ def finish(
     else:
         result = TestSignInResult(**preview(request, connection, pending.data))
     _store_result(request, connection, result)
+    logger.info(
+        "SAML test sign-in via connection %r: %s",
+        connection.slug,
+        "ok" if result.ok else f"failed ({result.code})",
+    )
     return HttpResponseRedirect(return_to)
 
 

@@ -105,13 +105,15 @@ def acs_view(request: HttpRequest, connection: Connection) -> HttpResponse:
     ``SameSite=Lax`` the browser did not send its cookie, and a new session here would replace
     the one that holds the AuthnRequest id.
     """
-    relay_state = redirects.checked_next(request, request.POST.get("RelayState"), what="RelayState")
     root = parse_posted(connection, request)
     test = test_signin.recognize(connection, root.get("InResponseTo"))
     if test is not None:
         # A test sign-in (:mod:`.test_signin`): the same checks, and nobody signed in.
         key = test_signin.receive(request, connection, test, root)
     else:
+        relay_state = redirects.checked_next(
+            request, request.POST.get("RelayState"), what="RelayState"
+        )
         validated = validate_response(connection, request, root=root)
         assert validated.expires_at is not None
         replay.consume_assertion(connection, validated.assertion_id, validated.expires_at)

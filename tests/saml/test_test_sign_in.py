@@ -15,7 +15,9 @@ from typing import Any
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.db import connection as db
 from django.test import Client, RequestFactory
+from django.test.utils import CaptureQueriesContext
 
 from django_provisioning import signals
 from django_provisioning.models import (
@@ -139,6 +141,36 @@ def test_success_shows_what_arrived_and_how_it_maps(
     assert tester.result() is None
 
 
+def test_the_second_step_writes_nothing_but_the_session(
+    tester: SetupBrowser, saml_connection: Connection
+) -> None:
+    Browser(tester.idp).sign_in()  # an existing account, with jit_update: a real one would write
+    saml_connection.group_mapping = {"Engineering": None}
+    saml_connection.save()
+    step1 = tester.post(
+        tester.response_for(
+            tester.start_test(),
+            attributes={"email": ["alice@example.com"], "groups": ["Engineering"]},
+        )
+    )
+
+    with CaptureQueriesContext(db) as queries:
+        step2 = tester.client.get(step1["Location"])
+
+    assert step2.status_code == 302
+    writes = [
+        q["sql"]
+        for q in queries.captured_queries
+        if q["sql"].lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE"))
+        and "django_session" not in q["sql"]
+    ]
+    assert len(writes) == 1 and "samlpendinglogin" in writes[0].lower(), writes
+    assert not any("FOR UPDATE" in q["sql"] for q in queries.captured_queries)
+    result = tester.result()
+    assert result is not None and result["groups_joined"] == ["acme: Engineering"]
+    assert not ExternalGroup.objects.exists()
+
+
 def test_existing_account_is_reached_and_not_changed(
     tester: SetupBrowser, saml_connection: Connection
 ) -> None:
@@ -251,8 +283,14 @@ FAILURES: dict[str, tuple[Any, str, list[str], list[str]]] = {
     "clock ahead": (
         lambda now: {"issue_instant": now + 30 * dt.timedelta(minutes=1)},
         "not_yet_valid",
-        ["30 minutes ahead"],
+        ["valid 30 minutes from now"],
         ["clock is ahead", "NTP", "allows 120 seconds"],
+    ),
+    "valid later": (
+        lambda now: {"not_before": now + 2 * HOUR},
+        "not_yet_valid",
+        ["valid 120 minutes from now"],
+        ["clock is ahead"],
     ),
     "clock behind": (
         lambda now: {"issue_instant": now - HOUR},
@@ -345,6 +383,29 @@ def test_each_failure_has_its_reason_and_fix(
     assert not SamlPendingLogin.objects.exists()
 
 
+def test_relay_state_pointing_away(tester: SetupBrowser, saml_connection: Connection) -> None:
+    step1 = tester.post(tester.response_for(tester.start_test()), "https://evil.example/")
+    tester.finish(step1)
+    result = tester.result()
+    assert result is not None and result["code"] == "unsafe_redirect"
+    assert "RelayState empty" in result["fix"]
+    assert_nothing_written(tester)
+
+
+def test_encrypted_assertion_previewed(tester: SetupBrowser, saml_connection: Connection) -> None:
+    saml_connection.want_assertions_encrypted = True
+    saml_connection.sp_certificate = pem("sp.crt")
+    saml_connection.sp_private_key = pem("sp.key")
+    saml_connection.save()
+
+    tester.run_test(encrypt_assertion=True, encrypt_cert_assertion=pem("sp.crt"))
+
+    result = tester.result()
+    assert result is not None and result["ok"] is True, result
+    assert result["name_id"] == "alice@example.com"
+    assert_nothing_written(tester)
+
+
 def test_sha1_signature(saml_connection: Connection) -> None:
     tester = SetupBrowser(TestIdP(sp_metadata(saml_connection), sha1=True))
     tester.run_test()
@@ -392,6 +453,35 @@ def test_connection_without_idp_answers_at_once(
     result = tester.result()
     assert result is not None and result["code"] == "not_configured"
     assert "metadata" in result["fix"]
+
+
+def test_connection_that_cannot_sign_its_request_answers_at_once(
+    tester: SetupBrowser, saml_connection: Connection
+) -> None:
+    saml_connection.sign_authn_requests = True  # and no SP key pair
+    saml_connection.save()
+
+    response = tester.client.get("/setup/acme/test/", {"return_to": SETUP})
+
+    assert response.status_code == 302 and response["Location"] == SETUP
+    result = tester.result()
+    assert result is not None and result["code"] == "misconfigured"
+    assert "administrators" in result["fix"]
+
+
+def test_unexpected_error_while_checking_is_a_result(
+    tester: SetupBrowser, saml_connection: Connection, monkeypatch: Any, caplog: Any
+) -> None:
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise KeyError("surprise")
+
+    monkeypatch.setattr(test_signin, "validate_response", broken)
+    tester.run_test()
+
+    result = tester.result()
+    assert result is not None and (result["ok"], result["code"]) == (False, "invalid")
+    assert "unexpected KeyError" in result["reason"]
+    assert_nothing_written(tester)
 
 
 def test_a_new_test_drops_the_previous_result(
