@@ -46,9 +46,10 @@ group_members_added = Signal()
 group_members_removed = Signal()
 
 #: A change made through the self-serve setup portal (sender ``"portal"``); kwargs
-#: ``connection``, ``kind`` (``"idp_settings"``, ``"scim_token"``, ``"domain_verified"``,
-#: ``"link_opened"``), ``details`` (a dict) and ``affected_users`` (the number of accounts the
-#: connection signs in: replacing its IdP settings lets the new IdP sign in as any of them).
+#: ``connection``, ``kind`` (``"link_opened"``, ``"idp_settings"``, ``"scim_token"``,
+#: ``"domain_claimed"``, ``"domain_verified"``), ``details`` (a dict) and ``affected_users``
+#: (the number of accounts the connection signs in: replacing its IdP settings lets the new
+#: IdP sign in as any of them).
 portal_change = Signal()
 
 

@@ -8,7 +8,7 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_http_methods
 
 from ..domains import domain_challenge, verify_domain
-from ..models import Connection, SetupLink, VerifiedDomain
+from ..models import Connection, DomainClaim, SetupLink, VerifiedDomain
 from ..saml.test_signin import begin_test_sign_in, pop_test_result
 from ..scim import recent
 from ..tokens import issue_token
@@ -104,7 +104,10 @@ def domains_view(request: HttpRequest, link: SetupLink) -> HttpResponse:
         if not form.is_valid():
             return page(request, link, "domains.html", context, status=400)
         domain = form.cleaned_data["domain"]
+        pending = DomainClaim.objects.filter(connection=connection, domain=domain).exists()
         context["challenge"] = domain_challenge(connection, domain)
+        if not pending:
+            record_change(link, "domain_claimed", target=domain, domain=domain)
         if request.POST.get("action") == "verify":
             result = verify_domain(connection, domain)
             context["result"] = result

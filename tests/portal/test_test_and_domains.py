@@ -155,6 +155,8 @@ def test_domain_record_then_verify(portal: Portal, connection: Connection, resol
     assert VerifiedDomain.objects.get(domain="acme.example").connection == connection
     event = AuditEvent.objects.get(source="portal", action="domain_verified")
     assert event.target == "acme.example"
+    # Asked for once, however often the record is shown.
+    assert AuditEvent.objects.filter(source="portal", action="domain_claimed").count() == 1
 
 
 @pytest.mark.parametrize("domain", ["", "localhost", "a..b", "x" * 300, "exa mple.com"])
