@@ -249,13 +249,14 @@ def test_an_unexpected_failure_is_audited_too(
     def explode(*args: Any) -> Any:
         raise KeyError("surprise")
 
-    monkeypatch.setattr("django_provisioning.saml.views.validate_response", explode)
+    # The ACS's first call on the posted response (it parses it, then validates it).
+    monkeypatch.setattr("django_provisioning.saml.views.parse_posted", explode)
     response = Client(REMOTE_ADDR=IP).post("/sso/acme/acs/", {"SAMLResponse": "x"})
     assert response.status_code == 400
     (event,) = AuditEvent.objects.all()
     assert event.detail["reason"] == "invalid"
     assert event.detail["detail"] == "unexpected KeyError"
-    assert validation.validate_response is not explode  # only the view's name was replaced
+    assert validation.parse_posted is not explode  # only the view's name was replaced
 
 
 def test_an_unavailable_answer_writes_no_row(
@@ -267,7 +268,7 @@ def test_an_unavailable_answer_writes_no_row(
     def unavailable(*args: Any) -> Any:
         raise errors.SamlError("unavailable", "database is locked")
 
-    monkeypatch.setattr("django_provisioning.saml.views.validate_response", unavailable)
+    monkeypatch.setattr("django_provisioning.saml.views.parse_posted", unavailable)
     response = Client(REMOTE_ADDR=IP).post("/sso/acme/acs/", {"SAMLResponse": "x"})
     assert response.status_code == 503
     assert response.context["reference"] in response.content.decode()

@@ -21,6 +21,7 @@ from onelogin.saml2.utils import OneLogin_Saml2_Utils
 
 from ..conf import provisioning_settings
 from ..exceptions import ProvisioningDenied
+from ..jit import CANNOT_LINK
 from ..provisioning import DEACTIVATED
 from .config import cert_body, idp_certificates, saml_url, sp_entity_id
 from .errors import SamlError
@@ -176,7 +177,7 @@ def _denied(detail: str) -> tuple[str, str]:
             "on SCIM provisioning and assign them), or ask the product's administrators to "
             "allow account creation at sign-in."
         )
-    elif "cannot be linked" in detail:
+    elif detail == CANNOT_LINK:
         fix = (
             "An account of this name exists in the product but belongs to no sign-in of yours: "
             "verify your e-mail domain for this connection, or ask the product's administrators."
@@ -187,7 +188,7 @@ def _denied(detail: str) -> tuple[str, str]:
 
 
 _SECURITY = (
-    "The response has a structure this site refuses for security reasons ({said})",
+    "{said} This site refuses such responses for security reasons.",
     "Use your identity provider's standard SAML app settings; if it persists, contact the "
     "product's support.",
 )

@@ -1,10 +1,10 @@
 """The SAML endpoints of a connection: login, two-step ACS, metadata (logout: :mod:`.logout`).
 
-The views are thin: validation is :mod:`.validation`, one-time state :mod:`.state`, the
-replay cache :mod:`.replay`, redirect safety :mod:`.redirects`, attribute mapping
-:mod:`.attributes`, and every account change goes through the provisioning core
-(:func:`~django_provisioning.jit.provision_from_saml`). Every refusal renders the
-readable error page of :mod:`.errors` (400/403) and writes one log line; a database that is
+The views are thin: validation is :mod:`.validation`, one-time state :mod:`.state`, the replay
+cache :mod:`.replay`, redirect safety :mod:`.redirects`, attribute mapping :mod:`.attributes`, a
+test sign-in's two ACS steps :mod:`.test_signin`, and every account change goes through the
+provisioning core (:func:`~django_provisioning.jit.provision_from_saml`). Every refusal renders
+the readable error page of :mod:`.errors` (400/403) and writes one log line; a database that is
 locked or unreachable renders a "try again" page (503 with ``Retry-After``).
 """
 

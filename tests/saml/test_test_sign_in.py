@@ -249,6 +249,23 @@ def test_unknown_user_with_jit_creation_off(
     assert_nothing_written(tester)
 
 
+def test_name_held_by_an_unlinked_account(
+    tester: SetupBrowser, saml_connection: Connection
+) -> None:
+    local = User(**{User.USERNAME_FIELD: "alice@example.com"})
+    setattr(local, User.get_email_field_name(), "alice@example.com")
+    local.set_unusable_password()
+    local.save()
+
+    tester.run_test()
+
+    result = tester.result()
+    assert result is not None and result["code"] == "denied"
+    assert "cannot be linked" in result["reason"]
+    assert "verify your e-mail domain" in result["fix"]
+    assert not ExternalIdentity.objects.exists() and User.objects.count() == 1
+
+
 def test_deactivated_account(tester: SetupBrowser, saml_connection: Connection) -> None:
     Browser(tester.idp).sign_in()
     deactivate_user(ExternalIdentity.objects.get())
@@ -404,6 +421,37 @@ def test_encrypted_assertion_previewed(tester: SetupBrowser, saml_connection: Co
     assert result is not None and result["ok"] is True, result
     assert result["name_id"] == "alice@example.com"
     assert_nothing_written(tester)
+
+
+def test_refused_structure_is_explained(tester: SetupBrowser, saml_connection: Connection) -> None:
+    import xmlsec
+
+    request = tester.start_test()
+    xslt = [xmlsec.Transform.ENVELOPED, xmlsec.Transform.XSLT, xmlsec.Transform.EXCL_C14N]
+    xml = resign_assertion(tester.response_for(request), transforms=xslt)
+
+    tester.finish(tester.post(xml))
+
+    result = tester.result()
+    assert result is not None and result["code"] == "forbidden_transform"
+    assert "signature transform" in result["reason"]
+    assert "security reasons" in result["reason"]
+    assert_nothing_written(tester)
+
+
+def test_signed_authn_request(tester: SetupBrowser, saml_connection: Connection) -> None:
+    saml_connection.sign_authn_requests = True
+    saml_connection.sp_certificate = pem("sp.crt")
+    saml_connection.sp_private_key = pem("sp.key")
+    saml_connection.save()
+    tester.idp = TestIdP(sp_metadata(saml_connection))  # it checks the signature
+    response = tester.client.get("/setup/acme/test/", {"return_to": SETUP})
+    assert "Signature=" in response["Location"] and "SigAlg=" in response["Location"]
+
+    tester.run_test()
+
+    result = tester.result()
+    assert result is not None and result["ok"] is True
 
 
 def test_sha1_signature(saml_connection: Connection) -> None:
@@ -587,6 +635,28 @@ def test_forged_test_request_id_is_no_test(
     assert step2.status_code == 403
     assert tester.result() is None
     assert_nothing_written(tester)
+
+
+def test_a_test_and_a_sign_in_in_one_browser_stay_apart(
+    tester: SetupBrowser, saml_connection: Connection
+) -> None:
+    test = tester.start_test()
+    real, relay_state = tester.start()
+
+    # Both open in one browser: each response completes its own, the real one signs in.
+    assert tester.finish(tester.post(tester.response_for(real), relay_state)).status_code == 302
+    assert tester.who() == "home: alice@example.com"
+    assert tester.result() is None
+    user = User.objects.get()
+
+    bob = {"name_id": "bob@example.com", "attributes": {"email": ["bob@example.com"]}}
+    step2 = tester.finish(tester.post(tester.response_for(test, **bob)))
+
+    assert step2["Location"] == SETUP
+    result = tester.result()
+    assert result is not None and result["ok"] is True and result["name_id"] == "bob@example.com"
+    assert tester.who() == "home: alice@example.com"  # still Alice, not Bob
+    assert list(User.objects.all()) == [user]
 
 
 def test_idp_initiated_response_is_never_a_test(
