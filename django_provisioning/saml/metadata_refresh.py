@@ -22,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from ..models import AuditEvent, Connection
@@ -113,6 +114,12 @@ def apply_refresh(pk: Any, metadata: Any, source: str) -> RefreshResult:
             return result
         result.added = [_label(new_certs[b]) for b in new_certs if b not in old_certs]
         result.removed = [_label(old_certs[b]) for b in old_certs if b not in new_certs]
+        try:
+            others = [f.name for f in Connection._meta.fields if f.name not in changed]
+            connection.full_clean(exclude=others, validate_unique=False)
+        except ValidationError as exc:  # a URL too long for its column, say
+            problems = "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())
+            raise MetadataError(f"The metadata at {source} was not applied: {problems}") from exc
         connection.save()
         if changed:
             AuditEvent.objects.create(

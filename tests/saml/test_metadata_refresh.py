@@ -210,3 +210,16 @@ def test_a_several_idp_file_refreshes_the_connections_own(idp_site: Server) -> N
     refresh("two")
 
     assert Connection.objects.get(slug="two").idp_x509_certs == [cert_body(pem("idp2.crt"))]
+
+
+def test_values_the_connection_cannot_hold_are_not_applied(idp_site: Server) -> None:
+    url = publish(idp_site, with_certs(pem("idp.crt")))
+    call_command("import_idp_metadata", "acme", url, stdout=StringIO())
+    publish(idp_site, with_certs(pem("idp.crt"), sso="https://idp.example.org/" + "x" * 1100))
+
+    err = StringIO()
+    with pytest.raises(CommandError):
+        call_command("refresh_idp_metadata", stdout=StringIO(), stderr=err)
+
+    assert "was not applied: idp_sso_url:" in err.getvalue()
+    assert Connection.objects.get(slug="acme").idp_sso_url == IDP_SSO_URL
