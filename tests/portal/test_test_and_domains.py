@@ -67,7 +67,10 @@ def test_the_test_sign_in_shows_what_arrived_and_signs_nobody_in(
     assert "The test sign-in worked" in page
     assert '<code id="test-name-id">carol@example.com</code>' in page
     fields = page.split('id="test-fields"')[1].split("</table>")[0]
-    assert "Carol" in fields and "Danvers" in fields
+    assert "carol@example.com" in fields
+    field_names = {f.name for f in get_user_model()._meta.get_fields()}
+    if {"first_name", "last_name"} <= field_names:  # not the custom user model's fields
+        assert "Carol" in fields and "Danvers" in fields
     assert "A new account would be created." in page
     assert not get_user_model().objects.exists()
     assert "_auth_user_id" not in portal.client.session
