@@ -26,7 +26,9 @@ from .models import (
     ExternalGroup,
     ExternalIdentity,
     ScimToken,
+    SetupLink,
 )
+from .portal.links import PortalNotConfigured, create_link, revoke_link
 from .saml.admin_forms import URL_FIELD_OPTIONS, ConnectionAdminForm
 from .saml.metadata_import import MetadataError, certificate_expiry
 from .tokens import issue_token, revoke_token
@@ -107,7 +109,7 @@ class ConnectionAdmin(admin.ModelAdmin):
     search_fields = ("slug", "name", "idp_entity_id")
     prepopulated_fields = {"slug": ("name",)}
     inlines = [ScimTokenInline]
-    actions = ["issue_scim_token"]
+    actions = ["issue_scim_token", "create_setup_link"]
     fieldsets = (
         (
             None,
@@ -237,6 +239,49 @@ class ConnectionAdmin(admin.ModelAdmin):
                 % {"slug": connection.slug, "token": raw},
                 messages.WARNING,
             )
+
+    @admin.action(description=_("Create setup link (shown once)"))
+    def create_setup_link(self, request: HttpRequest, queryset: QuerySet[Connection]) -> None:
+        for connection in queryset:
+            try:
+                link, url = create_link(connection, created_by=f"admin: {request.user}")
+            except PortalNotConfigured as exc:
+                self.message_user(request, str(exc), messages.ERROR)
+                return
+            self.message_user(
+                request,
+                _(
+                    "Setup link for %(slug)s, valid until %(expires)s (copy it now, it is not "
+                    "shown again): %(url)s"
+                )
+                % {"slug": connection.slug, "expires": link.expires_at, "url": url},
+                messages.WARNING,
+            )
+
+
+@admin.register(SetupLink)
+class SetupLinkAdmin(admin.ModelAdmin):
+    list_display = (
+        "connection",
+        "created_at",
+        "expires_at",
+        "bound_at",
+        "revoked_at",
+        "created_by",
+    )
+    list_filter = ("connection",)
+    list_select_related = ("connection",)
+    readonly_fields = [f.name for f in SetupLink._meta.fields if f.name != "token_hash"]
+    exclude = ("token_hash",)
+    actions = ["revoke"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # Create links from the connection (action) or create_setup_link.
+
+    @admin.action(description=_("Revoke selected setup links"), permissions=["change"])
+    def revoke(self, request: HttpRequest, queryset: QuerySet[SetupLink]) -> None:
+        revoked = sum(revoke_link(link) for link in queryset)
+        self.message_user(request, _("%(count)d setup link(s) revoked.") % {"count": revoked})
 
 
 class ScimTokenForm(forms.ModelForm):

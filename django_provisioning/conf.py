@@ -112,6 +112,13 @@ DEFAULTS: dict[str, Any] = {
     "WRITE_RETRY_BACKOFF": 0.05,
     # Retry-After (seconds) of the 503 answered when the database is unavailable or locked.
     "RETRY_AFTER": 5,
+    # The self-serve setup portal (docs/portal.rst). The scheme and host of the product, e.g.
+    # "https://app.example.com": setup links are this + the portal's URL path. None: no links.
+    "PORTAL_BASE_URL": None,
+    # Hours a new setup link stays valid unless its creator says otherwise.
+    "PORTAL_LINK_EXPIRY_HOURS": 72,
+    # SCIM requests kept per connection (in RATE_LIMIT_CACHE) for the portal's live status.
+    "PORTAL_RECENT_SCIM_REQUESTS": 20,
 }
 
 IMPORT_STRINGS: frozenset[str] = frozenset({"ADAPTER", "DOMAIN_TXT_RESOLVER"})

@@ -45,6 +45,13 @@ group_deleted = Signal()
 group_members_added = Signal()
 group_members_removed = Signal()
 
+#: A change made through the self-serve setup portal (sender ``"portal"``); kwargs
+#: ``connection``, ``kind`` (``"link_opened"``, ``"idp_settings"``, ``"scim_token"``,
+#: ``"domain_claimed"``, ``"domain_verified"``), ``details`` (a dict) and ``affected_users``
+#: (the number of accounts the connection signs in: replacing its IdP settings lets the new
+#: IdP sign in as any of them).
+portal_change = Signal()
+
 
 def send_after_commit(signal: Signal, sender: str, **kwargs: Any) -> None:
     """Send *signal* once the current transaction commits.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -14,7 +15,9 @@ project = "django-provisioning"
 author = "django-provisioning contributors"
 copyright = "django-provisioning contributors"
 
-extensions: list[str] = []
+sys.path.insert(0, str(Path(__file__).resolve().parent / "_ext"))
+# idp_steps: ".. idp-saml-steps:: okta" renders docs/idp pages from the portal's vendor data.
+extensions: list[str] = ["idp_steps"]
 exclude_patterns = ["_build"]
 templates_path: list[str] = []
 root_doc = "index"

@@ -71,6 +71,7 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast, te
 LOGIN_REDIRECT_URL = "/home/"
 
 DJANGO_PROVISIONING: dict = {
+    "PORTAL_BASE_URL": "http://testserver",
     "CONNECTIONS": {
         "settings-co": {"name": "Declared in settings", "verified_domains": ["settings.example"]},
     },

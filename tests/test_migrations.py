@@ -23,7 +23,11 @@ def test_the_admin_source_is_gone(db: Any) -> None:
             cursor, ExternalGroup._meta.db_table
         )
     assert "document" in {column.name for column in columns}
-    assert AuditEvent._meta.get_field("source").choices == [("scim", "SCIM"), ("saml", "SAML")]
+    assert AuditEvent._meta.get_field("source").choices == [
+        ("scim", "SCIM"),
+        ("saml", "SAML"),
+        ("portal", "Setup portal"),  # 0014_setup_links: changes made through the portal
+    ]
 
 
 def _at_0006() -> tuple[Any, Any, list[tuple[str, str]]]:

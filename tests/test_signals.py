@@ -54,6 +54,7 @@ SIGNAL_NAMES = (
     "group_deleted",
     "group_members_added",
     "group_members_removed",
+    "portal_change",  # the setup portal's: tests/portal/
 )
 
 

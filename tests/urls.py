@@ -13,4 +13,5 @@ urlpatterns = [
     path("scim/v2/", include("django_provisioning.scim.urls")),
     path("sso/", include("django_provisioning.saml.urls")),
     path("home/", home),
+    path("setup/", include("django_provisioning.portal.urls")),
 ]

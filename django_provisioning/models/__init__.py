@@ -18,6 +18,7 @@ from .counter import ConnectionCounter
 from .domain import DomainClaim
 from .group import ExternalGroup, GroupGrant
 from .identity import ExternalIdentity, ExternalIdentityValue, UserNameClaim, UserSession
+from .portal import SetupLink
 from .saml import SamlAssertionReplay, SamlPendingLogin
 
 __all__ = [
@@ -36,6 +37,7 @@ __all__ = [
     "SamlAssertionReplay",
     "SamlPendingLogin",
     "ScimToken",
+    "SetupLink",
     "UserNameClaim",
     "UserSession",
     "VerifiedDomain",

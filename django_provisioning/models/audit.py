@@ -16,6 +16,7 @@ class AuditEvent(models.Model):
     class Source(models.TextChoices):
         SCIM = "scim", "SCIM"
         SAML = "saml", "SAML"
+        PORTAL = "portal", "Setup portal"
 
     connection = models.ForeignKey(
         Connection, on_delete=models.SET_NULL, null=True, related_name="audit_events"

@@ -26,7 +26,7 @@ from rest_framework.views import APIView
 from ..conf import provisioning_settings
 from ..db import is_retryable, is_unavailable
 from ..exceptions import ProvisioningError
-from . import errors, throttling
+from . import errors, recent, throttling
 from .authentication import BearerTokenAuthentication, ScimClientUser
 from .renderers import PlainJSONParser, PlainJSONRenderer, ScimJSONParser, ScimJSONRenderer
 
@@ -161,6 +161,10 @@ class ScimView(APIView):
         response = super().finalize_response(request, response, *args, **kwargs)
         user = getattr(request, "_user", None)
         slug = user.connection.slug if isinstance(user, ScimClientUser) else "-"
+        if isinstance(user, ScimClientUser):
+            recent.record(
+                user.connection.pk, request.method or "", request.path, response.status_code
+            )
         elapsed = (time.monotonic() - getattr(self, "_started", time.monotonic())) * 1000
         logger.info(
             "SCIM %s %s connection=%s status=%s outcome=%s %.1fms",

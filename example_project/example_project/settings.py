@@ -111,6 +111,11 @@ DEVIDP_CERT = ensure_keypair(DEVIDP_KEY_DIR).cert_pem
 DJANGO_PROVISIONING = {
     # Resolves each connection's organization and makes the users it provisions members.
     "ADAPTER": "demo.adapter.OrganizationAdapter",
+    # The setup portal (setup/): `tox -e manage -- create_setup_link globex` prints a link.
+    "PORTAL_BASE_URL": DEMO_ORIGIN,
+    # The portal fetches metadata URLs over HTTPS from public hosts only; with DEBUG on, these
+    # hosts are let through too, so the development IdP's metadata URL works in the portal.
+    "METADATA_FETCH_ALLOWED_HOSTS": [DEMO_ORIGIN.split("://", 1)[1]],
     "CONNECTIONS": {
         # One customer's identity provider. Its SCIM token comes from `demo_setup` (or
         # `tox -e manage -- create_scim_token demo`). Its SAML IdP is the development IdP

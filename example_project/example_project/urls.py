@@ -18,6 +18,8 @@ urlpatterns = [
     path("scim/v2/", include("django_provisioning.scim.urls")),
     # SAML 2.0: sso/<slug>/login/, acs/, metadata/, slo/
     path("sso/", include("django_provisioning.saml.urls")),
+    # The self-serve setup portal: setup/<link>/ (create_setup_link SLUG prints one).
+    path("setup/", include("django_provisioning.portal.urls")),
     # The development IdP: every page of it is a 404 unless DEBUG is on (it signs in whoever
     # is picked). Leave it out of a real project.
     path("devidp/", include("devidp.urls")),
