@@ -125,7 +125,7 @@ class Server:
 
     def __init__(self, python: str, app: str, chdir: Path, env: dict[str, str], workers: int):
         self.port = free_port()
-        self.log = open(DATA / f"gunicorn-{self.port}.log", "w")  # noqa: SIM115
+        self.log = open(DATA / f"gunicorn-{self.port}.log", "w")
         self.process = subprocess.Popen(
             [
                 python,
@@ -506,7 +506,7 @@ class Explainer:
         for statement in data["statements"]:
             sql, params = statement["sql"], statement["params"]
             verb = sql.lstrip().split(None, 1)[0].upper()
-            if verb not in {"SELECT", "UPDATE", "DELETE"} or params is None and "%s" in sql:
+            if verb not in {"SELECT", "UPDATE", "DELETE"} or (params is None and "%s" in sql):
                 continue
             for table in self.scans(sql, params or ()):
                 if table.startswith("<"):
@@ -521,7 +521,7 @@ class Explainer:
         if self.database == "postgres":
             try:
                 plan = self.db.execute("EXPLAIN (FORMAT JSON) " + sql, params).fetchone()[0]
-            except Exception as exc:  # noqa: BLE001 - report, do not stop the run
+            except Exception as exc:
                 self.db.rollback()
                 return [f"<EXPLAIN failed: {exc}>"]
             self.db.rollback()
@@ -539,7 +539,7 @@ class Explainer:
             rows = self.db.execute(
                 "EXPLAIN QUERY PLAN " + sql.replace("%s", "?"), params
             ).fetchall()
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             return [f"<EXPLAIN failed: {exc}>"]
         tables = []
         for row in rows:
@@ -650,7 +650,9 @@ def evaluate(args: argparse.Namespace, by_size: dict[int, dict[str, Result]]) ->
             if not args.smoke and name not in NOT_FLAT and ratio > RATIO_LIMIT:
                 mark = f"  > {RATIO_LIMIT}x"
                 failures.append(
-                    f"{name}: p50 {large[name].p50:.1f} ms at {sizes[-1]:,} is {ratio:.2f}x {small[name].p50:.1f} ms at {sizes[0]:,} (limit {RATIO_LIMIT}x)"
+                    f"{name}: p50 {large[name].p50:.1f} ms at {sizes[-1]:,} users is "
+                    f"{ratio:.2f}x the {small[name].p50:.1f} ms at {sizes[0]:,} "
+                    f"(limit {RATIO_LIMIT}x)"
                 )
             if args.smoke and qs != ql and name not in NOT_FLAT:
                 mark += "  queries differ"

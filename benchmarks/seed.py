@@ -158,10 +158,12 @@ def seed(
     groups: int | None = None,
     *,
     connection_slug: str = "demo",
+    connection: Any = None,
     seed_value: int = 1,
     progress: bool = False,
 ) -> dict[str, Any]:
-    """Write *users* users and *groups* groups (default users // 50) for *connection_slug*.
+    """Write *users* users and *groups* groups (default users // 50) for *connection* (a
+    ``Connection``), else the connection *connection_slug* (a declared one's row made once).
 
     Returns what it wrote: ``{"connection": ..., "users": ..., "groups": ..., "rows": {model
     label: count}, "seconds": ...}``. Runs in the caller's database (Django set up).
@@ -189,7 +191,8 @@ def seed(
     started = time.perf_counter()
     groups = users // 50 if groups is None else groups
     adapter = get_adapter()
-    connection = get_connection(connection_slug)
+    if connection is None:
+        connection = get_connection(connection_slug)
     if connection is None:
         raise SystemExit(f"no connection {connection_slug!r}")
     membership_model = None
@@ -258,7 +261,11 @@ def seed(
                 print(f"  users: {chunk.stop:,}", file=sys.stderr, flush=True)
 
         rng = random.Random(seed_value)
-        through = user_model.groups.through if hasattr(user_model, "groups") else None
+        m2m = getattr(user_model, "groups", None)
+        through = m2m.through if m2m is not None else None
+        if m2m is not None:
+            user_column = f"{m2m.field.m2m_field_name()}_id"
+            group_column = f"{m2m.field.m2m_reverse_field_name()}_id"
         sizes = group_sizes(users, groups)
         for chunk in _chunks(groups, 1000):
             local_groups, rows, grants, links, audits = [], [], [], [], []
@@ -286,7 +293,7 @@ def seed(
                         )
                     )
                     if through is not None:
-                        links.append(through(group_id=group.pk, user_id=user_pk))
+                        links.append(through(**{group_column: group.pk, user_column: user_pk}))
                 target = str(row.scim_id)
                 name = row.display_name
                 audits.append(
