@@ -25,11 +25,16 @@ from django.conf import settings
 
 data = json.loads(Path(sys.argv[1]).read_text())
 cert = "".join(line for line in data["idp_cert"].splitlines() if line and "CERTIFICATE" not in line)
+KEY_INFO = (
+    "<ds:KeyInfo><ds:X509Data><ds:X509Certificate>"
+    f"{cert}"
+    "</ds:X509Certificate></ds:X509Data></ds:KeyInfo>"
+)
 IDP_METADATA = f"""<?xml version="1.0"?>
 <md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata"
     xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="{data["idp_entity_id"]}">
   <md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
-    <md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>{cert}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>
+    <md:KeyDescriptor use="signing">{KEY_INFO}</md:KeyDescriptor>
     <md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect"
         Location="{data["idp_sso_url"]}"/>
   </md:IDPSSODescriptor>
