@@ -50,6 +50,23 @@ FAMILY = ["Lovelace", "Turing", "Hopper", "Torvalds", "Hamilton", "Thompson", "L
 TITLES = ["Engineer", "Manager", "Analyst", "Designer", "Director", "Support", "Sales", ""]
 DOMAIN = "example.com"
 CHUNK = 10_000
+#: Field classes whose database value is the attribute itself (``get_db_prep_save`` is the
+#: identity for them on SQLite and PostgreSQL).
+_PLAIN_FIELDS = frozenset(
+    {
+        "AutoField",
+        "BigAutoField",
+        "BigIntegerField",
+        "BooleanField",
+        "CharField",
+        "EmailField",
+        "ForeignKey",
+        "IntegerField",
+        "PositiveIntegerField",
+        "SlugField",
+        "TextField",
+    }
+)
 
 
 def user_name(i: int) -> str:
@@ -120,11 +137,19 @@ class Writer:
                 obj.pk = self.pk(model)
         name = model._meta.label
         self.rows[name] = self.rows.get(name, 0) + len(objs)
+        conn = self.connection
         fields = model._meta.concrete_fields
         columns = ", ".join(self.connection.ops.quote_name(f.column) for f in fields)
         table = self.connection.ops.quote_name(model._meta.db_table)
+        # Text, integer and boolean columns go as they are (their preparation is the
+        # identity); the others (JSON, UUID, dates) through the field, as the ORM does.
+        plain = [type(f).__name__ in _PLAIN_FIELDS for f in fields]
+        names = [f.attname for f in fields]
         rows = (
-            [f.get_db_prep_save(getattr(obj, f.attname), self.connection) for f in fields]
+            [
+                getattr(obj, name) if simple else f.get_db_prep_save(getattr(obj, name), conn)
+                for f, name, simple in zip(fields, names, plain, strict=True)
+            ]
             for obj in objs
         )
         with self.connection.cursor() as cursor:
