@@ -16,7 +16,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 
-import run  # noqa: E402
+import run
 
 
 def args(**overrides: object) -> argparse.Namespace:
