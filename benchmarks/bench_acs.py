@@ -1,6 +1,6 @@
 """Time the whole ACS (both steps) against python3-saml's bare validation of the same response.
 
-    DJANGO_SETTINGS_MODULE=tests.settings python benchmarks/bench_acs.py [-n 50]
+    DJANGO_SETTINGS_MODULE=tests.settings python benchmarks/bench_acs.py [-n 50] [--check]
 
 Sets up an in-memory SQLite database itself. The tests' pure-Python IdP (``tests/saml/idp.py``)
 plays the identity provider; responses are generated before timing starts. For each response:
@@ -10,16 +10,28 @@ plays the identity provider; responses are generated before timing starts. For e
   step 2 (session check, JIT provisioning, ``login()``), through Django's test client: a full
   HTTP round trip minus the network.
 * *bare*: ``OneLogin_Saml2_Response(settings, response).is_valid(request_data, request_id)``.
+
+``--djangosaml2`` also times djangosaml2's ACS (from PyPI, in its own virtualenv,
+``benchmarks/.venv-djangosaml2``, made once) on responses the same IdP signs the same way for
+its SP (``benchmarks/djangosaml2_project/acs_bench.py``; unsolicited, as its documented
+``allow_unsolicited`` accepts them) and prints the ratio djangosaml2 / ours (above 1: ours is
+faster). pysaml2 needs Debian's ``xmlsec1``.
+
+``--check`` exits 1 when the ratio ACS / bare is over ``--limit`` (2, the issue's target).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -27,9 +39,12 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
 os.environ["DATABASE"] = "sqlite"  # always the in-memory database of tests.settings
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", type=int, default=50, help="round trips (default 50)")
+    parser.add_argument("--check", action="store_true", help="exit 1 when over --limit")
+    parser.add_argument("--limit", type=float, default=2.0, help="ratio ACS / bare (2)")
+    parser.add_argument("--djangosaml2", action="store_true", help="time djangosaml2's ACS too")
     args = parser.parse_args()
 
     import django
@@ -95,13 +110,67 @@ def main() -> None:
             acs.append(time.perf_counter() - started)
             assert step1.status_code == 303 and step2.status_code == 302, step2.content
 
+        theirs: dict[str, Any] | None = None
+        if args.djangosaml2:
+            responses = [
+                b64(
+                    idp.response_xml(
+                        sp_entity_id="http://testserver/saml2/metadata/",
+                        acs_url="http://testserver/saml2/acs/",
+                        in_response_to=None,
+                        name_id=f"user{i}@example.com",
+                        attributes={"email": [f"user{i}@example.com"], "firstName": ["Bench"]},
+                    )
+                )
+                for i in range(args.n)
+            ]
+            theirs = djangosaml2_acs(
+                {
+                    "idp_entity_id": IDP_ENTITY_ID,
+                    "idp_sso_url": IDP_SSO_URL,
+                    "idp_cert": pem("idp.crt"),
+                    "responses": responses,
+                }
+            )
+
     ms_acs = statistics.median(acs) * 1000
     ms_bare = statistics.median(bare) * 1000
     print(f"round trips:                       {args.n}")
     print(f"ACS step 1 + step 2 (median):      {ms_acs:8.2f} ms/op")
     print(f"python3-saml is_valid (median):    {ms_bare:8.2f} ms/op")
-    print(f"ratio ACS / bare validation:       {ms_acs / ms_bare:8.2f}x")
+    ratio = ms_acs / ms_bare
+    print(f"ratio ACS / bare validation:       {ratio:8.2f}x (target <= {args.limit:g}x)")
+    if theirs is not None:
+        ms_theirs = float(theirs["median_ms"])
+        print(f"djangosaml2 ACS (median):          {ms_theirs:8.2f} ms/op")
+        print(
+            f"ratio djangosaml2 / ours:          {ms_theirs / ms_acs:8.2f}x (above 1: ours faster)"
+        )
+    if ratio > args.limit:
+        print(f"MISSED: the ACS takes {ratio:.2f}x python3-saml's bare is_valid")
+        return 1 if args.check else 0
+    return 0
+
+
+def djangosaml2_acs(data: dict[str, Any]) -> dict[str, Any]:
+    """djangosaml2's ACS timed on *data* in its own virtualenv (created once)."""
+    venv = ROOT / "benchmarks" / ".venv-djangosaml2"
+    python = venv / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    if subprocess.run([str(python), "-c", "import djangosaml2"], check=False).returncode:
+        subprocess.run([str(python), "-m", "pip", "install", "-q", "djangosaml2"], check=True)
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
+        json.dump(data, handle)
+    script = ROOT / "benchmarks" / "djangosaml2_project" / "acs_bench.py"
+    done = subprocess.run(
+        [str(python), str(script), handle.name], capture_output=True, text=True, check=False
+    )
+    Path(handle.name).unlink()
+    if done.returncode:
+        raise SystemExit(f"djangosaml2's ACS failed: {done.stdout} {done.stderr[-2000:]}")
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
