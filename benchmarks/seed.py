@@ -199,6 +199,7 @@ def seed(
     from django.db import transaction
     from django.utils import timezone
 
+    from django_provisioning import counters
     from django_provisioning.adapter import get_adapter
     from django_provisioning.connections import get_connection
     from django_provisioning.models import (
@@ -350,6 +351,9 @@ def seed(
             writer.insert(AuditEvent, audits)
             if progress:
                 print(f"  groups: {chunk.stop:,}", file=sys.stderr, flush=True)
+    # Link rows written past the app: the counter row that unfiltered totalResults read is
+    # recomputed, as ``manage.py recount_connections`` does after a bulk load.
+    counters.recount(connection)
     writer.finish()
     return {
         "connection": connection,
