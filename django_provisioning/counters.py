@@ -115,15 +115,19 @@ def _connection_saved(sender: Any, instance: Connection, created: bool, **kwargs
 
 
 def _connection_deleting(sender: Any, instance: Connection, **kwargs: Any) -> None:
-    _dying.__dict__.setdefault("pks", set()).add(instance.pk)
+    # Keyed by the delete call (its origin): a delete that fails half-way leaves an entry
+    # that no later delete matches, so those are counted as usual.
+    _dying.__dict__.setdefault("origins", {})[instance.pk] = kwargs.get("origin")
 
 
 def _connection_deleted(sender: Any, instance: Connection, **kwargs: Any) -> None:
-    _dying.__dict__.setdefault("pks", set()).discard(instance.pk)
+    _dying.__dict__.setdefault("origins", {}).pop(instance.pk, None)
 
 
-def _going(connection_id: Any) -> bool:
-    return connection_id in _dying.__dict__.get("pks", ())
+def _going(connection_id: Any, origin: Any) -> bool:
+    """True when the row goes with its connection, in the delete call *origin*."""
+    origins = _dying.__dict__.get("origins", {})
+    return connection_id in origins and origins[connection_id] is origin
 
 
 def _identity_saved(sender: Any, instance: ExternalIdentity, created: bool, **kw: Any) -> None:
@@ -132,7 +136,7 @@ def _identity_saved(sender: Any, instance: ExternalIdentity, created: bool, **kw
 
 
 def _identity_deleted(sender: Any, instance: ExternalIdentity, **kwargs: Any) -> None:
-    if instance.deleted_at is None and not _going(instance.connection_id):
+    if instance.deleted_at is None and not _going(instance.connection_id, kwargs.get("origin")):
         add(instance.connection_id, users=-1)
 
 
@@ -142,7 +146,7 @@ def _group_saved(sender: Any, instance: ExternalGroup, created: bool, **kwargs: 
 
 
 def _group_deleted(sender: Any, instance: ExternalGroup, **kwargs: Any) -> None:
-    if not _going(instance.connection_id):
+    if not _going(instance.connection_id, kwargs.get("origin")):
         add(instance.connection_id, groups=-1)
 
 

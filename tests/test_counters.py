@@ -11,6 +11,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 from django.db import connection as db_connection
 from django.db import transaction
+from django.db.models.signals import pre_delete
 from django.test.utils import CaptureQueriesContext
 
 from django_provisioning import provisioning
@@ -162,6 +163,25 @@ def test_deleting_a_connection_takes_its_counter(connection: Connection) -> None
     ExternalGroup.objects.create(connection=connection, display_name="G")
     connection.delete()
     assert not ConnectionCounter.objects.exists()
+
+
+def test_a_connection_delete_that_failed_leaves_its_rows_counted(connection: Connection) -> None:
+    """A delete of the connection that a receiver (the host's) refused rolls back; the users
+    deleted afterwards, in the same thread, are still counted out."""
+    bob = scim_user(connection, "bob@example.com")
+    scim_user(connection, "ann@example.com")
+
+    def refuse(sender: Any, **kwargs: Any) -> None:
+        raise RuntimeError("not this one")
+
+    pre_delete.connect(refuse, sender=Connection, dispatch_uid="test.refuse")
+    try:
+        with pytest.raises(RuntimeError), transaction.atomic():
+            connection.delete()
+    finally:
+        pre_delete.disconnect(dispatch_uid="test.refuse", sender=Connection)
+    bob.user.delete()
+    assert counted(connection) == actual(connection) == (1, 0)
 
 
 def test_a_missing_counter_row_is_made_counted(connection: Connection) -> None:
