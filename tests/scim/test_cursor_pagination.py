@@ -250,3 +250,23 @@ def test_group_pages_read_members_only_as_far_as_the_budget(scim, django_assert_
         by_cursor.append(body["Resources"])
         cursor = body.get("nextCursor")
     check(by_cursor)
+
+
+def test_resources_created_in_the_same_instant_are_each_served_once(scim, connection):
+    from django.utils import timezone
+
+    from django_provisioning.models import ExternalGroup, ExternalIdentity
+
+    users(scim, 5)
+    groups = [create_group(scim, f"Tied {i}")["id"] for i in range(4)]
+    now = timezone.now()
+    ExternalIdentity.objects.filter(connection=connection).update(created_at=now)
+    ExternalGroup.objects.filter(connection=connection).update(created_at=now)
+    by_pk = list(
+        ExternalIdentity.objects.filter(connection=connection)
+        .order_by("pk")
+        .values_list("scim_id", flat=True)
+    )
+    assert [i for p in walk(scim, "Users", {"count": 2}) for i in p] == [str(i) for i in by_pk]
+    served = [i for p in walk(scim, "Groups", {"count": 1}) for i in p]
+    assert sorted(served) == sorted(groups) and len(served) == len(groups)
