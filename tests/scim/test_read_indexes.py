@@ -98,6 +98,36 @@ def test_case_exact_patterns_on_external_id(scim, op, operand, expected):
         assert sorted(r["externalId"] for r in body["Resources"]) == sorted(expected), path
 
 
+@pytest.mark.parametrize(
+    ("op", "operand", "expected"),
+    [
+        ("sw", "a_", ["a_1"]),
+        ("sw", "a%", ["a%1"]),
+        ("co", "\\", ["b\\1"]),
+        ("ew", "_1", ["a_1"]),
+        ("co", "%", ["a%1"]),
+    ],
+)
+def test_like_wildcards_in_an_operand_are_literal(scim, op, operand, expected):
+    for i, external_id in enumerate(["a_1", "a%1", "ab1", "b\\1", "zz1"]):
+        created = scim.post(
+            "Users",
+            {
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                "userName": f"w{i}@example.com",
+                "externalId": external_id,
+            },
+        )
+        assert created.status_code == 201
+    escaped = operand.replace("\\", "\\\\")
+    body = scim.get("Users", {"filter": f'externalId {op} "{escaped}"'}).json()
+    assert sorted(r["externalId"] for r in body["Resources"]) == expected
+    # Folded columns (userName) and folded expressions (a group's displayName) alike.
+    create_group(scim, "G1")
+    for path, flt in [("Users", 'userName sw "w_"'), ("Groups", 'displayName co "%"')]:
+        assert scim.get(path, {"filter": flt}).json()["totalResults"] == 0, flt
+
+
 def test_pattern_filters_fold_case_where_the_attribute_does(scim):
     users(scim, 3, "MiXed")
     create_group(scim, "Élodie's Team")
