@@ -12,6 +12,7 @@ from django.core.management import CommandError, call_command
 from django.db import connection as db_connection
 from django.db import transaction
 from django.db.models.signals import pre_delete
+from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 
 from django_provisioning import provisioning
@@ -144,6 +145,29 @@ def test_a_rolled_back_transaction_counts_nothing(connection: Connection) -> Non
 def test_a_failed_write_counts_nothing(scim: Any, connection: Connection) -> None:
     scim_user(connection, "taken@example.com")
     assert scim.post("Users", user_body("TAKEN@example.com")).status_code == 409
+    assert counted(connection) == actual(connection) == (1, 0)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_retried_write_counts_once(connection: Connection, monkeypatch: Any) -> None:
+    """The first attempt inserts the link row, then meets a deadlock; the retry counts it once."""
+    from django.db import OperationalError
+
+    from django_provisioning import records
+
+    real = records.audit
+    failures = [OperationalError("database is locked")]
+
+    def audit_then_fail(*args: Any, **kwargs: Any) -> Any:
+        result = real(*args, **kwargs)
+        if failures:
+            raise failures.pop()
+        return result
+
+    monkeypatch.setattr(records, "audit", audit_then_fail)
+    with override_settings(DJANGO_PROVISIONING={"WRITE_RETRY_BACKOFF": 0}):
+        provisioning.create_user(connection, {"userName": "retried@example.com"})
+    assert not failures
     assert counted(connection) == actual(connection) == (1, 0)
 
 
