@@ -67,6 +67,20 @@ def drop_statements(connection: Any, *, concurrently: bool = False) -> list[str]
     return [f"DROP INDEX{how} IF EXISTS {quote(index_name(c))}" for c in lookup_columns()]
 
 
+def invalid_indexes(connection: Any) -> list[str]:
+    """The lookup indexes present but invalid (a failed ``CONCURRENTLY`` build); PostgreSQL."""
+    if connection.vendor != "postgresql":
+        return []
+    names = [index_name(c) for c in lookup_columns()]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+            "WHERE i.indrelid = to_regclass(%s) AND NOT i.indisvalid AND c.relname = ANY(%s)",
+            [connection.ops.quote_name(get_user_model()._meta.db_table), names],
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
 class AddUserLookupIndexes(Operation):
     """A migration operation for the host's own migration: ``UPPER()`` indexes on the user
     model's username and e-mail columns, on PostgreSQL (elsewhere it does nothing).
@@ -90,6 +104,12 @@ class AddUserLookupIndexes(Operation):
         """No model state: the indexes are expressions on a table the host's model owns."""
 
     def database_forwards(self, app_label: str, schema_editor: Any, *args: Any) -> None:
+        # A concurrent build that failed left an invalid index of the name, which serves no
+        # lookup and which IF NOT EXISTS would keep: dropped, then built again.
+        how = " CONCURRENTLY" if self.concurrently else ""
+        quote = schema_editor.connection.ops.quote_name
+        for name in invalid_indexes(schema_editor.connection):
+            schema_editor.execute(f"DROP INDEX{how} IF EXISTS {quote(name)}")
         for sql in create_statements(schema_editor.connection, concurrently=self.concurrently):
             schema_editor.execute(sql)
 
@@ -112,10 +132,11 @@ def missing_indexes(using: str = DEFAULT_DB_ALIAS) -> tuple[list[str], int]:
 
     table = get_user_model()._meta.db_table
     with connection.cursor() as cursor:
+        # Valid indexes only: an invalid one (a failed CONCURRENTLY build) serves no lookup.
         cursor.execute(
-            "SELECT indexdef FROM pg_indexes WHERE tablename = %s "
-            "AND schemaname = ANY(current_schemas(false))",
-            [table],
+            "SELECT pg_get_indexdef(indexrelid) FROM pg_index "
+            "WHERE indrelid = to_regclass(%s) AND indisvalid",
+            [connection.ops.quote_name(table)],
         )
         definitions = [row[0].lower().replace('"', "") for row in cursor.fetchall()]
         cursor.execute(

@@ -106,6 +106,27 @@ def test_w010_until_the_indexes_exist_then_the_lookups_use_them(
     assert [w.id for w in check_user_indexes(databases=["default"])] == ["django_provisioning.W010"]
 
 
+def test_an_invalid_index_is_missing_and_built_again(
+    connection_with_links: Connection, monkeypatch: Any
+) -> None:
+    """A ``CREATE INDEX CONCURRENTLY`` that failed leaves an invalid index of that name, which
+    serves no lookup: W010 still warns, and the operation run again builds it."""
+    require_postgresql()
+    _seed(20_000)
+    monkeypatch.setattr(user_indexes, "SCAN_WARNING_ROWS", 10_000)
+    _apply(AddUserLookupIndexes())
+    column = User._meta.get_field(User.USERNAME_FIELD).column
+    name = user_indexes.index_name(column)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE pg_index SET indisvalid = false WHERE indexrelid = to_regclass(%s)", [name]
+        )
+    (warning,) = check_user_indexes(databases=["default"])
+    assert column in warning.msg
+    _apply(AddUserLookupIndexes())
+    assert check_user_indexes(databases=["default"]) == []
+
+
 def test_a_small_table_is_not_worth_a_warning(connection_with_links: Connection) -> None:
     require_postgresql()
     _seed(10)
