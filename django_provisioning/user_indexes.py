@@ -148,9 +148,16 @@ def missing_indexes(using: str = DEFAULT_DB_ALIAS) -> tuple[list[str], int]:
     missing = [
         column
         for column in lookup_columns(links_by_email=links)
-        if not any(f"(upper(({column})::text))" in d and " where " not in d for d in definitions)
+        if not any(_serves(d, column.lower()) for d in definitions)
     ]
     return missing, int(found[0]) if found and found[0] is not None else 0
+
+
+def _serves(definition: str, column: str) -> bool:
+    """Whether an index *definition* (lowercased, unquoted) is on ``UPPER(column)`` alone, not
+    partial (a ``varchar`` column is cast to ``text`` in it, a ``text`` one is not)."""
+    on = (f"(upper(({column})::text))", f"(upper({column}))")
+    return " where " not in definition and any(expression in definition for expression in on)
 
 
 @register(Tags.database)

@@ -127,6 +127,28 @@ def test_an_invalid_index_is_missing_and_built_again(
     assert check_user_indexes(databases=["default"]) == []
 
 
+def test_indexes_on_mixed_case_and_text_columns_are_found(monkeypatch: Any) -> None:
+    """A custom user model's ``"Email"`` column, or a ``text`` one (no ``::text`` cast in the
+    index's definition): the index is there, so nothing is missing."""
+    require_postgresql()
+    with connection.cursor() as cursor:
+        cursor.execute('CREATE TABLE dp_scratch_user ("Email" varchar(254), login text)')
+        cursor.execute('CREATE INDEX dp_scratch_1 ON dp_scratch_user (UPPER("Email"))')
+        cursor.execute("CREATE INDEX dp_scratch_2 ON dp_scratch_user (UPPER(login))")
+
+    class Meta:
+        db_table = "dp_scratch_user"
+
+    class Model:
+        _meta = Meta
+
+    monkeypatch.setattr(user_indexes, "get_user_model", lambda: Model)
+    monkeypatch.setattr(
+        user_indexes, "lookup_columns", lambda links_by_email=True: ["Email", "login"]
+    )
+    assert user_indexes.missing_indexes()[0] == []
+
+
 def test_a_small_table_is_not_worth_a_warning(connection_with_links: Connection) -> None:
     require_postgresql()
     _seed(10)
