@@ -179,6 +179,10 @@ def apply(
         if connection.idp_metadata_url != metadata_url:
             connection.idp_metadata_url = metadata_url
             changed.append("idp_metadata_url")
+        if metadata_url and not connection.idp_metadata_url_untrusted:
+            # A stranger's URL: refresh_idp_metadata fetches it under the same rules as here.
+            connection.idp_metadata_url_untrusted = True
+            changed.append("idp_metadata_url_untrusted")
         if changed:
             # Only the IdP fields: the portal never rewrites the rest of the row.
             connection.save(update_fields=[*changed, "updated_at"])

@@ -136,8 +136,10 @@ def test_metadata_url_is_fetched_as_untrusted(portal: Portal, connection: Connec
     fetch.assert_called_once_with("https://idp.example.org/md", untrusted=True)
     connection.refresh_from_db()
     assert connection.idp_entity_id == IDP_ENTITY_ID
-    # Remembered, so that refresh_idp_metadata keeps the settings current.
+    # Remembered, so that refresh_idp_metadata keeps the settings current, and marked a
+    # stranger's URL: the refresh fetches it under these same rules (HTTPS, public address).
     assert connection.idp_metadata_url == "https://idp.example.org/md"
+    assert connection.idp_metadata_url_untrusted is True
     event = AuditEvent.objects.get(source="portal", action="idp_settings")
     assert event.detail["metadata_url"] == "https://idp.example.org/md"
     # A file afterwards: the URL is forgotten (it no longer says where the settings come from).
