@@ -195,6 +195,25 @@ def test_not_xml_is_named(portal: Portal, connection: Connection) -> None:
     assert connection.idp_entity_id == ""
 
 
+def test_values_too_long_to_keep_are_named_not_a_500(
+    portal: Portal, connection: Connection
+) -> None:
+    """Metadata (a stranger's) may carry values longer than the connection's columns hold:
+    refused with the reason, not a database error (PostgreSQL) or a truncated save."""
+    long_id = "https://idp.example.org/" + "x" * 1100
+    response = upload(portal, metadata_xml(long_id))
+    assert response.status_code == 400
+    assert "longer than 1024 characters" in response.content.decode()
+    long_url = "https://idp.example.org/md?" + "x" * 1100
+    with mock.patch.object(portal_forms, "fetch_metadata", return_value=metadata_xml()):
+        response = portal.client.post(portal.page("okta/"), {"source": "url", "url": long_url})
+    assert response.status_code == 400
+    assert "longer than 1024 characters" in response.content.decode()
+    connection.refresh_from_db()
+    assert connection.idp_entity_id == "" and connection.idp_metadata_url == ""
+    assert not AuditEvent.objects.filter(source="portal", action="idp_settings").exists()
+
+
 def test_problems_found_by_the_check_are_listed(portal: Portal, connection: Connection) -> None:
     problems = ["The signing certificate expired on 2020-01-01.", "The SSO URL uses HTTP."]
     with mock.patch.object(portal_forms, "check_idp_metadata", return_value=problems):
