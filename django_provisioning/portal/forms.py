@@ -91,7 +91,7 @@ class MetadataForm(forms.Form):
             ("idp_slo_url", "single logout URL", metadata.slo_url),
             ("idp_metadata_url", "metadata URL", self.metadata_url),
         ):
-            limit = Connection._meta.get_field(name).max_length
+            limit = getattr(Connection._meta.get_field(name), "max_length", None)
             if limit is not None and len(value or "") > limit:
                 found.append(f"The identity provider's {label} is longer than {limit} characters.")
         return found
