@@ -376,3 +376,28 @@ def test_non_ascii_paths_and_hosts_are_encoded(net: Net) -> None:
         fetch_metadata("https://bücher.test/café?q=é", untrusted=True)
     assert fetch_metadata("https://public.test/café?q=é", untrusted=True) == BODY
     assert net.lookups == ["xn--bcher-kva.test", "public.test"]
+
+
+def test_a_server_that_trickles_its_headers_is_cut_off_at_the_deadline(
+    net: Net, settings: Any
+) -> None:
+    """Each byte within the per-read timeout, the headers never ending: the whole fetch still
+    ends at METADATA_FETCH_TIMEOUT (a worker is not held for hours by a stranger's URL)."""
+    limits(settings, METADATA_FETCH_TIMEOUT=0.5)
+    stop = threading.Event()
+
+    def trickle(handler: BaseHTTPRequestHandler) -> None:
+        handler.wfile.write(b"HTTP/1.1 200 OK\r\nX-Pad: ")
+        while not stop.is_set():
+            handler.wfile.write(b"x")
+            handler.wfile.flush()
+            time.sleep(0.05)
+
+    net.server.routes["/headers"] = trickle
+    started = time.monotonic()
+    try:
+        with pytest.raises(MetadataError, match=re.escape("did not answer within 0.5 seconds")):
+            fetch_metadata("https://public.test/headers", untrusted=True)
+        assert time.monotonic() - started < 2
+    finally:
+        stop.set()
