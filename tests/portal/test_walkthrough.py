@@ -275,6 +275,28 @@ def test_replacing_the_idp_of_live_accounts_needs_confirmation(
     assert AuditEvent.objects.filter(action="idp_settings").count() == 1
 
 
+def test_a_new_metadata_url_for_live_accounts_needs_confirmation(
+    portal: Portal, connection: Connection, changes: list[dict[str, Any]]
+) -> None:
+    """The same metadata from another URL changes no IdP field today, but refresh_idp_metadata
+    applies whatever that URL serves tomorrow: handing it over is replacing the IdP."""
+    assert upload(portal, metadata_xml()).status_code == 302
+    scim_user(connection, "alice@example.com")
+    changes.clear()
+    theirs = "https://attacker.example/md"
+    with mock.patch.object(portal_forms, "fetch_metadata", return_value=metadata_xml()):
+        response = portal.client.post(portal.page("okta/"), {"source": "url", "url": theirs})
+    assert response.status_code == 200
+    assert "1 account" in response.content.decode() and theirs in response.content.decode()
+    connection.refresh_from_db()
+    assert connection.idp_metadata_url == "" and not changes
+    response = portal.client.post(portal.page("okta/confirm/"), {"confirm": "replace"})
+    assert response.status_code == 302
+    connection.refresh_from_db()
+    assert connection.idp_metadata_url == theirs
+    assert [(c["kind"], c["affected_users"]) for c in changes] == [("idp_settings", 1)]
+
+
 def test_confirmation_needs_the_pending_change_of_this_link(
     portal: Portal, live_connection: Connection
 ) -> None:
