@@ -7,8 +7,9 @@ behalf must not reach the product's own network (server-side request forgery), s
 
 * only ``https://`` URLs;
 * the host is resolved once, here, and refused when *any* of its addresses is private,
-  loopback, link-local, shared (CGNAT), reserved, multicast, unspecified or otherwise not
-  global (an IPv4 address embedded in IPv6 — mapped, 6to4, Teredo, NAT64 — is checked too);
+  loopback, link-local, site-local (IPv6), shared (CGNAT), reserved, multicast, unspecified
+  or otherwise not global (an IPv4 address embedded in IPv6 — mapped, 6to4, Teredo, NAT64 —
+  is checked too);
 * the connection is made to the address that was checked (TLS still verifies the certificate
   and sends SNI and ``Host`` for the host name), so a DNS answer that changes between the
   check and the connection (DNS rebinding) cannot reach another address;
@@ -91,6 +92,7 @@ def forbidden_address(address: str) -> bool:
         or one.is_reserved
         or one.is_multicast
         or one.is_unspecified
+        or (isinstance(one, ipaddress.IPv6Address) and one.is_site_local)
         or not one.is_global
         for one in embedded
     )

@@ -133,6 +133,7 @@ def test_http_is_refused(no_network: list[Any]) -> None:
         "https://[::ffff:127.0.0.1]/metadata",
         "https://[fe80::1]/metadata",
         "https://[fd00::1]/metadata",
+        "https://[fec0::1]/metadata",  # site-local (deprecated, still routed inside sites)
         "https://224.0.0.1/metadata",
         "https://240.0.0.1/metadata",
     ],
