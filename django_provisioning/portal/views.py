@@ -185,9 +185,10 @@ def apply(
         if connection.idp_metadata_url != metadata_url:
             connection.idp_metadata_url = metadata_url
             changed.append("idp_metadata_url")
-        if metadata_url and not connection.idp_metadata_url_untrusted:
+        if connection.idp_metadata_url_untrusted != bool(metadata_url):
             # A stranger's URL: refresh_idp_metadata fetches it under the same rules as here.
-            connection.idp_metadata_url_untrusted = True
+            # (No URL: nothing to mark; a URL the operator sets later is the operator's.)
+            connection.idp_metadata_url_untrusted = bool(metadata_url)
             changed.append("idp_metadata_url_untrusted")
         if changed:
             # Only the IdP fields: the portal never rewrites the rest of the row.

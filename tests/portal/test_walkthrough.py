@@ -146,6 +146,7 @@ def test_metadata_url_is_fetched_as_untrusted(portal: Portal, connection: Connec
     upload(portal, metadata_xml())
     connection.refresh_from_db()
     assert connection.idp_metadata_url == ""
+    assert connection.idp_metadata_url_untrusted is False
 
 
 def test_a_refused_url_is_named_and_nothing_changes(portal: Portal, connection: Connection) -> None:
