@@ -262,6 +262,11 @@ def _exchange(
             raise MetadataError(_too_big(limit))
     if time.monotonic() > deadline:
         raise TimeoutError  # cut off at the deadline: the body may be short
+    if response.length:  # read1 does not raise IncompleteRead: the bytes still owed
+        raise MetadataError(
+            f"The metadata ended before its declared length ({len(body)} bytes received, "
+            f"{len(body) + response.length} declared)."
+        )
     return 200, None, bytes(body)
 
 

@@ -402,3 +402,10 @@ def test_a_server_that_trickles_its_headers_is_cut_off_at_the_deadline(
         assert time.monotonic() - started < 2
     finally:
         stop.set()
+
+
+def test_a_body_shorter_than_its_content_length_is_refused(net: Net) -> None:
+    """A connection closed before the declared length: a cut-off document, not the metadata."""
+    net.server.routes["/short"] = send(200, BODY[:10], Content_Length=str(len(BODY)))
+    with pytest.raises(MetadataError, match="ended before"):
+        fetch_metadata("https://public.test/short", untrusted=True)
