@@ -96,7 +96,8 @@ class DomainLookupError(Exception):
 
 
 def clean_domain(domain: str) -> str:
-    """*domain* lowercased and without a final dot; ValueError when it is no domain name."""
+    """*domain* lowercased and without a final dot; ValueError when it is no domain name, or
+    one too long for its TXT record's name (``_django-provisioning.`` + 231 characters at most)."""
     value = str(domain or "").strip().lower().rstrip(".")
     try:
         value = value.encode("idna").decode("ascii") if value else value
@@ -105,6 +106,10 @@ def clean_domain(domain: str) -> str:
     labels = value.split(".")
     if len(value) > 253 or len(labels) < 2 or not all(_LABEL.fullmatch(x) for x in labels):
         raise ValueError(f"{domain!r} is not a domain name (like example.com).")
+    if len(value) + len(RECORD_LABEL) + 1 > 253:  # a DNS name has at most 253 characters
+        raise ValueError(
+            f"{domain!r} is too long: its TXT record name {RECORD_LABEL}.{value} could not exist."
+        )
     return value
 
 

@@ -92,6 +92,17 @@ def test_a_challenge_for_something_not_a_domain_is_refused(
     assert not DomainClaim.objects.exists()
 
 
+def test_a_domain_whose_record_name_could_not_exist_is_refused(connection: Connection) -> None:
+    """A DNS name has at most 253 characters: the record ``_django-provisioning.<domain>``
+    of a longer domain can never be published, so no challenge is handed out for it."""
+    longest = ".".join(["a" * 63, "b" * 63, "c" * 63, "d" * 39]) + ".com"  # 235 characters
+    with pytest.raises(ValueError, match="too long"):
+        domain_challenge(connection, longest)
+    assert not DomainClaim.objects.exists()
+    fits = longest[len(longest) - 231 :].lstrip(".-")
+    assert len(domain_challenge(connection, fits).record_name) <= 253
+
+
 def test_a_published_record_verifies_the_domain(connection: Connection) -> None:
     challenge = domain_challenge(connection, "acme.test")
     publish(challenge)

@@ -79,6 +79,15 @@ class Connection(models.Model):
             "and takes new signing certificates (rollover) and URLs from it."
         ),
     )
+    idp_metadata_url_untrusted = models.BooleanField(
+        _("metadata URL given in the setup portal"),
+        default=False,
+        editable=False,
+        help_text=_(
+            "Given by someone without an account: refresh_idp_metadata fetches it under the "
+            "portal's rules (HTTPS, public addresses only)."
+        ),
+    )
     # SAML service provider options
     name_id_format = models.CharField(
         _("NameID format"), max_length=128, choices=NameIdFormat.choices, default=NameIdFormat.EMAIL

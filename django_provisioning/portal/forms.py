@@ -9,6 +9,7 @@ from django import forms
 from django.core.validators import URLValidator
 
 from ..domains import clean_domain
+from ..models import Connection
 from ..saml.fetch import _allowlisted as allowlisted
 from ..saml.fetch import fetch_metadata
 from ..saml.metadata_import import (
@@ -76,9 +77,24 @@ class MetadataForm(forms.Form):
                 for problem in check_idp_metadata(self.metadata)
                 if not any(url in problem for url in debug_http_urls(self.metadata))
             ]
+            problems += self._too_long(self.metadata)
             if problems:
                 raise forms.ValidationError(problems)
         return data
+
+    def _too_long(self, metadata: IdpMetadata) -> list[str]:
+        """The values longer than the connection's columns hold (a database error otherwise)."""
+        found = []
+        for name, label, value in (
+            ("idp_entity_id", "entity id", metadata.entity_id),
+            ("idp_sso_url", "single sign-on URL", metadata.sso_url),
+            ("idp_slo_url", "single logout URL", metadata.slo_url),
+            ("idp_metadata_url", "metadata URL", self.metadata_url),
+        ):
+            limit = getattr(Connection._meta.get_field(name), "max_length", None)
+            if limit is not None and len(value or "") > limit:
+                found.append(f"The identity provider's {label} is longer than {limit} characters.")
+        return found
 
     def _from_url(self, url: str) -> IdpMetadata:
         if not url.strip():

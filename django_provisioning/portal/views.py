@@ -123,7 +123,10 @@ def saml_view(request: HttpRequest, link: SetupLink, vendor: str) -> HttpRespons
     metadata = form.metadata
     connection = link.connection
     users = affected_users(connection)
-    if users and connection.idp_entity_id and changes(connection, metadata):
+    # A new metadata URL changes no field today, but refresh_idp_metadata applies whatever it
+    # serves later: handing the settings to another URL is replacing the IdP too.
+    new_url = bool(form.metadata_url) and form.metadata_url != connection.idp_metadata_url
+    if users and connection.idp_entity_id and (new_url or changes(connection, metadata)):
         # The new IdP could sign in as any of these accounts: ask first, naming how many.
         request.session[PENDING_KEY] = {
             "link": str(link.public_id),
@@ -131,7 +134,10 @@ def saml_view(request: HttpRequest, link: SetupLink, vendor: str) -> HttpRespons
             "metadata": asdict(metadata),
         }
         return page(
-            request, link, "confirm.html", {**context, "metadata": metadata, "users": users}
+            request,
+            link,
+            "confirm.html",
+            {**context, "metadata": metadata, "users": users, "metadata_url": form.metadata_url},
         )
     return apply(request, link, chosen, metadata, form.metadata_url, context)
 
@@ -179,6 +185,11 @@ def apply(
         if connection.idp_metadata_url != metadata_url:
             connection.idp_metadata_url = metadata_url
             changed.append("idp_metadata_url")
+        if connection.idp_metadata_url_untrusted != bool(metadata_url):
+            # A stranger's URL: refresh_idp_metadata fetches it under the same rules as here.
+            # (No URL: nothing to mark; a URL the operator sets later is the operator's.)
+            connection.idp_metadata_url_untrusted = bool(metadata_url)
+            changed.append("idp_metadata_url_untrusted")
         if changed:
             # Only the IdP fields: the portal never rewrites the rest of the row.
             connection.save(update_fields=[*changed, "updated_at"])

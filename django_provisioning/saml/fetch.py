@@ -7,8 +7,9 @@ behalf must not reach the product's own network (server-side request forgery), s
 
 * only ``https://`` URLs;
 * the host is resolved once, here, and refused when *any* of its addresses is private,
-  loopback, link-local, shared (CGNAT), reserved, multicast, unspecified or otherwise not
-  global (an IPv4 address embedded in IPv6 — mapped, 6to4, Teredo, NAT64 — is checked too);
+  loopback, link-local, site-local (IPv6), shared (CGNAT), reserved, multicast, unspecified
+  or otherwise not global (an IPv4 address embedded in IPv6 — mapped, 6to4, Teredo, NAT64 —
+  is checked too);
 * the connection is made to the address that was checked (TLS still verifies the certificate
   and sends SNI and ``Host`` for the host name), so a DNS answer that changes between the
   check and the connection (DNS rebinding) cannot reach another address;
@@ -30,6 +31,7 @@ import ipaddress
 import re
 import socket
 import ssl
+import threading
 import time
 from urllib.parse import quote, urljoin, urlsplit
 
@@ -90,6 +92,7 @@ def forbidden_address(address: str) -> bool:
         or one.is_reserved
         or one.is_multicast
         or one.is_unspecified
+        or (isinstance(one, ipaddress.IPv6Address) and one.is_site_local)
         or not one.is_global
         for one in embedded
     )
@@ -105,6 +108,41 @@ def _allowlisted(host: str, port: int) -> bool:
     return bool({host, named, f"{named}:{port}"} & allowed)
 
 
+class _Deadline:
+    """Cuts a connection off at the fetch's deadline, wherever it waits.
+
+    The socket timeout bounds each wait, not their sum: a server that sends its status line,
+    headers or TLS handshake a byte at a time within each timeout would hold the request (and
+    a worker) for hours. At the deadline a timer shuts the socket down, which ends the wait.
+    """
+
+    def __init__(self, conn: http.client.HTTPConnection, deadline: float) -> None:
+        self.conn, self.lock, self.done, self.fired = conn, threading.Lock(), False, False
+        self.timer = threading.Timer(max(deadline - time.monotonic(), 0.0), self._cut)
+        self.timer.daemon = True
+
+    def _cut(self) -> None:
+        with self.lock:
+            if self.done:
+                return
+            self.fired = True
+            for sock in (self.conn.sock, getattr(self.conn, "raw", None)):
+                if sock is not None and sock.fileno() != -1:
+                    try:
+                        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+                    except OSError:
+                        pass
+
+    def __enter__(self) -> _Deadline:
+        self.timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with self.lock:  # before the connection closes: never a shutdown of a reused socket
+            self.done = True
+        self.timer.cancel()
+
+
 class _PinnedHTTPConnection(http.client.HTTPConnection):
     """Plain HTTP to an address chosen beforehand; ``Host`` stays the URL's host."""
 
@@ -113,7 +151,7 @@ class _PinnedHTTPConnection(http.client.HTTPConnection):
         self.address, self.wait = address, timeout
 
     def connect(self) -> None:
-        self.sock = connect(self.address, self.port, self.wait)
+        self.sock = self.raw = connect(self.address, self.port, self.wait)
 
 
 class _PinnedHTTPSConnection(http.client.HTTPSConnection):
@@ -124,7 +162,7 @@ class _PinnedHTTPSConnection(http.client.HTTPSConnection):
         self.address, self.wait = address, timeout
 
     def connect(self) -> None:
-        raw = connect(self.address, self.port, self.wait)
+        raw = self.raw = connect(self.address, self.port, self.wait)
         try:
             self.sock = self._context.wrap_socket(raw, server_hostname=self.host)  # type: ignore[attr-defined]
         except BaseException:
@@ -187,30 +225,49 @@ def _get(
     limit = int(provisioning_settings.METADATA_MAX_BYTES)
     cls = _PinnedHTTPSConnection if scheme == "https" else _PinnedHTTPConnection
     conn = cls(host, port, address=address, timeout=timeout)
+    watch = _Deadline(conn, deadline)
     try:
-        conn.request("GET", path, headers=HEADERS)
-        response = conn.getresponse()
-        if response.status in REDIRECT_STATUSES:
-            return response.status, response.getheader("Location"), b""
-        if response.status != 200:
-            return response.status, None, b""
-        declared = response.getheader("Content-Length")
-        if declared and declared.strip().isdigit() and int(declared) > limit:
-            raise MetadataError(_too_big(limit))
-        body = bytearray()
-        while True:
-            if time.monotonic() > deadline:
-                raise TimeoutError
-            # read1: what has arrived (one system call), so a trickle meets the deadline.
-            chunk = response.read1(min(CHUNK, limit + 1 - len(body)))
-            if not chunk:
-                break
-            body += chunk
-            if len(body) > limit:
-                raise MetadataError(_too_big(limit))
-        return 200, None, bytes(body)
+        with watch:
+            return _exchange(conn, path, limit, deadline)
+    except (OSError, http.client.HTTPException, ValueError) as exc:
+        if watch.fired:
+            raise TimeoutError from exc
+        raise
     finally:
         conn.close()
+
+
+def _exchange(
+    conn: http.client.HTTPConnection, path: str, limit: int, deadline: float
+) -> tuple[int, str | None, bytes]:
+    conn.request("GET", path, headers=HEADERS)
+    response = conn.getresponse()
+    if response.status in REDIRECT_STATUSES:
+        return response.status, response.getheader("Location"), b""
+    if response.status != 200:
+        return response.status, None, b""
+    declared = response.getheader("Content-Length")
+    if declared and declared.strip().isdigit() and int(declared) > limit:
+        raise MetadataError(_too_big(limit))
+    body = bytearray()
+    while True:
+        if time.monotonic() > deadline:
+            raise TimeoutError
+        # read1: what has arrived (one system call), so a trickle meets the deadline.
+        chunk = response.read1(min(CHUNK, limit + 1 - len(body)))
+        if not chunk:
+            break
+        body += chunk
+        if len(body) > limit:
+            raise MetadataError(_too_big(limit))
+    if time.monotonic() > deadline:
+        raise TimeoutError  # cut off at the deadline: the body may be short
+    if response.length:  # read1 does not raise IncompleteRead: the bytes still owed
+        raise MetadataError(
+            f"The metadata ended before its declared length ({len(body)} bytes received, "
+            f"{len(body) + response.length} declared)."
+        )
+    return 200, None, bytes(body)
 
 
 def _too_big(limit: int) -> str:

@@ -1,10 +1,12 @@
 """Keep a connection's IdP settings current from the metadata URL the IdP publishes.
 
 ``manage.py refresh_idp_metadata`` calls :func:`refresh_connection` for each connection with an
-``idp_metadata_url``. The metadata is fetched (the operator's URL: ``untrusted=False``, with the
-timeout and size cap of :mod:`.fetch`), parsed by the hardened parser and checked
-(:func:`.metadata_import.check_idp_metadata`); only metadata without a problem is applied, so a
-broken or expired publication never replaces settings that work.
+``idp_metadata_url``. The metadata is fetched with the timeout and size cap of :mod:`.fetch`
+(the operator's URL with ``untrusted=False``; a URL given in the setup portal, marked
+``idp_metadata_url_untrusted``, with ``untrusted=True``, as the portal fetched it), parsed by
+the hardened parser and checked (:func:`.metadata_import.check_idp_metadata`); only metadata
+without a problem is applied, so a broken or expired publication never replaces settings that
+work.
 
 Certificate rollover follows the IdP's metadata: the connection trusts exactly the signing
 certificates the metadata lists. An IdP announces its next certificate by listing it beside the
@@ -77,7 +79,12 @@ def refresh_connection(connection: Connection, url: str | None = None) -> Refres
     source = (url or connection.idp_metadata_url).strip()
     if not source:
         raise MetadataError(f"Connection {connection.slug!r} has no IdP metadata URL.")
-    xml = fetch_metadata(source, untrusted=False)
+    # A URL given in the setup portal is a stranger's: refetched under the portal's rules
+    # (HTTPS, public addresses only), on every refresh, so that a DNS answer or a redirect
+    # that changes later cannot turn the cron job into a request to the product's network.
+    given = connection.idp_metadata_url.strip()
+    untrusted = connection.idp_metadata_url_untrusted and source == given
+    xml = fetch_metadata(source, untrusted=untrusted)
     try:
         metadata = parse_idp_metadata(xml)
     except MetadataError as exc:
@@ -107,8 +114,9 @@ def apply_refresh(pk: Any, metadata: Any, source: str) -> RefreshResult:
             connection.idp_x509_certs = list(old_certs.values())
             changed.remove("idp_x509_certs")
         url_changed = connection.idp_metadata_url != source
-        if url_changed:
+        if url_changed:  # the operator's URL (refresh_connection's *url*)
             connection.idp_metadata_url = source
+            connection.idp_metadata_url_untrusted = False
         result = RefreshResult(slug=connection.slug, changed=list(changed))
         if not changed and not url_changed:
             return result

@@ -36,7 +36,8 @@ def record(connection_id: int, method: str, path: str, status: int) -> None:
     try:
         cache = caches[provisioning_settings.RATE_LIMIT_CACHE]
         entries = cache.get(_key(connection_id)) or []
-        entries = [*entries[-(keep - 1) :], (method, path[:MAX_PATH], status, time.time())]
+        # The newest *keep* (not ``entries[-(keep - 1):]``: with keep=1 that is the whole list).
+        entries = [*entries, (method, path[:MAX_PATH], status, time.time())][-keep:]
         cache.set(_key(connection_id), entries, TTL)
     except Exception:  # a status display must never fail a provisioning request
         logger.warning("Recent SCIM request not recorded: the cache failed", exc_info=True)

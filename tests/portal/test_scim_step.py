@@ -89,6 +89,13 @@ def test_recent_list_is_bounded_and_costs_no_query(
     ]
 
 
+def test_recent_list_of_one_keeps_one(connection: Connection, settings: Any) -> None:
+    settings.DJANGO_PROVISIONING = {"PORTAL_RECENT_SCIM_REQUESTS": 1}
+    for n in range(4):
+        recent.record(connection.pk, "GET", f"/scim/v2/Users/{n}", 200)
+    assert [r["path"] for r in recent.recent(connection.pk)] == ["/scim/v2/Users/3"]
+
+
 def test_a_cache_failure_never_fails_a_scim_request(connection: Connection) -> None:
     from unittest import mock
 

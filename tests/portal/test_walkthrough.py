@@ -136,14 +136,17 @@ def test_metadata_url_is_fetched_as_untrusted(portal: Portal, connection: Connec
     fetch.assert_called_once_with("https://idp.example.org/md", untrusted=True)
     connection.refresh_from_db()
     assert connection.idp_entity_id == IDP_ENTITY_ID
-    # Remembered, so that refresh_idp_metadata keeps the settings current.
+    # Remembered, so that refresh_idp_metadata keeps the settings current, and marked a
+    # stranger's URL: the refresh fetches it under these same rules (HTTPS, public address).
     assert connection.idp_metadata_url == "https://idp.example.org/md"
+    assert connection.idp_metadata_url_untrusted is True
     event = AuditEvent.objects.get(source="portal", action="idp_settings")
     assert event.detail["metadata_url"] == "https://idp.example.org/md"
     # A file afterwards: the URL is forgotten (it no longer says where the settings come from).
     upload(portal, metadata_xml())
     connection.refresh_from_db()
     assert connection.idp_metadata_url == ""
+    assert connection.idp_metadata_url_untrusted is False
 
 
 def test_a_refused_url_is_named_and_nothing_changes(portal: Portal, connection: Connection) -> None:
@@ -191,6 +194,25 @@ def test_not_xml_is_named(portal: Portal, connection: Connection) -> None:
     assert "not acceptable XML" in response.content.decode()
     connection.refresh_from_db()
     assert connection.idp_entity_id == ""
+
+
+def test_values_too_long_to_keep_are_named_not_a_500(
+    portal: Portal, connection: Connection
+) -> None:
+    """Metadata (a stranger's) may carry values longer than the connection's columns hold:
+    refused with the reason, not a database error (PostgreSQL) or a truncated save."""
+    long_id = "https://idp.example.org/" + "x" * 1100
+    response = upload(portal, metadata_xml(long_id))
+    assert response.status_code == 400
+    assert "longer than 1024 characters" in response.content.decode()
+    long_url = "https://idp.example.org/md?" + "x" * 1100
+    with mock.patch.object(portal_forms, "fetch_metadata", return_value=metadata_xml()):
+        response = portal.client.post(portal.page("okta/"), {"source": "url", "url": long_url})
+    assert response.status_code == 400
+    assert "longer than 1024 characters" in response.content.decode()
+    connection.refresh_from_db()
+    assert connection.idp_entity_id == "" and connection.idp_metadata_url == ""
+    assert not AuditEvent.objects.filter(source="portal", action="idp_settings").exists()
 
 
 def test_problems_found_by_the_check_are_listed(portal: Portal, connection: Connection) -> None:
@@ -252,6 +274,28 @@ def test_replacing_the_idp_of_live_accounts_needs_confirmation(
     # The confirmation is spent: posting it again changes nothing more.
     portal.client.post(portal.page("okta/confirm/"), {"confirm": "replace"})
     assert AuditEvent.objects.filter(action="idp_settings").count() == 1
+
+
+def test_a_new_metadata_url_for_live_accounts_needs_confirmation(
+    portal: Portal, connection: Connection, changes: list[dict[str, Any]]
+) -> None:
+    """The same metadata from another URL changes no IdP field today, but refresh_idp_metadata
+    applies whatever that URL serves tomorrow: handing it over is replacing the IdP."""
+    assert upload(portal, metadata_xml()).status_code == 302
+    scim_user(connection, "alice@example.com")
+    changes.clear()
+    theirs = "https://attacker.example/md"
+    with mock.patch.object(portal_forms, "fetch_metadata", return_value=metadata_xml()):
+        response = portal.client.post(portal.page("okta/"), {"source": "url", "url": theirs})
+    assert response.status_code == 200
+    assert "1 account" in response.content.decode() and theirs in response.content.decode()
+    connection.refresh_from_db()
+    assert connection.idp_metadata_url == "" and not changes
+    response = portal.client.post(portal.page("okta/confirm/"), {"confirm": "replace"})
+    assert response.status_code == 302
+    connection.refresh_from_db()
+    assert connection.idp_metadata_url == theirs
+    assert [(c["kind"], c["affected_users"]) for c in changes] == [("idp_settings", 1)]
 
 
 def test_confirmation_needs_the_pending_change_of_this_link(

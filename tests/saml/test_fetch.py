@@ -133,6 +133,7 @@ def test_http_is_refused(no_network: list[Any]) -> None:
         "https://[::ffff:127.0.0.1]/metadata",
         "https://[fe80::1]/metadata",
         "https://[fd00::1]/metadata",
+        "https://[fec0::1]/metadata",  # site-local (deprecated, still routed inside sites)
         "https://224.0.0.1/metadata",
         "https://240.0.0.1/metadata",
     ],
@@ -376,3 +377,35 @@ def test_non_ascii_paths_and_hosts_are_encoded(net: Net) -> None:
         fetch_metadata("https://bücher.test/café?q=é", untrusted=True)
     assert fetch_metadata("https://public.test/café?q=é", untrusted=True) == BODY
     assert net.lookups == ["xn--bcher-kva.test", "public.test"]
+
+
+def test_a_server_that_trickles_its_headers_is_cut_off_at_the_deadline(
+    net: Net, settings: Any
+) -> None:
+    """Each byte within the per-read timeout, the headers never ending: the whole fetch still
+    ends at METADATA_FETCH_TIMEOUT (a worker is not held for hours by a stranger's URL)."""
+    limits(settings, METADATA_FETCH_TIMEOUT=0.5)
+    stop = threading.Event()
+
+    def trickle(handler: BaseHTTPRequestHandler) -> None:
+        handler.wfile.write(b"HTTP/1.1 200 OK\r\nX-Pad: ")
+        while not stop.is_set():
+            handler.wfile.write(b"x")
+            handler.wfile.flush()
+            time.sleep(0.05)
+
+    net.server.routes["/headers"] = trickle
+    started = time.monotonic()
+    try:
+        with pytest.raises(MetadataError, match=re.escape("did not answer within 0.5 seconds")):
+            fetch_metadata("https://public.test/headers", untrusted=True)
+        assert time.monotonic() - started < 2
+    finally:
+        stop.set()
+
+
+def test_a_body_shorter_than_its_content_length_is_refused(net: Net) -> None:
+    """A connection closed before the declared length: a cut-off document, not the metadata."""
+    net.server.routes["/short"] = send(200, BODY[:10], Content_Length=str(len(BODY)))
+    with pytest.raises(MetadataError, match="ended before"):
+        fetch_metadata("https://public.test/short", untrusted=True)

@@ -223,3 +223,42 @@ def test_values_the_connection_cannot_hold_are_not_applied(idp_site: Server) -> 
 
     assert "was not applied: idp_sso_url:" in err.getvalue()
     assert Connection.objects.get(slug="acme").idp_sso_url == IDP_SSO_URL
+
+
+def test_a_url_given_in_the_portal_is_refetched_under_the_portals_rules(
+    idp_site: Server, settings: Any
+) -> None:
+    """The portal checked a stranger's URL once; the cron job must not fetch it blindly later
+    (a DNS answer or a redirect that changes then would reach the product's own network)."""
+    settings.DEBUG = False
+    internal = publish(idp_site, with_certs(pem("idp2.crt")))  # 127.0.0.1: the product's network
+    Connection.objects.create(
+        slug="acme",
+        name="Acme",
+        idp_metadata_url=internal,
+        idp_metadata_url_untrusted=True,
+        idp_x509_certs=[cert_body(pem("idp.crt"))],
+    )
+    idp_site.seen.clear()
+
+    err = StringIO()
+    with pytest.raises(CommandError) as exc:
+        call_command("refresh_idp_metadata", stdout=StringIO(), stderr=err)
+
+    assert exc.value.returncode == 1
+    assert "must use HTTPS" in err.getvalue()
+    assert idp_site.seen == []  # no request was made
+    assert Connection.objects.get(slug="acme").idp_x509_certs == [cert_body(pem("idp.crt"))]
+    assert not AuditEvent.objects.exists()
+
+
+def test_the_operators_import_makes_a_portal_url_the_operators(idp_site: Server) -> None:
+    url = publish(idp_site, with_certs(pem("idp.crt")))
+    Connection.objects.create(
+        slug="acme", name="Acme", idp_metadata_url=url, idp_metadata_url_untrusted=True
+    )
+
+    call_command("import_idp_metadata", "acme", url, stdout=StringIO())
+
+    assert Connection.objects.get(slug="acme").idp_metadata_url_untrusted is False
+    refresh()  # the operator's URL: any URL

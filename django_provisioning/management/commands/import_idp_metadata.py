@@ -77,6 +77,9 @@ class Command(BaseCommand):
             if url and connection.idp_metadata_url != url:
                 connection.idp_metadata_url = url
                 changed.append("idp_metadata_url")
+            if url and connection.idp_metadata_url_untrusted:
+                connection.idp_metadata_url_untrusted = False  # now the operator's URL
+                changed.append("idp_metadata_url_untrusted")
             connection.full_clean()
             connection.save()
         verb = "Created" if created else ("Updated" if changed else "Unchanged:")
