@@ -255,3 +255,33 @@ def test_no_request_scans_a_big_table(scim, connection):
             )
             cursor.execute(f"DELETE FROM {IDENTITY} WHERE user_id > 1000000")
     assert not found, "\n\n".join(found)
+
+
+ENDS_WITH: list[tuple[str, dict[str, Any], str]] = [
+    ("Users", {"filter": 'userName ew "77@example.com"'}, "dp_identity_username_rev"),
+    ("Users", {"filter": 'externalId ew "0abc"'}, "dp_identity_externalid_rev"),
+    ("Users", {"filter": 'emails.value ew "77@example.com"'}, "dp_value_rev"),
+]
+
+
+@pytest.mark.parametrize(("path", "params", "index"), ENDS_WITH)
+def test_ends_with_is_a_prefix_search_on_the_reversed_column(scim, connection, path, params, index):
+    """``ew`` costs what it matches: a trigram index would walk the posting lists of
+    "@example.com"'s trigrams, which are in every row."""
+    if db.vendor != "postgresql":
+        pytest.skip("EXPLAIN plans of PostgreSQL's indexes: DATABASE=postgres")
+    seed(connection.pk, 50_000, 10)
+    try:
+        with CaptureQueriesContext(db) as captured:
+            response = scim.get(path, params)
+        assert response.status_code == 200, response.content[:300]
+        filtered = [q["sql"] for q in captured.captured_queries if "REVERSE(" in q["sql"]]
+        assert filtered, "the ew filter is not written on the reversed column"
+        assert any(index in plan(sql) for sql in filtered), "\n\n".join(map(plan, filtered))
+    finally:
+        with db.cursor() as cursor:
+            cursor.execute(
+                f"DELETE FROM {VALUE} WHERE identity_id IN "
+                f"(SELECT id FROM {IDENTITY} WHERE user_id > 1000000)"
+            )
+            cursor.execute(f"DELETE FROM {IDENTITY} WHERE user_id > 1000000")

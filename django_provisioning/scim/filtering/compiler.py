@@ -93,7 +93,7 @@ from .columns import Column, ComplexValue, MultiValued, Resolver, Target
 from .evaluate import compare_scalar, prepare_operand
 from .nodes import Compare, Filter, Not, Present, ValuePath, flatten
 from .parser import parse_attr_path
-from .patterns import CASE_EXACT
+from .patterns import CASE_EXACT, ReversedEndsWith
 
 if TYPE_CHECKING:
     from ...models import Connection
@@ -228,8 +228,11 @@ class _Compiler:
             condition = self.other_leaf(col, op, operand)
         elif col.kind == "folded":
             assert col.fold is not None
-            lookup = _FOLDED_SUBSTRING.get(op) or _ORDER_LOOKUPS[op]
-            condition = _lookup(col.lhs, lookup, col.fold(operand))
+            if op == "ew" and operand:  # served by the reversed btree on PostgreSQL
+                condition = Q(ReversedEndsWith(_expression(col.lhs), col.fold(operand)))
+            else:
+                lookup = _FOLDED_SUBSTRING.get(op) or _ORDER_LOOKUPS[op]
+                condition = _lookup(col.lhs, lookup, col.fold(operand))
         elif col.attr.case_exact:
             condition = _case_exact(col.lhs, op, operand)
         else:
