@@ -25,12 +25,11 @@ from urllib.parse import quote, urlparse
 import pytest
 
 from .demo_server import DemoServer
-from .tools import require
+from .tools import headless_chromium, require
 
 pytestmark = pytest.mark.browser
 
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
-from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
@@ -98,26 +97,7 @@ class Browser:
 
 @pytest.fixture
 def browser(demo: DemoServer) -> Iterator[Browser]:
-    options = webdriver.ChromeOptions()
-    for arg in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--window-size=1200,900",
-    ):
-        options.add_argument(arg)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    options.binary_location = require("chromium", "chromium")
-    driver = webdriver.Chrome(
-        service=Service(executable_path=require("chromedriver", "chromium-driver")),
-        options=options,
-    )
-    driver.set_page_load_timeout(30)
+    driver = headless_chromium("--window-size=1200,900", console_log=True)
     shots = Path(tempfile.mkdtemp(prefix="demo-browser-"))
     print(f"screenshots: {shots}")  # pytest -s shows where they are
     try:

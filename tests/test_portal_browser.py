@@ -27,13 +27,12 @@ from urllib.parse import urlparse
 import pytest
 
 from .demo_server import DemoServer
-from .tools import require
+from .tools import headless_chromium, require
 
 pytestmark = pytest.mark.browser
 
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
 from selenium.common.exceptions import TimeoutException  # noqa: E402
-from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
@@ -130,27 +129,12 @@ class Browser:
 
 
 def make_driver() -> Any:
-    options = webdriver.ChromeOptions()
-    for arg in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
+    # its own profile: its own cookies
+    driver = headless_chromium(
         "--window-size=1200,900",
-        f"--user-data-dir={tempfile.mkdtemp(prefix='portal-profile-')}",  # its own cookies
-    ):
-        options.add_argument(arg)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    options.binary_location = require("chromium", "chromium")
-    driver = webdriver.Chrome(
-        service=Service(executable_path=require("chromedriver", "chromium-driver")),
-        options=options,
+        f"--user-data-dir={tempfile.mkdtemp(prefix='portal-profile-')}",
+        console_log=True,
     )
-    driver.set_page_load_timeout(30)
     driver.set_script_timeout(30)
     return driver
 

@@ -30,6 +30,39 @@ def require(tool: str, apt_package: str) -> str:
     pytest.skip(message)
 
 
+#: Headless Chromium as every browser test runs it.
+CHROMIUM_ARGS = (
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+)
+
+
+def headless_chromium(*extra_args: str, console_log: bool = False) -> Any:
+    """A Selenium driver on Debian's Chromium (skipped or failed as :func:`require` says
+    when it is missing); *console_log* keeps the page's console for ``get_log("browser")``."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    for arg in (*CHROMIUM_ARGS, *extra_args):
+        options.add_argument(arg)
+    if console_log:
+        options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    options.binary_location = require("chromium", "chromium")
+    driver = webdriver.Chrome(
+        service=Service(executable_path=require("chromedriver", "chromium-driver")),
+        options=options,
+    )
+    driver.set_page_load_timeout(30)
+    return driver
+
+
 def require_redis(url: str) -> None:
     """Skip (locally) or fail (CI) the calling test when no Redis answers at *url*."""
     try:

@@ -22,12 +22,11 @@ from urllib.parse import urlparse
 import pytest
 from django.conf import settings as django_settings
 from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.factories import ConnectionFactory
-from tests.tools import require
+from tests.tools import headless_chromium
 
 from .idp import IDP_ENTITY_ID, TestIdP, b64, pem
 
@@ -109,24 +108,7 @@ def sp_base(transactional_db: Any) -> Iterator[str]:
 
 @pytest.fixture
 def chrome() -> Iterator[webdriver.Chrome]:
-    options = webdriver.ChromeOptions()
-    for arg in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-    ):
-        options.add_argument(arg)
-    options.binary_location = require("chromium", "chromium")
-    driver = webdriver.Chrome(
-        service=Service(executable_path=require("chromedriver", "chromium-driver")),
-        options=options,
-    )
-    driver.set_page_load_timeout(30)
+    driver = headless_chromium()
     try:
         yield driver
     finally:
