@@ -6,22 +6,26 @@ from django.db import migrations
 # the reversed column, in pattern order, costs what it matches. The trigram indexes of 0012
 # served it too, but a common ending (``@example.com``) is in every row, so each of its trigrams
 # has a posting list as long as the table. Other databases scan (docs/scim.rst).
+# The reversed column alone, not (connection_id, ...): an index led by the connection would be
+# a candidate for every query of a connection, and the planner could walk it under a filter
+# (all of a connection's rows) where the pattern or unique index serves. The range of one
+# reversed ending costs what it matches, across connections, then the connection is checked.
 REVERSE_INDEXES = (
     # (index name, model, columns)
     (
         "dp_identity_username_rev",
         "externalidentity",
-        "(connection_id, REVERSE(user_name_normalized) text_pattern_ops)",
+        "(REVERSE(user_name_normalized) text_pattern_ops)",
     ),
     (
         "dp_identity_externalid_rev",
         "externalidentity",
-        "(connection_id, REVERSE(external_id) text_pattern_ops)",
+        "(REVERSE(external_id) text_pattern_ops)",
     ),
     (
         "dp_value_rev",
         "externalidentityvalue",
-        "(attribute, REVERSE(value_normalized) text_pattern_ops)",
+        "(REVERSE(value_normalized) text_pattern_ops)",
     ),
 )
 
