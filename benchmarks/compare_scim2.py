@@ -58,7 +58,11 @@ def seed_theirs(python: Path, size: int, reuse: bool) -> Path:
         Path(f"{path}{suffix}").unlink(missing_ok=True)
     subprocess.run(
         [str(python), str(HERE / "scim2_project" / "seed_scim2.py"), str(size)],
-        env={**os.environ, "SCIM2_DB": str(path)},
+        env={
+            **os.environ,
+            "SCIM2_DB": str(path),
+            "DJANGO_SETTINGS_MODULE": "scim2_project.settings",
+        },
         check=True,
     )
     return path

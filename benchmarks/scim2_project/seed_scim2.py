@@ -16,7 +16,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "scim2_project.settings")
+os.environ["DJANGO_SETTINGS_MODULE"] = "scim2_project.settings"  # not the caller's (tox sets one)
 
 import django  # noqa: E402
 

@@ -208,7 +208,7 @@ REQUESTS: list[tuple[str, dict[str, Any]]] = [
     ("Users", {"filter": 'userName ew "77@example.com"'}),
     ("Users", {"filter": 'userName co "d7777"'}),
     ("Users", {"filter": 'externalId eq "ext-0"'}),
-    ("Users", {"filter": 'externalId sw "ext-abc"'}),
+    ("Users", {"filter": 'externalId sw "ext-abcd"'}),
     ("Users", {"filter": 'externalId co "abcde"'}),
     ("Users", {"filter": 'emails.value eq "seed77@example.com"'}),
     ("Users", {"filter": 'emails[type eq "work" and value eq "seed77@example.com"]'}),
