@@ -36,6 +36,7 @@ from typing import Any, TypeVar
 
 from django.db import IntegrityError, InterfaceError, OperationalError, transaction
 from django.db.backends.signals import connection_created
+from django.db.models import Func
 from django.db.models.functions import Lower, Upper
 
 from .conf import provisioning_settings
@@ -216,3 +217,17 @@ class CaseFoldLower(Lower):
 
     def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> Any:
         return self.as_sql(compiler, connection, function=SQLITE_CASEFOLD, **extra)
+
+
+class NotIndexed(Func):
+    """The value of its one expression, written ``+col`` on SQLite, whose planner then does
+    not pick an index for the comparison: for a join that must start from another table.
+
+    Without ``ANALYZE`` statistics (Django never runs it), SQLite starts ``auth_user_groups
+    JOIN ... external group WHERE connection = ? AND user IN (...)`` from the connection's
+    groups (every one of them) rather than from the few users' memberships."""
+
+    template = "%(expressions)s"
+
+    def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        return self.as_sql(compiler, connection, template="+%(expressions)s", **extra)

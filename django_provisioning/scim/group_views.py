@@ -28,6 +28,7 @@ from .filtering.filterset import ScimGroupFilterSet
 from .filtering.group_columns import GroupResolver
 from .group_patch import group_change, member_ids
 from .group_rendering import group_page, group_response
+from .paging import sort_matches
 from .patch_cost import member
 from .rendering import Projection
 from .views import (
@@ -81,11 +82,13 @@ def list_groups(request: Request, view: GroupQueryView, connection: Connection) 
     window = read_window(params, connection, "Group", sort_by=sort_by)
     projection = Projection(params, GROUP_RESOURCE)
     total = unfiltered_total(connection, params, counters.GROUPS)
+    ordered = qs.order_by(*order).select_related(None)
     if total is None:
         total = qs.count()
+        ordered = sort_matches(ordered, total)
     page = group_page(
         request,
-        qs.order_by(*order).select_related(None),
+        ordered,
         connection,
         projection,
         total=total,

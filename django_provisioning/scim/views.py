@@ -29,7 +29,7 @@ from .cursors import read_window
 from .filtering.backend import ScimFilterBackend
 from .filtering.compiler import order_by_for
 from .messages import SEARCH_REQUEST_SCHEMA
-from .paging import list_page
+from .paging import list_page, sort_matches
 from .patch import apply_patch
 from .rendering import Projection, load_groups, render_user, user_location
 
@@ -120,10 +120,12 @@ def list_users(request: Request, view: UserQueryView, connection: Connection) ->
     window = read_window(params, connection, "User", sort_by=sort_by)
     projection = Projection(params)
     total = unfiltered_total(connection, params, counters.USERS)
+    ordered = qs.order_by(*order)
     if total is None:
         total = qs.count()
+        ordered = sort_matches(ordered, total)
     page = list_page(
-        qs.order_by(*order),
+        ordered,
         connection,
         total=total,
         window=window,

@@ -93,7 +93,7 @@ from .columns import Column, ComplexValue, MultiValued, Resolver, Target
 from .evaluate import compare_scalar, prepare_operand
 from .nodes import Compare, Filter, Not, Present, ValuePath, flatten
 from .parser import parse_attr_path
-from .patterns import CASE_EXACT, ReversedEndsWith
+from .patterns import CASE_EXACT, RangedStartsWith, ReversedEndsWith
 
 if TYPE_CHECKING:
     from ...models import Connection
@@ -230,6 +230,8 @@ class _Compiler:
             assert col.fold is not None
             if op == "ew" and operand:  # served by the reversed btree on PostgreSQL
                 condition = Q(ReversedEndsWith(_expression(col.lhs), col.fold(operand)))
+            elif op == "sw" and operand:  # a range on SQLite, pattern-ops on PostgreSQL
+                condition = Q(RangedStartsWith(_expression(col.lhs), col.fold(operand)))
             else:
                 lookup = _FOLDED_SUBSTRING.get(op) or _ORDER_LOOKUPS[op]
                 condition = _lookup(col.lhs, lookup, col.fold(operand))

@@ -1,0 +1,181 @@
+"""Filtered pages and prefixes reach their rows through the filter's index.
+
+SQLite plans without statistics (Django never runs ``ANALYZE``): ``ORDER BY created_at, id
+LIMIT n`` over a filter tempted it to walk the list-order index and test the filter on every
+row of the connection (an ``externalId eq`` read all 20,000 rows of the benchmark), its
+``LIKE`` is served only by a ``NOCASE`` index, and it started a user's groups from every group
+of the connection. PostgreSQL's plans are checked on 200,000 rows by ``test_read_indexes``.
+The answers are checked on both databases: the same pages, in creation order, whichever way
+a page is sorted, and prefixes at the edges of Unicode.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from unittest import mock
+
+import pytest
+from django.db import connection as db
+from django.test.utils import CaptureQueriesContext
+
+from django_provisioning.scim import paging, rendering
+from django_provisioning.scim.filtering.patterns import prefix_successor
+
+from .test_cursor_pagination import users
+from .test_groups_api import create as create_group
+
+sqlite_only = pytest.mark.skipif(
+    db.vendor != "sqlite",
+    reason="SQLite's plans without statistics (PostgreSQL: test_read_indexes)",
+)
+
+
+def sqlite_plans(scim: Any, path: str, params: dict[str, Any]) -> dict[str, str]:
+    """{SQL: its EXPLAIN QUERY PLAN} of each SELECT the request ran."""
+    with CaptureQueriesContext(db) as captured:
+        response = scim.get(path, params)
+    assert response.status_code == 200, response.content[:300]
+    plans = {}
+    with db.cursor() as cursor:
+        for query in captured.captured_queries:
+            if query["sql"].startswith("SELECT"):
+                cursor.execute(f"EXPLAIN QUERY PLAN {query['sql']}")
+                plans[query["sql"]] = " | ".join(str(row[-1]) for row in cursor.fetchall())
+    return plans
+
+
+@sqlite_only
+@pytest.mark.parametrize(
+    ("text", "index"),
+    [
+        ('externalId eq "user-e03"', "dp_identity_externalid (connection_id=? AND external_id=?)"),
+        ('externalId sw "user-e0"', "dp_identity_externalid (connection_id=? AND external_id>?"),
+        ('userName sw "user0"', "(connection_id=? AND user_name_normalized>?"),
+    ],
+)
+def test_a_filtered_page_reads_its_keys_through_the_filters_index(scim, text, index):
+    users(scim, 6)
+    plans = sqlite_plans(scim, "Users", {"filter": text, "count": 2})
+    [keys] = [plan for sql, plan in plans.items() if "LIMIT" in sql and '"user_id" AS' in sql]
+    assert index in keys, keys
+    assert "dp_identity_live_order" not in keys, keys
+    [count] = [plan for sql, plan in plans.items() if "COUNT(*)" in sql]
+    assert index in count, count
+
+
+@sqlite_only
+def test_the_groups_of_a_page_start_from_its_users_memberships(scim):
+    ids = users(scim, 3)
+    create_group(scim, "Engineering", members=[ids[0]])
+    create_group(scim, "Sales", members=[ids[1]])
+    plans = sqlite_plans(scim, "Users", {"count": 3})
+    [groups] = [plan for sql, plan in plans.items() if "display_name" in sql and "IN (" in sql]
+    first = groups.split(" | ")[0]
+    assert "_groups" in first and "(user_id=?)" in first, groups
+
+
+def test_a_filtered_page_is_the_same_sorted_either_way(scim, monkeypatch):
+    """Sorting the matches (few) and walking the order index (many) serve the same pages,
+    in creation order, forwards and by cursor."""
+    users(scim, 7)
+    text = 'emails.value ew "@example.com"'
+
+    def pages() -> list[Any]:
+        by_index = [
+            [
+                r["userName"]
+                for r in scim.get("Users", {"filter": text, "startIndex": s, "count": 3}).json()[
+                    "Resources"
+                ]
+            ]
+            for s in (1, 4, 7)
+        ]
+        body = scim.get("Users", {"filter": text, "cursor": "", "count": 4}).json()
+        following = scim.get(
+            "Users", {"filter": text, "cursor": body["nextCursor"], "count": 4}
+        ).json()
+        by_cursor = [[r["userName"] for r in page["Resources"]] for page in (body, following)]
+        return [by_index, by_cursor]
+
+    sorted_matches = pages()
+    monkeypatch.setattr(paging, "SORT_MATCHES_LIMIT", 3)
+    walked = pages()
+    names = [f"user{i:02d}@example.com" for i in range(7)]
+    assert sorted_matches == walked == [[names[:3], names[3:6], names[6:]], [names[:4], names[4:]]]
+
+
+def test_sort_matches_keeps_the_order_above_the_limit(scim, connection):
+    from django_provisioning.models import ExternalIdentity
+
+    ordered = ExternalIdentity.objects.filter(connection=connection).order_by("created_at", "-id")
+    assert paging.sort_matches(ordered, paging.SORT_MATCHES_LIMIT + 1) is ordered
+    wrapped = paging.sort_matches(ordered, 5)
+    sql = str(wrapped.query)
+    assert "COALESCE" in sql and sql.rstrip().endswith("DESC"), sql
+
+
+@pytest.mark.parametrize(
+    ("prefix", "successor"),
+    [
+        ("abc", "abd"),
+        ("a\ud7ff", "a\ue000"),  # past the surrogates, which UTF-8 cannot hold
+        ("a\U0010ffff", None),  # nothing follows the last code point
+        ("a\uffff", "a\U00010000"),
+    ],
+)
+def test_prefix_successor(prefix, successor):
+    assert prefix_successor(prefix) == successor
+
+
+@pytest.mark.parametrize(
+    "names",
+    [
+        ["a\ud7ffz", "a\ue000", "a\ud7fe", "a\ud7ff"],
+        ["b\U0010ffffx", "b\U0010ffff", "c", "b\U0010fffe"],
+        ["d\uffffy", "d\U00010000", "d\ufffe"],
+    ],
+)
+def test_prefixes_at_the_edges_of_unicode_match_exactly(scim, names):
+    """``externalId`` is case-exact free text: any code point, the prefix's range included."""
+    for i, name in enumerate(names):
+        response = scim.post(
+            "Users",
+            {
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                "userName": f"edge{i}@example.com",
+                "externalId": name,
+            },
+        )
+        assert response.status_code == 201, (i, response.content[:300])
+    prefix = names[0][:2]
+    body = scim.get("Users", {"filter": f'externalId sw "{prefix}"'}).json()
+    expected = sorted(n for n in names if n.startswith(prefix))
+    assert sorted(r["externalId"] for r in body["Resources"]) == expected
+    assert body["totalResults"] == len(expected)
+
+
+def test_a_prefix_ending_in_the_last_letter_before_the_next_matches_exactly(scim):
+    """The folded ``userName``'s range ends at the prefix's successor, exclusive."""
+    for name in ("userz", "userz1", "user{", "usery9", "user\u00e9"):
+        response = scim.post(
+            "Users",
+            {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": name},
+        )
+        assert response.status_code in (201, 400), response.content[:300]
+    created = {r["userName"] for r in scim.get("Users").json()["Resources"]}
+    body = scim.get("Users", {"filter": 'userName sw "USERZ"'}).json()
+    assert sorted(r["userName"] for r in body["Resources"]) == sorted(
+        n for n in created if n.casefold().startswith("userz")
+    )
+    assert {"userz", "userz1"} <= {r["userName"] for r in body["Resources"]}
+
+
+def test_a_list_page_works_out_the_base_url_once(scim):
+    users(scim, 5)
+    with mock.patch.object(rendering, "reverse", wraps=rendering.reverse) as reverse:
+        response = scim.get("Users", {"count": 5})
+    assert response.status_code == 200
+    body = response.json()
+    assert len(body["Resources"]) == 5
+    assert all(r["meta"]["location"].endswith(f"/Users/{r['id']}") for r in body["Resources"])
+    assert reverse.call_count == 1
