@@ -20,11 +20,10 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import FieldDoesNotExist
 from django.core.signals import setting_changed
 from django.db import models
-from django.db.models import F, Value
-from django.db.models.lookups import Exact
+from django.db.models import F
 
 from .conf import RELOAD_ON, provisioning_settings
-from .db import CaseFold
+from .db import SameFolded
 
 # Documented as importable from here (docs/adapter.rst): hooks raise it to refuse.
 from .exceptions import ProvisioningDenied
@@ -214,7 +213,7 @@ class DefaultAdapter(GroupHooks):
             return holder  # type: ignore[no-any-return]
         model = get_user_model()
         field = model.USERNAME_FIELD
-        same_case_folded = Exact(CaseFold(F(field)), CaseFold(Value(user_name.strip())))
+        same_case_folded = SameFolded(F(field), user_name.strip())
         candidates = model._default_manager.filter(same_case_folded).order_by("pk")
         for candidate in candidates[:MAX_NAME_CANDIDATES]:
             if self.normalize_user_name(str(getattr(candidate, field) or "")) == normalized:

@@ -36,8 +36,9 @@ from typing import Any, TypeVar
 
 from django.db import IntegrityError, InterfaceError, OperationalError, transaction
 from django.db.backends.signals import connection_created
-from django.db.models import Func
+from django.db.models import Func, Value
 from django.db.models.functions import Lower, Upper
+from django.db.models.lookups import Exact
 
 from .conf import provisioning_settings
 
@@ -210,6 +211,28 @@ class CaseFold(Upper):
 
     def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> Any:
         return self.as_sql(compiler, connection, function=SQLITE_CASEFOLD, **extra)
+
+
+class SameFolded(Exact):
+    """*lhs* equal to the string *value* ignoring case, to narrow candidates that the caller
+    compares again in Python: ``UPPER(col) = UPPER(%s)`` (the opt-in
+    :class:`~.user_indexes.AddUserLookupIndexes` serves it on PostgreSQL); on SQLite, for an
+    ASCII *value*, ``LOWER(col) = %s`` with SQLite's own ``LOWER`` (served by the same
+    operation's index there), else the real case fold of every row (a Python function, a scan).
+
+    Like ``UPPER``, ``LOWER`` misses the rare stored names that only fold to the ASCII value
+    (the Kelvin sign folds to "k"); a case fold of every row on SQLite was 15 ms per account
+    created at 20,000 users, and grew with the table."""
+
+    def __init__(self, lhs: Any, value: str) -> None:
+        self.value = value
+        super().__init__(CaseFold(lhs), CaseFold(Value(value)))
+
+    def as_sqlite(self, compiler: Any, connection: Any) -> Any:
+        if self.value.isascii():
+            column = self.lhs.source_expressions[0]
+            return compiler.compile(Exact(Lower(column), self.value.lower()))
+        return self.as_sql(compiler, connection)
 
 
 class CaseFoldLower(Lower):

@@ -8,8 +8,11 @@ expression index on ``UPPER(column)`` serves; contrib ``auth.User`` has none, so
 scans the table (seconds at a million users). This app does not alter a table it does not own
 unasked: the host adds :class:`AddUserLookupIndexes` to one of its own migrations, and the
 database check ``django_provisioning.W010`` says when the indexes are missing from a table
-large enough for the scan to matter. Other databases: a no-op (SQLite folds case with a Python
-function that no index serves; its tables are small).
+large enough for the scan to matter (PostgreSQL). On SQLite the username lookup of an ASCII
+name is ``LOWER(column) = %s`` (:class:`~.db.SameFolded`), and the operation adds an index on
+SQLite's built-in ``LOWER(column)`` (no function of this app's in the schema, so any SQLite
+client can still write the table); the e-mail is compared with ``LIKE``, which no such index
+serves. Other databases: a no-op.
 """
 
 from __future__ import annotations
@@ -46,12 +49,27 @@ def index_name(column: str) -> str:
     return f"dp_user_upper_{column}"[:63]
 
 
+def sqlite_index_name(column: str) -> str:
+    return f"dp_user_lower_{column}"
+
+
+def _sqlite_columns() -> list[str]:
+    column = _column(get_user_model(), get_user_model().USERNAME_FIELD)
+    return [column] if column else []
+
+
 def create_statements(connection: Any, *, concurrently: bool = False) -> list[str]:
-    """``CREATE INDEX`` statements of the lookup indexes (PostgreSQL; none elsewhere)."""
-    if connection.vendor != "postgresql":
-        return []
+    """``CREATE INDEX`` statements of the lookup indexes (PostgreSQL and SQLite)."""
     quote = connection.ops.quote_name
     table = quote(get_user_model()._meta.db_table)
+    if connection.vendor == "sqlite":
+        return [
+            f"CREATE INDEX IF NOT EXISTS {quote(sqlite_index_name(c))} ON {table} "
+            f"(LOWER({quote(c)}))"
+            for c in _sqlite_columns()
+        ]
+    if connection.vendor != "postgresql":
+        return []
     how = " CONCURRENTLY" if concurrently else ""
     return [
         f"CREATE INDEX{how} IF NOT EXISTS {quote(index_name(c))} ON {table} (UPPER({quote(c)}))"
@@ -60,10 +78,12 @@ def create_statements(connection: Any, *, concurrently: bool = False) -> list[st
 
 
 def drop_statements(connection: Any, *, concurrently: bool = False) -> list[str]:
+    quote = connection.ops.quote_name
+    if connection.vendor == "sqlite":
+        return [f"DROP INDEX IF EXISTS {quote(sqlite_index_name(c))}" for c in _sqlite_columns()]
     if connection.vendor != "postgresql":
         return []
     how = " CONCURRENTLY" if concurrently else ""
-    quote = connection.ops.quote_name
     return [f"DROP INDEX{how} IF EXISTS {quote(index_name(c))}" for c in lookup_columns()]
 
 
@@ -83,7 +103,8 @@ def invalid_indexes(connection: Any) -> list[str]:
 
 class AddUserLookupIndexes(Operation):
     """A migration operation for the host's own migration: ``UPPER()`` indexes on the user
-    model's username and e-mail columns, on PostgreSQL (elsewhere it does nothing).
+    model's username and e-mail columns on PostgreSQL, a ``LOWER()`` index on the username
+    column on SQLite (elsewhere it does nothing).
 
     ``concurrently=True`` builds them without locking the table against writes; PostgreSQL
     then needs the migration to be non-atomic (``atomic = False`` on the Migration).
@@ -118,7 +139,7 @@ class AddUserLookupIndexes(Operation):
             schema_editor.execute(sql)
 
     def describe(self) -> str:
-        return "Add UPPER() indexes on the user model's username and e-mail (PostgreSQL)"
+        return "Add case-insensitive lookup indexes on the user model's username (and e-mail)"
 
 
 def missing_indexes(using: str = DEFAULT_DB_ALIAS) -> tuple[list[str], int]:

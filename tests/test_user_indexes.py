@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import pytest
@@ -46,14 +47,55 @@ class RecordingEditor:
         self.executed.append(sql)
 
 
-def test_nothing_happens_and_nothing_is_said_off_postgresql() -> None:
-    if connection.vendor == "postgresql":
+_STATEMENTS = itertools.count()
+
+
+def _sqlite_lookup_plan(name: str) -> tuple[str, Any]:
+    """SQLite's plan of the username lookup for *name*, and the user it found."""
+    with CaptureQueriesContext(connection) as captured:
+        found = get_adapter().find_user_by_user_name(None, name)  # type: ignore[arg-type]
+    table = f'FROM "{User._meta.db_table}"'
+    [sql] = [q["sql"] for q in captured.captured_queries if table in q["sql"]]
+    with connection.cursor() as cursor:
+        # A new statement each time: Python's sqlite3 reuses a cached EXPLAIN of the same text
+        # across a schema change.
+        cursor.execute(f"EXPLAIN QUERY PLAN /* {next(_STATEMENTS)} */ {sql}")
+        return " | ".join(str(row[-1]) for row in cursor.fetchall()), found
+
+
+def test_on_sqlite_a_lower_index_serves_the_username_lookup() -> None:
+    if connection.vendor != "sqlite":
         pytest.skip("the PostgreSQL behaviour is tested below")
+    column = User._meta.get_field(User.USERNAME_FIELD).column
+    ascii_user = User.objects.create(**{User.USERNAME_FIELD: "Grace.Hopper@Corp.test"})
+    accented = User.objects.create(**{User.USERNAME_FIELD: "\u00c9mile@corp.test"})
+    plan, found = _sqlite_lookup_plan("grace.hopper@corp.TEST")
+    assert found == ascii_user and "USING INDEX" not in plan, plan
+
     editor = RecordingEditor()
     AddUserLookupIndexes().database_forwards("app", editor, None, None)
+    assert editor.executed == [
+        f'CREATE INDEX IF NOT EXISTS "dp_user_lower_{column}" ON '
+        f'"{User._meta.db_table}" (LOWER("{column}"))'
+    ]
+    # (SQLite's schema editor cannot run inside the test's transaction: its SQL can.)
+    with connection.cursor() as cursor:
+        for sql in editor.executed:
+            cursor.execute(sql)
+    plan, found = _sqlite_lookup_plan("grace.hopper@corp.TEST")
+    assert found == ascii_user and f"dp_user_lower_{column}" in plan, plan
+    # A name with a letter outside ASCII is still folded fully (each row: a scan).
+    plan, found = _sqlite_lookup_plan("\u00e9MILE@corp.test")
+    assert found == accented and f"dp_user_lower_{column}" not in plan, plan
+    assert check_user_indexes(databases=["default"]) == []  # W010 is about PostgreSQL
+
+    editor = RecordingEditor()
     AddUserLookupIndexes().database_backwards("app", editor, None, None)
-    assert editor.executed == []
-    assert check_user_indexes(databases=["default"]) == []
+    assert editor.executed == [f'DROP INDEX IF EXISTS "dp_user_lower_{column}"']
+    with connection.cursor() as cursor:
+        cursor.execute(editor.executed[0])
+    plan, found = _sqlite_lookup_plan("grace.hopper@corp.TEST")
+    assert found == ascii_user and "USING INDEX" not in plan, plan
 
 
 def _seed(n: int) -> None:
