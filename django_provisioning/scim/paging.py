@@ -13,8 +13,9 @@ The page's keys are read first, from the list-order index alone (``(connection, 
 user)`` of live link rows; ``(connection, created_at, id)`` of groups): the rows a deep
 ``startIndex`` skips are index entries, never table rows or joins. A cursor page reads its keys
 after the cursor's position (:mod:`.cursors`), one more than ``count`` to tell whether another
-page follows. Rows are then read by key, in chunks, and rendering stops at the budget, so the
-rows past it are neither rendered nor (beyond the current chunk) loaded. Queries stay fixed
+page follows. Rows are then read by key (their primary key, sorted apart: :func:`sort_matches`),
+in chunks, and rendering stops at the budget, so the rows past it are neither rendered nor
+(beyond the current chunk) loaded. Queries stay fixed
 whatever the page size: the page's keys, the groups of those users, then the rows themselves.
 """
 
@@ -132,7 +133,9 @@ def list_page(
     if window.cursor or total >= window.start:
         keys, more = page_keys(ordered, window, "pk", "user_id")
         groups = groups_of_users(connection, [key[1] for key in keys]) if keys else {}
-        rows = ordered.filter(pk__in=[key[0] for key in keys])
+        # By key, sorted apart: in list order SQLite walks the connection's list-order index
+        # testing "id IN (...)" on every row (2 ms at 100,000 users, growing with them).
+        rows = sort_matches(ordered, len(keys)).filter(pk__in=[key[0] for key in keys])
         room = budget(total, window)
         used = 0
         for identity in rows.iterator(chunk_size=CHUNK_SIZE) if keys else ():

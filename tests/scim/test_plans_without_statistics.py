@@ -74,6 +74,29 @@ def test_the_groups_of_a_page_start_from_its_users_memberships(scim):
     assert "_groups" in first and "(user_id=?)" in first, groups
 
 
+@sqlite_only
+def test_a_pages_rows_are_read_by_primary_key(scim):
+    """Not in list order, where SQLite walked the connection's list-order index testing
+    ``id IN (...)`` on each row to the end of the connection."""
+    users(scim, 4)
+    plans = sqlite_plans(scim, "Users", {"count": 3})
+    [rows] = [plan for sql, plan in plans.items() if '"document"' in sql and "IN (" in sql]
+    assert "rowid=?" in rows and "dp_identity_live_order" not in rows, rows
+
+
+@sqlite_only
+def test_a_group_pages_rows_and_members_start_from_the_groups(scim):
+    ids = users(scim, 3)
+    for i in range(3):
+        create_group(scim, f"G{i}", members=ids[: i + 1])
+    plans = sqlite_plans(scim, "Groups", {"count": 2})
+    [rows] = [plan for sql, plan in plans.items() if '"document"' in sql and "IN (" in sql]
+    assert "rowid=?" in rows and "dp_group_order" not in rows, rows
+    [members] = [plan for sql, plan in plans.items() if "groupgrant" in sql and "IN (" in sql]
+    first = members.split(" | ")[0]
+    assert "groupgrant" in first and "(external_group_id=?)" in first, members
+
+
 def test_a_filtered_page_is_the_same_sorted_either_way(scim, monkeypatch):
     """Sorting the matches (few) and walking the order index (many) serve the same pages,
     in creation order, forwards and by cursor."""
