@@ -8,7 +8,9 @@ plays the identity provider; responses are generated before timing starts. For e
 * *ACS*: our step 1 (size cap, hardened parse, structure, transform and reference checks,
   address and InResponseTo checks, python3-saml validation, replay insert, pending row) and
   step 2 (session check, JIT provisioning, ``login()``), through Django's test client: a full
-  HTTP round trip minus the network.
+  HTTP round trip minus the network. Timed twice: for *n* first sign-ins (JIT creates each
+  account) and for *n* returning users (each signed in once before, untimed; JIT finds and
+  updates the account), the common case.
 * *bare*: ``OneLogin_Saml2_Response(settings, response).is_valid(request_data, request_id)``.
 
 ``--djangosaml2`` also times djangosaml2's ACS (from PyPI, in its own virtualenv,
@@ -17,7 +19,7 @@ its SP (``benchmarks/djangosaml2_project/acs_bench.py``; unsolicited, as its doc
 ``allow_unsolicited`` accepts them) and prints the ratio djangosaml2 / ours (above 1: ours is
 faster). pysaml2 needs Debian's ``xmlsec1``.
 
-``--check`` exits 1 when the ratio ACS / bare is over ``--limit`` (2, the issue's target).
+``--check`` exits 1 when either ratio ACS / bare is over ``--limit`` (2, the issue's target).
 """
 
 from __future__ import annotations
@@ -73,9 +75,8 @@ def main() -> int:
         )
         idp = TestIdP(Client().get("/sso/acme/metadata/").content.decode())
 
-        print(f"Preparing {args.n} test IdP responses ...", flush=True)
-        rounds = []
-        for i in range(args.n):
+        def prepare(i: int) -> tuple[Any, str, str, str]:
+            """A browser that started a sign-in of user *i*, and the IdP's response to it."""
             browser = Client()
             start = browser.get("/sso/acme/login/")
             request, relay_state = idp.parse_login_redirect(start["Location"])
@@ -86,7 +87,25 @@ def main() -> int:
                 name_id=f"user{i}@example.com",
                 attributes={"email": [f"user{i}@example.com"], "firstName": ["Bench"]},
             )
-            rounds.append((browser, request.id, relay_state, b64(xml)))
+            return browser, request.id, relay_state, b64(xml)
+
+        def sign_in(browser: Any, relay_state: str, encoded: str) -> float:
+            started = time.perf_counter()
+            step1 = Client().post(
+                "/sso/acme/acs/", {"SAMLResponse": encoded, "RelayState": relay_state}
+            )
+            step2 = browser.get(step1["Location"])
+            elapsed = time.perf_counter() - started
+            assert step1.status_code == 303 and step2.status_code == 302, step2.content
+            return elapsed
+
+        print(f"Preparing {args.n} test IdP responses ...", flush=True)
+        rounds = [prepare(i) for i in range(args.n)]
+        # Returning users: users n..2n-1 sign in once (untimed), then again.
+        for i in range(args.n, 2 * args.n):
+            browser, _request_id, relay_state, encoded = prepare(i)
+            sign_in(browser, relay_state, encoded)
+        again = [prepare(i) for i in range(args.n, 2 * args.n)]
 
         bare: list[float] = []
         factory = RequestFactory()
@@ -100,15 +119,8 @@ def main() -> int:
             bare.append(time.perf_counter() - started)
             assert valid
 
-        acs: list[float] = []
-        for browser, _request_id, relay_state, encoded in rounds:
-            started = time.perf_counter()
-            step1 = Client().post(
-                "/sso/acme/acs/", {"SAMLResponse": encoded, "RelayState": relay_state}
-            )
-            step2 = browser.get(step1["Location"])
-            acs.append(time.perf_counter() - started)
-            assert step1.status_code == 303 and step2.status_code == 302, step2.content
+        acs = [sign_in(browser, relay, encoded) for browser, _id, relay, encoded in rounds]
+        returning = [sign_in(browser, relay, encoded) for browser, _id, relay, encoded in again]
 
         theirs: dict[str, Any] | None = None
         if args.djangosaml2:
@@ -134,22 +146,29 @@ def main() -> int:
             )
 
     ms_acs = statistics.median(acs) * 1000
+    ms_again = statistics.median(returning) * 1000
     ms_bare = statistics.median(bare) * 1000
-    print(f"round trips:                       {args.n}")
-    print(f"ACS step 1 + step 2 (median):      {ms_acs:8.2f} ms/op")
+    print(f"round trips:                       {args.n} (and {args.n} of returning users)")
+    print(f"ACS, first sign-in (median):       {ms_acs:8.2f} ms/op")
+    print(f"ACS, returning user (median):      {ms_again:8.2f} ms/op")
     print(f"python3-saml is_valid (median):    {ms_bare:8.2f} ms/op")
     ratio = ms_acs / ms_bare
-    print(f"ratio ACS / bare validation:       {ratio:8.2f}x (target <= {args.limit:g}x)")
+    ratio_again = ms_again / ms_bare
+    print(f"ratio ACS / bare, first sign-in:   {ratio:8.2f}x (target <= {args.limit:g}x)")
+    print(f"ratio ACS / bare, returning user:  {ratio_again:8.2f}x (target <= {args.limit:g}x)")
     if theirs is not None:
         ms_theirs = float(theirs["median_ms"])
         print(f"djangosaml2 ACS (median):          {ms_theirs:8.2f} ms/op")
         print(
             f"ratio djangosaml2 / ours:          {ms_theirs / ms_acs:8.2f}x (above 1: ours faster)"
         )
-    if ratio > args.limit:
-        print(f"MISSED: the ACS takes {ratio:.2f}x python3-saml's bare is_valid")
-        return 1 if args.check else 0
-    return 0
+    missed = [
+        f"MISSED: the ACS of a {who} takes {value:.2f}x python3-saml's bare is_valid"
+        for who, value in (("first sign-in", ratio), ("returning user", ratio_again))
+        if value > args.limit
+    ]
+    print("\n".join(missed))
+    return 1 if missed and args.check else 0
 
 
 def djangosaml2_acs(data: dict[str, Any]) -> dict[str, Any]:

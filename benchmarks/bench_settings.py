@@ -51,6 +51,7 @@ else:
             "NAME": os.environ.get(
                 "BENCH_SQLITE", str(ROOT / "benchmarks" / ".data" / "bench.sqlite3")
             ),
+            "CONN_MAX_AGE": 600,
             "OPTIONS": {
                 "transaction_mode": "IMMEDIATE",
                 "timeout": 20,

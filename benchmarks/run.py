@@ -19,7 +19,8 @@ It also captures the SQL of one request of each operation (``X-Bench-Capture: 1`
 ``--check`` exits 1 when a target is missed, and says which and why:
 
 - p50 at the largest size over 1.5x p50 at the smallest, for every operation except the deep
-  ``startIndex`` page;
+  ``startIndex`` page (and on SQLite the documented scans: ``userName ew`` and ``co``, and
+  ``displayName eq``);
 - a ``Seq Scan`` on a table of more than 10,000 rows (PostgreSQL; SQLite plans are printed,
   not checked: it has no other plan for ``LIKE '%x%'``);
 - a status other than the operation's (always checked, as are the query counts in
@@ -59,6 +60,10 @@ SCAN_LIMIT = 10_000
 RATIO_LIMIT = 1.5
 #: Operations whose cost may grow with the table (the offset of a deep page).
 NOT_FLAT = {"GET /Users?startIndex=<90%>"}
+#: On SQLite, also the documented scans (docs/scim.rst, "Indexes per database"): ``ew`` and
+#: ``co`` have no index there, a group's ``displayName`` is compared by a case fold no index
+#: serves. The target of flat reads is PostgreSQL's.
+NOT_FLAT_SQLITE = {"filter userName ew", "filter userName co", "filter displayName eq"}
 
 
 # ----------------------------------------------------------------------------- HTTP
@@ -639,6 +644,7 @@ def evaluate(args: argparse.Namespace, by_size: dict[int, dict[str, Result]]) ->
             if args.database == "postgres" and r.findings and not args.smoke:
                 failures.append(f"{name} at {size:,}: {r.findings[0]}")
     small, large = by_size[sizes[0]], by_size[sizes[-1]]
+    not_flat = NOT_FLAT | (NOT_FLAT_SQLITE if args.database == "sqlite" else set())
     if len(sizes) > 1:
         print(f"\nratio {sizes[-1]:,} / {sizes[0]:,} users (p50; queries)")
         for name in small:
@@ -647,7 +653,7 @@ def evaluate(args: argparse.Namespace, by_size: dict[int, dict[str, Result]]) ->
             ratio = large[name].p50 / small[name].p50 if small[name].p50 else float("nan")
             qs, ql = small[name].query_count, large[name].query_count
             mark = ""
-            if not args.smoke and name not in NOT_FLAT and ratio > RATIO_LIMIT:
+            if not args.smoke and name not in not_flat and ratio > RATIO_LIMIT:
                 mark = f"  > {RATIO_LIMIT}x"
                 failures.append(
                     f"{name}: p50 {large[name].p50:.1f} ms at {sizes[-1]:,} users is "
@@ -659,6 +665,8 @@ def evaluate(args: argparse.Namespace, by_size: dict[int, dict[str, Result]]) ->
                 failures.append(
                     f"{name}: {qs} queries at {sizes[0]:,} users, {ql} at {sizes[-1]:,}"
                 )
+            if name in not_flat and not args.smoke and ratio > RATIO_LIMIT:
+                mark = "  (excepted: grows with the table)"
             print(f"{name:<40} {ratio:>6.2f}x   {qs} -> {ql}{mark}")
     return failures
 

@@ -15,9 +15,11 @@ memberships (the user model's groups table) with their ``GroupGrant`` rows and t
 ``group_create``/``group_members`` audit events. ``tests/test_bench_seed.py`` checks that SCIM
 reads the seeded users and groups exactly as it reads ones created through the core.
 
-Rows go in with ``COPY`` on PostgreSQL (then the sequences are moved past them and the tables
-``ANALYZE``\\ d, as autovacuum would) and with ``executemany`` on SQLite, each column's value
-prepared by its model field (``get_db_prep_save``), as the ORM would. The data are
+Rows go in with ``COPY`` on PostgreSQL (the tables' secondary indexes dropped meanwhile and
+built again after, foreign keys not checked row by row: :func:`bulk_load`; then the sequences
+are moved past the rows and the tables ``ANALYZE``\\ d, as autovacuum would) and with
+``executemany`` on SQLite, each column's value prepared by its model field
+(``get_db_prep_save``), as the ORM would. The data are
 deterministic (``--seed``): user *i* is ``user{i:07d}@example.com``, externalId
 ``ext-{i:07d}``, a work e-mail equal to the userName and, for a third of them, a home e-mail.
 Groups: one per 50 users by default, sizes skewed (group *k* has about ``N / 10 / (k+1)``
@@ -36,6 +38,7 @@ import random
 import sys
 import time
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -173,6 +176,41 @@ class Writer:
             cursor.execute("ANALYZE")
 
 
+@contextmanager
+def bulk_load(connection: Any, models: Sequence[Any]) -> Iterator[None]:
+    """PostgreSQL, inside the seed's transaction: the tables' secondary indexes dropped while
+    rows go in and built again after (a bulk build of a trigram GIN index costs a fraction of
+    maintaining it row by row), and, for a superuser, foreign keys not checked row by row
+    (``session_replication_role = replica``: the rows are built consistent; the checks were
+    queued to the commit, one trigger event each). Indexes that back a constraint (primary
+    keys, unique constraints) stay. Elsewhere nothing changes."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    tables = [connection.ops.quote_name(model._meta.db_table) for model in models]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) FROM pg_index i "
+            "WHERE i.indrelid = ANY(%s::regclass[]) AND NOT EXISTS "
+            "(SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)",
+            [tables],
+        )
+        indexes = cursor.fetchall()
+        for name, _definition in indexes:
+            cursor.execute(f"DROP INDEX {name}")
+        cursor.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+        superuser = bool(cursor.fetchone()[0])
+        if superuser:
+            cursor.execute("SET LOCAL session_replication_role = replica")
+        cursor.execute("SET LOCAL maintenance_work_mem = '512MB'")
+    yield
+    with connection.cursor() as cursor:
+        if superuser:
+            cursor.execute("SET LOCAL session_replication_role = origin")
+        for _name, definition in indexes:
+            cursor.execute(definition)
+
+
 def _chunks(total: int, size: int) -> Iterator[range]:
     for start in range(0, total, size):
         yield range(start, min(total, start + size))
@@ -186,9 +224,11 @@ def seed(
     connection: Any = None,
     seed_value: int = 1,
     progress: bool = False,
+    bulk: bool = False,
 ) -> dict[str, Any]:
     """Write *users* users and *groups* groups (default users // 50) for *connection* (a
     ``Connection``), else the connection *connection_slug* (a declared one's row made once).
+    *bulk*: load with :func:`bulk_load` (the command line's default).
 
     Returns what it wrote: ``{"connection": ..., "users": ..., "groups": ..., "rows": {model
     label: count}, "seconds": ...}``. Runs in the caller's database (Django set up).
@@ -232,7 +272,13 @@ def seed(
     writer = Writer()
     base = timezone.now() - timedelta(seconds=users + groups + 60)
     user_pks: list[int] = []
-    with transaction.atomic():
+    m2m = getattr(user_model, "groups", None)
+    through = m2m.through if m2m is not None else None
+    written_models = [user_model, UserNameClaim, ExternalIdentity, ExternalIdentityValue]
+    written_models += [AuditEvent, Group, ExternalGroup, GroupGrant]
+    written_models += [m for m in (membership_model, through) if m is not None]
+    loading = bulk_load(writer.connection, written_models) if bulk else nullcontext()
+    with transaction.atomic(), loading:
         for chunk in _chunks(users, CHUNK):
             new_users, identities, values, claims, audits, members = [], [], [], [], [], []
             for i in chunk:
@@ -287,8 +333,6 @@ def seed(
                 print(f"  users: {chunk.stop:,}", file=sys.stderr, flush=True)
 
         rng = random.Random(seed_value)
-        m2m = getattr(user_model, "groups", None)
-        through = m2m.through if m2m is not None else None
         if m2m is not None:
             user_column = f"{m2m.field.m2m_field_name()}_id"
             group_column = f"{m2m.field.m2m_reverse_field_name()}_id"
@@ -423,6 +467,7 @@ def main(argv: list[str] | None = None) -> int:
         connection_slug=args.connection,
         seed_value=args.seed,
         progress=True,
+        bulk=True,
     )
     if args.token_file:
         from django_provisioning.tokens import issue_token

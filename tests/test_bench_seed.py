@@ -174,8 +174,9 @@ def test_seeded_users_and_groups_read_as_core_written_ones(scim: ScimClient) -> 
                 assert written[kind][name][key] == value, (kind, name, key)
 
 
-def test_filters_find_seeded_users_and_patch_changes_them(scim: ScimClient) -> None:
-    seeding.seed(USERS, GROUPS, connection=scim.connection)
+@pytest.mark.parametrize("bulk", [False, True], ids=["rows", "bulk load"])
+def test_filters_find_seeded_users_and_patch_changes_them(scim: ScimClient, bulk: bool) -> None:
+    seeding.seed(USERS, GROUPS, connection=scim.connection, bulk=bulk)
     i = 6  # has a home e-mail too (every third user)
     expressions = [
         f'userName eq "{seeding.user_name(i)}"',
@@ -220,3 +221,37 @@ def test_seeding_twice_appends_after_the_rows_already_there(scim: ScimClient) ->
     response = scim.post("Users", seeding.user_body(100))
     assert response.status_code == 201, body(response)
     assert ExternalIdentity.objects.count() == 5
+
+
+def index_definitions() -> list[str]:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_get_indexdef(indexrelid) FROM pg_index i JOIN pg_class c "
+            "ON c.oid = i.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = current_schema() ORDER BY 1"
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+def test_a_bulk_load_leaves_every_index_and_check_as_it_was(scim: ScimClient) -> None:
+    """On PostgreSQL the command line drops the secondary indexes while it loads and builds
+    them again; foreign keys are checked again once it is done."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the bulk load changes nothing off PostgreSQL (covered above)")
+    before = index_definitions()
+    assert any("gin_trgm_ops" in definition for definition in before)
+    seeding.seed(USERS, GROUPS, connection=scim.connection, bulk=True)
+    assert index_definitions() == before
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW session_replication_role")
+        assert cursor.fetchone()[0] == "origin"
+        # A row that breaks a foreign key is refused (at the commit of the deferred check).
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        from django.db import IntegrityError, transaction
+
+        with pytest.raises(IntegrityError), transaction.atomic():
+            ExternalIdentityValue.objects.create(identity_id=10**9, attribute="emails")

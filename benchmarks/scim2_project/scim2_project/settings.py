@@ -38,6 +38,7 @@ DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": os.environ.get("SCIM2_DB", "/tmp/scim2-bench.sqlite3"),
+        "CONN_MAX_AGE": 600,
         "OPTIONS": {"init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL"},
     }
 }
