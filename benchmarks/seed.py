@@ -186,7 +186,9 @@ def bulk_load(connection: Any, models: Sequence[Any]) -> Iterator[None]:
     maintaining it row by row), and, for a superuser, foreign keys not checked row by row
     (``session_replication_role = replica``: the rows are built consistent; the checks were
     queued to the commit, one trigger event each). Indexes that back a constraint (primary
-    keys, unique constraints) stay. Elsewhere nothing changes."""
+    keys, unique constraints) stay, and the settings changed are set back after (the seed's
+    transaction may be a savepoint of the caller's, which ``SET LOCAL`` would outlive).
+    Elsewhere nothing changes."""
     if connection.vendor != "postgresql":
         yield
         return
@@ -203,13 +205,19 @@ def bulk_load(connection: Any, models: Sequence[Any]) -> Iterator[None]:
             cursor.execute(f"DROP INDEX {name}")
         cursor.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
         superuser = bool(cursor.fetchone()[0])
+        changed = {"maintenance_work_mem": "512MB"}
         if superuser:
-            cursor.execute("SET LOCAL session_replication_role = replica")
-        cursor.execute("SET LOCAL maintenance_work_mem = '512MB'")
+            changed["session_replication_role"] = "replica"
+        cursor.execute(
+            "SELECT name, current_setting(name) FROM unnest(%s::text[]) AS name", [list(changed)]
+        )
+        previous = cursor.fetchall()
+        for name, value in changed.items():
+            cursor.execute("SELECT set_config(%s, %s, true)", [name, value])
     yield
     with connection.cursor() as cursor:
-        if superuser:
-            cursor.execute("SET LOCAL session_replication_role = origin")
+        for name, value in previous:
+            cursor.execute("SELECT set_config(%s, %s, true)", [name, value])
         for _name, definition in indexes:
             cursor.execute(definition)
 

@@ -38,7 +38,7 @@ from django.db import IntegrityError, InterfaceError, OperationalError, transact
 from django.db.backends.signals import connection_created
 from django.db.models import Func, Value
 from django.db.models.functions import Lower, Upper
-from django.db.models.lookups import Exact
+from django.db.models.lookups import Exact, In
 
 from .conf import provisioning_settings
 
@@ -213,25 +213,63 @@ class CaseFold(Upper):
         return self.as_sql(compiler, connection, function=SQLITE_CASEFOLD, **extra)
 
 
+#: The letters outside ASCII whose case fold is ASCII, by that fold: a stored name spelled with
+#: them folds to an ASCII name, and SQLite's ``LOWER`` leaves them as they are.
+_FOLDED_FROM = {
+    "k": "\u212a",  # KELVIN SIGN
+    "s": "\u017f",  # LONG S
+    "ss": "\u00df\u1e9e",
+    "ff": "\ufb00",
+    "fi": "\ufb01",
+    "fl": "\ufb02",
+    "ffi": "\ufb03",
+    "ffl": "\ufb04",
+    "st": "\ufb05\ufb06",
+}
+#: At most this many spellings are looked up through the ``LOWER()`` index (see
+#: :func:`lower_spellings`; under the 999 parameters of older SQLite builds); a name with more
+#: (many an "s", "st" or "ss": "sebastian.schuster@business.de" has 768) is folded row by row.
+MAX_SPELLINGS = 900
+
+
+def lower_spellings(folded: str, limit: int = MAX_SPELLINGS) -> list[str] | None:
+    """Every ``LOWER(name)`` of SQLite (ASCII letters lowered, others kept) of a name whose
+    case fold is the ASCII *folded*, or None when there are more than *limit*: *folded*
+    itself and its spellings with the letters of ``_FOLDED_FROM`` ("stra\u00dfe")."""
+    spellings: list[list[str]] = [[""] for _ in range(len(folded) + 1)]
+    for end in range(len(folded) - 1, -1, -1):  # spellings[i]: those of folded[i:]
+        found = [folded[end] + rest for rest in spellings[end + 1]]
+        for fold, letters in _FOLDED_FROM.items():
+            if folded.startswith(fold, end):
+                rests = spellings[end + len(fold)]
+                found += [letter + rest for letter in letters for rest in rests]
+        if len(found) > limit:
+            return None
+        spellings[end] = found
+    return spellings[0]
+
+
 class SameFolded(Exact):
     """*lhs* equal to the string *value* ignoring case, to narrow candidates that the caller
     compares again in Python: ``UPPER(col) = UPPER(%s)`` (the opt-in
     :class:`~.user_indexes.AddUserLookupIndexes` serves it on PostgreSQL); on SQLite, for an
-    ASCII *value*, ``LOWER(col) = %s`` with SQLite's own ``LOWER`` (served by the same
+    ASCII *value*, ``LOWER(col) IN (%s, ...)`` with SQLite's own ``LOWER`` (served by the same
     operation's index there), else the real case fold of every row (a Python function, a scan).
 
-    Like ``UPPER``, ``LOWER`` misses the rare stored names that only fold to the ASCII value
-    (the Kelvin sign folds to "k"); a case fold of every row on SQLite was 15 ms per account
-    created at 20,000 users, and grew with the table."""
+    The ``IN`` list holds every spelling SQLite's ``LOWER`` gives a name that folds to the
+    value (:func:`lower_spellings`: "stra\u00dfe" for "strasse", the Kelvin sign for "k"), so
+    it finds what the case fold of every row found; that was 15 ms per account created at
+    20,000 users, and grew with the table. ``UPPER`` on PostgreSQL misses those letters."""
 
     def __init__(self, lhs: Any, value: str) -> None:
         self.value = value
         super().__init__(CaseFold(lhs), CaseFold(Value(value)))
 
     def as_sqlite(self, compiler: Any, connection: Any) -> Any:
-        if self.value.isascii():
+        spellings = lower_spellings(self.value.lower()) if self.value.isascii() else None
+        if spellings is not None:
             column = self.lhs.source_expressions[0]
-            return compiler.compile(Exact(Lower(column), self.value.lower()))
+            return compiler.compile(In(Lower(column), spellings))
         return self.as_sql(compiler, connection)
 
 

@@ -9,8 +9,8 @@ scans the table (seconds at a million users). This app does not alter a table it
 unasked: the host adds :class:`AddUserLookupIndexes` to one of its own migrations, and the
 database check ``django_provisioning.W010`` says when the indexes are missing from a table
 large enough for the scan to matter (PostgreSQL). On SQLite the username lookup of an ASCII
-name is ``LOWER(column) = %s`` (:class:`~.db.SameFolded`), and the operation adds an index on
-SQLite's built-in ``LOWER(column)`` (no function of this app's in the schema, so any SQLite
+name is ``LOWER(column) IN (%s, ...)`` (:class:`~.db.SameFolded`), and the operation adds an
+index on SQLite's built-in ``LOWER(column)`` (no function of this app's in the schema, so any SQLite
 client can still write the table); the e-mail is compared with ``LIKE``, which no such index
 serves. Other databases: a no-op.
 """

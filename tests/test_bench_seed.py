@@ -244,8 +244,20 @@ def test_a_bulk_load_leaves_every_index_and_check_as_it_was(scim: ScimClient) ->
         pytest.skip("the bulk load changes nothing off PostgreSQL (covered above)")
     before = index_definitions()
     assert any("gin_trgm_ops" in definition for definition in before)
+    settings = ["session_replication_role", "maintenance_work_mem"]
+
+    def current() -> list[str]:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT current_setting(name) FROM unnest(%s::text[]) AS name", [settings]
+            )
+            return [row[0] for row in cursor.fetchall()]
+
+    # (The test's transaction encloses the seed's: SET LOCAL would outlive it.)
+    settings_before = current()
     seeding.seed(USERS, GROUPS, connection=scim.connection, bulk=True)
     assert index_definitions() == before
+    assert current() == settings_before
     with connection.cursor() as cursor:
         cursor.execute("SHOW session_replication_role")
         assert cursor.fetchone()[0] == "origin"

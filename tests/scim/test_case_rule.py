@@ -242,3 +242,39 @@ def test_the_evaluator_follows_the_one_username_rule(scim, connection, operand):
     found = scim.get("Users", {"filter": text}).json()["totalResults"]
     assert found == 1
     assert matches(parse_filter(text), {"userName": "alice@example.com"}, USER_RESOURCE)
+
+
+# ------------------------------------------------------------ local accounts (no claim)
+
+#: A local username with a letter outside ASCII whose case fold is ASCII, and the ASCII name
+#: it folds to. SQLite's LOWER() leaves those letters as they are.
+FOLDS_TO_ASCII = [
+    ("kim@straße.example", "kim@strasse.example"),
+    ("kim@STRAẞE.example", "KIM@strasse.example"),
+    ("kim@\u212aelvin.example", "kim@kelvin.example"),  # KELVIN SIGN
+    ("kim@\u017fun.example", "kim@sun.example"),  # LONG S
+    ("kim@o\ufb00ice.example", "kim@office.example"),  # the ﬀ ligature
+    # More spellings than SQLite's index is asked for (db.MAX_SPELLINGS): folded row by row.
+    ("kim@mi\u017f\u017fi\u00dfippi-sa\u00dfafras.example", "kim@mississippi-sassafras.example"),
+]
+
+
+@pytest.mark.parametrize(("existing", "posted"), FOLDS_TO_ASCII)
+def test_a_local_account_whose_name_folds_to_the_posted_one_is_a_clash(
+    scim: Any, existing: str, posted: str
+) -> None:
+    """A local account this app did not provision (no claim): found by its username, folded
+    fully, on SQLite as before its LOWER() index. (PostgreSQL's UPPER() never folded these
+    letters: docs/scim.rst.)"""
+    from django.db import connection as db
+
+    if db.vendor != "sqlite":
+        pytest.skip("PostgreSQL compares UPPER(), which keeps these letters (documented)")
+    assert same(existing, posted)
+    User.objects.create(**{User.USERNAME_FIELD: existing})
+
+    response = scim.post("Users", okta_user(posted, externalId="2"))
+
+    assert response.status_code == 409, response.content
+    assert response.json()["scimType"] == "uniqueness"
+    assert User.objects.count() == 1
