@@ -115,6 +115,8 @@ def _lookup_plans() -> list[str]:
     with CaptureQueriesContext(connection) as captured:
         adapter.find_user_by_user_name(None, "U77@corp.test")  # type: ignore[arg-type]
         adapter.find_user_by_email(None, "U77@corp.test")  # type: ignore[arg-type]
+        # A name with an "s": UPPER(col) IN (UPPER(%s), ...) over its spellings (long s, sharp s).
+        adapter.find_user_by_user_name(None, "Ross77@corp.test")  # type: ignore[arg-type]
     table = User._meta.db_table
     plans = []
     with connection.cursor() as cursor:
@@ -135,7 +137,7 @@ def test_w010_until_the_indexes_exist_then_the_lookups_use_them(
     assert warning.id == "django_provisioning.W010"
     assert User._meta.get_field(User.USERNAME_FIELD).column in warning.msg
     plans = _lookup_plans()
-    assert len(plans) == 2 and not any("dp_user_upper_" in plan for plan in plans)
+    assert len(plans) == 3 and not any("dp_user_upper_" in plan for plan in plans)
 
     _apply(AddUserLookupIndexes())
     with connection.cursor() as cursor:

@@ -264,12 +264,8 @@ def test_a_local_account_whose_name_folds_to_the_posted_one_is_a_clash(
     scim: Any, existing: str, posted: str
 ) -> None:
     """A local account this app did not provision (no claim): found by its username, folded
-    fully, on SQLite as before its LOWER() index. (PostgreSQL's UPPER() never folded these
-    letters: docs/scim.rst.)"""
-    from django.db import connection as db
-
-    if db.vendor != "sqlite":
-        pytest.skip("PostgreSQL compares UPPER(), which keeps these letters (documented)")
+    fully, on SQLite as before its LOWER() index, and on PostgreSQL through UPPER() of each
+    spelling (UPPER() = UPPER() alone missed these letters)."""
     assert same(existing, posted)
     User.objects.create(**{User.USERNAME_FIELD: existing})
 
