@@ -15,7 +15,6 @@ failed in CI (``tests/tools.py``).
 from __future__ import annotations
 
 import json
-import tempfile
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -96,9 +95,12 @@ class Browser:
 
 
 @pytest.fixture
-def browser(demo: DemoServer) -> Iterator[Browser]:
+def browser(demo: DemoServer, tmp_path: Path) -> Iterator[Browser]:
     driver = headless_chromium("--window-size=1200,900", console_log=True)
-    shots = Path(tempfile.mkdtemp(prefix="demo-browser-"))
+    # pytest keeps the last three runs' tmp_path (a temporary directory of each run's own
+    # would pile up in /tmp, one per run)
+    shots = tmp_path / "screenshots"
+    shots.mkdir()
     print(f"screenshots: {shots}")  # pytest -s shows where they are
     try:
         yield Browser(driver, demo.origin, shots)
