@@ -128,11 +128,11 @@ class Browser:
         assert not violations, f"axe violations at {name}: {summary}"
 
 
-def make_driver() -> Any:
+def make_driver(profile: Path) -> Any:
     # its own profile: its own cookies
     driver = headless_chromium(
         "--window-size=1200,900",
-        f"--user-data-dir={tempfile.mkdtemp(prefix='portal-profile-')}",
+        f"--user-data-dir={profile}",
         console_log=True,
     )
     driver.set_script_timeout(30)
@@ -140,13 +140,17 @@ def make_driver() -> Any:
 
 
 @pytest.fixture
-def browsers(demo: DemoServer, axe_source: str) -> Iterator[Callable[[str], Browser]]:
-    shots = Path(tempfile.mkdtemp(prefix="portal-browser-"))
+def browsers(
+    demo: DemoServer, axe_source: str, tmp_path: Path
+) -> Iterator[Callable[[str], Browser]]:
+    # Under pytest's tmp_path (kept for the last three runs), not a new /tmp directory per run.
+    shots = tmp_path / "screenshots"
+    shots.mkdir()
     print(f"screenshots: {shots}")  # pytest -s shows where they are
     drivers: list[Any] = []
 
     def open_browser(name: str) -> Browser:
-        driver = make_driver()
+        driver = make_driver(tmp_path / f"profile-{len(drivers)}")
         drivers.append(driver)
         return Browser(driver, demo.origin, shots, axe_source, name)
 
