@@ -80,13 +80,12 @@ def sort_matches(ordered: QuerySet[Any], matches: int) -> QuerySet[Any]:
         return ordered
 
     def unindexed(item: Any) -> Any:
+        # The list views order by order_by_for's OrderBy expressions; a column becomes
+        # COALESCE(col, col), an expression (a sortBy's fold or subquery) is left as it is.
         if isinstance(item, OrderBy) and isinstance(item.expression, F):
             wrapped = item.copy()
             wrapped.expression = Coalesce(item.expression, item.expression)
             return wrapped
-        if isinstance(item, str):
-            name = item.removeprefix("-")
-            return OrderBy(Coalesce(F(name), F(name)), descending=item.startswith("-"))
         return item
 
     return ordered.order_by(*(unindexed(item) for item in ordered.query.order_by))
