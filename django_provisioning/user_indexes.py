@@ -1,18 +1,19 @@
 """Indexes the host's user table needs for the core's case-insensitive lookups (opt-in).
 
 Creating an account looks its local username up case-insensitively in the user table
-(:meth:`~.adapter.DefaultAdapter.find_user_by_user_name`, after this app's own indexed
-claims), and a connection that links by e-mail looks the e-mail up the same way
-(``find_user_by_email``). On PostgreSQL these are ``UPPER(column) = UPPER(%s)``, which only an
-expression index on ``UPPER(column)`` serves; contrib ``auth.User`` has none, so each lookup
-scans the table (seconds at a million users). This app does not alter a table it does not own
-unasked: the host adds :class:`AddUserLookupIndexes` to one of its own migrations, and the
-database check ``django_provisioning.W010`` says when the indexes are missing from a table
-large enough for the scan to matter (PostgreSQL). On SQLite the username lookup of an ASCII
-name is ``LOWER(column) IN (%s, ...)`` (:class:`~.db.SameFolded`), and the operation adds an
-index on SQLite's built-in ``LOWER(column)`` (no function of this app's in the schema, so any SQLite
-client can still write the table); the e-mail is compared with ``LIKE``, which no such index
-serves. Other databases: a no-op.
+(:meth:`~.adapter.DefaultAdapter.find_user_by_user_name`, after this app's own indexed claims),
+and a connection that links by e-mail looks the e-mail up the same way (``find_user_by_email``).
+On PostgreSQL these are ``UPPER(column) = UPPER(%s)`` (for an ASCII username ``UPPER(column) IN
+(UPPER(%s), ...)`` over its spellings: :class:`~.db.SameFolded`), which only an expression index
+on ``UPPER(column)`` serves; contrib ``auth.User`` has none, so each lookup scans the table
+(seconds at a million users). This app does not alter a table it does not own unasked: the host
+adds :class:`AddUserLookupIndexes` to one of its own migrations, and the database check
+``django_provisioning.W010`` says when the indexes are missing from a table large enough for the
+scan to matter (PostgreSQL). On SQLite the username lookup of an ASCII name is ``LOWER(column)
+IN (%s, ...)`` (:class:`~.db.SameFolded`), and the operation adds an index on SQLite's built-in
+``LOWER(column)`` (no function of this app's in the schema, so any SQLite client can still write
+the table); the e-mail is compared with ``LIKE``, which no such index serves. Other databases: a
+no-op.
 """
 
 from __future__ import annotations
