@@ -15,16 +15,27 @@ from typing import Any
 
 from django.db import IntegrityError
 
+from .compiled import CompiledQuery, Slot, first
 from .exceptions import Conflict
 from .models import UserNameClaim
 
 TAKEN = "A user with this userName already exists."
 
+#: The claim of a name with its user: every create and rename reads it (compiled once).
+CLAIM_OF = CompiledQuery(
+    UserNameClaim,
+    lambda normalized: (
+        UserNameClaim.objects.filter(user_name_normalized=normalized)
+        .select_related("user")
+        .order_by()[:1]
+    ),
+    Slot.of(UserNameClaim, "user_name_normalized"),
+)
+
 
 def holder_of(normalized: str) -> Any:
-    """The user who holds *normalized*, or None."""
-    claim = UserNameClaim.objects.filter(user_name_normalized=normalized).select_related("user")
-    found = claim.first()
+    """The user who holds *normalized*, or None (the name is unique: one claim at most)."""
+    found = first(CLAIM_OF.run(normalized))
     return found.user if found is not None else None
 
 

@@ -13,11 +13,19 @@ from typing import Any
 
 from django.db.models import Q
 
+from .compiled import CompiledQuery, Slot, first
 from .declared import declared_connections, effective
 from .exceptions import DomainTaken
 from .models import Connection
 
 logger = logging.getLogger("django_provisioning")
+
+#: A connection of the database by slug: every sign-in reads it twice (compiled once).
+CONNECTION_BY_SLUG = CompiledQuery(
+    Connection,
+    lambda slug: Connection.objects.filter(slug=slug).order_by()[:1],
+    Slot.of(Connection, "slug"),
+)
 
 
 def get_connection(slug: str, *, active_only: bool = False) -> Connection | None:
@@ -40,7 +48,7 @@ def get_connection(slug: str, *, active_only: bool = False) -> Connection | None
             defaults["verified_domains"] = []
             connection, _created = Connection.objects.get_or_create(slug=slug, defaults=defaults)
     else:
-        connection = Connection.objects.filter(slug=slug).first()
+        connection = first(CONNECTION_BY_SLUG.run(slug))  # the slug is unique
     if connection is None:
         return None
     effective(connection)

@@ -13,12 +13,14 @@ an active account is signed in), each passed on rather than read again.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.db import IntegrityError, transaction
 
 from .adapter import get_adapter
+from .compiled import CompiledQuery, Slot, first
 from .db import write_transaction
 from .exceptions import Conflict, ProvisioningDenied
 from .groups import sync_groups
@@ -39,6 +41,26 @@ CANNOT_LINK = (
 )
 
 
+def _link_rows(connection_id: Any, value: str, *, field: str, lock: bool) -> Any:
+    base = ExternalIdentity.objects.filter(connection_id=connection_id, **{field: value})
+    base = base.select_for_update(of=("self",)) if lock else base.select_related("user")
+    return base.order_by("pk")[:1]
+
+
+#: The JIT lookups (by NameID, then by userName; locked or not), compiled once each.
+LINK_ROW_BY = {
+    (field, lock): CompiledQuery(
+        ExternalIdentity,
+        functools.partial(_link_rows, field=field, lock=lock),
+        Slot.of(ExternalIdentity, "connection"),
+        Slot.of(ExternalIdentity, field),
+        for_write=lock,
+    )
+    for field in ("name_id", "user_name_normalized")
+    for lock in (False, True)
+}
+
+
 def find_identity_for_saml(
     connection: Connection,
     *,
@@ -51,14 +73,12 @@ def find_identity_for_saml(
 
     With *lock*, the link row found is locked, then its user, both read under the lock.
     """
-    base = ExternalIdentity.objects.filter(connection=connection)
-    base = base.select_for_update(of=("self",)) if lock else base.select_related("user")
     found = None
     if name_id and name_id_format != NameIdFormat.TRANSIENT:
-        found = base.filter(name_id=name_id).first()
+        found = first(LINK_ROW_BY["name_id", lock].run(connection.pk, name_id))
     if found is None and user_name:
         norm = get_adapter().normalize_user_name(user_name)
-        found = base.filter(user_name_normalized=norm).first()
+        found = first(LINK_ROW_BY["user_name_normalized", lock].run(connection.pk, norm))
     if found is None:
         return None
     found.connection = connection  # the caller's: it may carry settings laid over the row

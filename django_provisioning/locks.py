@@ -11,10 +11,35 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db import connections
+from django.db import connections, router
 
+from .compiled import CompiledQuery, Slot, first
 from .exceptions import Gone
 from .models import ExternalIdentity
+
+#: The queries of the lock order, compiled once (:mod:`.compiled`): every write runs them.
+LOCK_IDENTITY = CompiledQuery(
+    ExternalIdentity,
+    lambda pk: ExternalIdentity.objects.select_for_update(of=("self",)).filter(pk=pk)[:1],
+    Slot.of(ExternalIdentity, "id"),
+    for_write=True,
+)
+_LOCK_USER: dict[Any, CompiledQuery] = {}
+
+
+def _lock_user_query(model: Any) -> CompiledQuery:
+    query = _LOCK_USER.get(model)
+    if query is None:
+
+        def build(pk: Any) -> Any:
+            users = model._default_manager
+            no_key = connections[router.db_for_write(model)].features.has_select_for_no_key_update
+            return users.select_for_update(no_key=no_key).filter(pk=pk)[:1]
+
+        query = _LOCK_USER[model] = CompiledQuery(
+            model, build, Slot(model._meta.pk), for_write=True
+        )
+    return query
 
 
 def lock_user(pk: Any) -> Any:
@@ -26,9 +51,7 @@ def lock_user(pk: Any) -> Any:
     SHARE``). A /Groups change holding a group's link row while it adds this user would
     otherwise wait for a sign-in that waits for that link row: a deadlock.
     """
-    users = get_user_model()._default_manager
-    no_key = connections[users.select_for_update().db].features.has_select_for_no_key_update
-    user = users.select_for_update(no_key=no_key).filter(pk=pk).first()
+    user = first(_lock_user_query(get_user_model()).run(pk))
     if user is None:
         raise Gone("This user no longer exists.")
     return user
@@ -40,8 +63,7 @@ def lock_identity(identity: ExternalIdentity) -> ExternalIdentity:
     Raises :class:`Gone` when the row has been deleted, or deleted over SCIM, since the caller
     read it. The caller's connection object is kept: it may carry settings laid over the row.
     """
-    locked = ExternalIdentity.objects.select_for_update(of=("self",)).filter(pk=identity.pk)
-    row = locked.first()
+    row = first(LOCK_IDENTITY.run(identity.pk))
     if row is None or row.deleted_at is not None:
         raise Gone("This user no longer exists.")
     row.connection = identity.connection

@@ -12,10 +12,12 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from . import signals
 from .adapter import get_adapter
+from .compiled import CompiledQuery, Slot
 from .exceptions import Conflict, InvalidData
 from .models import AuditEvent, Connection, ExternalIdentity
 from .value_index import index_values
@@ -87,6 +89,29 @@ def send_user(signal: Any, source: str, identity: ExternalIdentity, **extra: Any
     )
 
 
+def _name_holders(connection_id: Any, normalized: str) -> QuerySet[ExternalIdentity]:
+    return ExternalIdentity.objects.filter(
+        connection_id=connection_id, user_name_normalized=normalized
+    ).select_related("user")
+
+
+#: The link rows of a connection that hold a userName (live, or deleted over SCIM), with their
+#: users; all of them, or all but one (a rename's own). Compiled once: every create runs it.
+NAME_HOLDERS = CompiledQuery(
+    ExternalIdentity,
+    _name_holders,
+    Slot.of(ExternalIdentity, "connection"),
+    Slot.of(ExternalIdentity, "user_name_normalized"),
+)
+OTHER_NAME_HOLDERS = CompiledQuery(
+    ExternalIdentity,
+    lambda connection_id, normalized, pk: _name_holders(connection_id, normalized).exclude(pk=pk),
+    Slot.of(ExternalIdentity, "connection"),
+    Slot.of(ExternalIdentity, "user_name_normalized"),
+    Slot.of(ExternalIdentity, "id"),
+)
+
+
 def take_user_name(
     connection: Connection, normalized: str, *, exclude_pk: int | None = None
 ) -> Any:
@@ -95,11 +120,10 @@ def take_user_name(
     Returns the user of the cleared link, if any: a person deleted over SCIM and pushed again
     gets their old (deactivated) account back rather than a second one.
     """
-    clash = (
-        ExternalIdentity.objects.filter(connection=connection, user_name_normalized=normalized)
-        .exclude(pk=exclude_pk)
-        .select_related("user")
-    )
+    if exclude_pk is None:
+        clash = NAME_HOLDERS.run(connection.pk, normalized)
+    else:
+        clash = OTHER_NAME_HOLDERS.run(connection.pk, normalized, exclude_pk)
     previous = None
     for other in clash:
         if other.deleted_at is None:

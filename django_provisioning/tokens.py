@@ -14,12 +14,21 @@ from datetime import datetime, timedelta
 
 from django.utils import timezone
 
+from .compiled import CompiledQuery, Slot, first
 from .conf import provisioning_settings
 from .declared import effective
 from .models import Connection, ScimToken
 
 TOKEN_PREFIX = "scim_"
 PREFIX_LENGTH = 12  # "scim_" + 7 characters kept in clear to recognise a token
+
+
+#: The token with its connection, by checksum: every SCIM request runs it (compiled once).
+TOKEN_BY_CHECKSUM = CompiledQuery(
+    ScimToken,
+    lambda digest: ScimToken.objects.select_related("connection").filter(checksum=digest)[:1],
+    Slot.of(ScimToken, "checksum"),
+)
 
 
 def checksum(raw: str) -> str:
@@ -52,7 +61,7 @@ def check_token(raw: str) -> tuple[ScimToken | None, str]:
     if not raw or len(raw) > 256 or not raw.isascii():
         return None, "malformed_token"  # Tokens are ASCII; anything else cannot match.
     digest = checksum(raw)
-    token = ScimToken.objects.select_related("connection").filter(checksum=digest).first()
+    token = first(TOKEN_BY_CHECKSUM.run(digest))
     if token is None or not hmac.compare_digest(token.checksum, digest):
         return None, "unknown_token"
     if token.revoked_at is not None:

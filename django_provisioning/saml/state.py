@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from django.db import transaction
 from django.utils import timezone
 
+from ..compiled import CompiledQuery, Slot, first
 from ..conf import provisioning_settings
 from ..models import SamlPendingLogin
 from ..tokens import checksum
@@ -128,6 +129,17 @@ def store_pending(
     return key
 
 
+#: A pending login by its key's checksum, in its connection (compiled once: every sign-in).
+PENDING_LOGIN = CompiledQuery(
+    SamlPendingLogin,
+    lambda connection_id, key_checksum: SamlPendingLogin.objects.filter(
+        connection_id=connection_id, key_checksum=key_checksum
+    ).order_by()[:1],
+    Slot.of(SamlPendingLogin, "connection"),
+    Slot.of(SamlPendingLogin, "key_checksum"),
+)
+
+
 @dataclass
 class PendingLogin:
     in_response_to: str
@@ -141,7 +153,7 @@ def consume_pending_login(connection: Connection, key: str) -> PendingLogin:
     if not key or len(key) > 128:
         raise SamlError("pending_expired", "no or malformed pending-login key")
     cutoff = timezone.now() - timedelta(seconds=PENDING_LOGIN_TTL)
-    row = SamlPendingLogin.objects.filter(connection=connection, key_checksum=checksum(key)).first()
+    row = first(PENDING_LOGIN.run(connection.pk, checksum(key)))  # the checksum is unique
     # The DELETE answers how many rows went: of two racing requests only one sees 1. One
     # statement (no model has a key to this one, nothing cascades), in autocommit.
     taken = SamlPendingLogin.objects.filter(pk=row.pk) if row is not None else None

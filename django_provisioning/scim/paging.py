@@ -21,7 +21,7 @@ whatever the page size: the page's keys, the groups of those users, then the row
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.db.models import F, OrderBy, QuerySet
@@ -122,9 +122,13 @@ def list_page(
     total: int,
     window: Window,
     render: Render,
+    by_key: Callable[[Any], list[ExternalIdentity]] | None = None,
 ) -> RenderedJSON:
     """The ListResponse of the page *window* of *ordered*, cut short at
-    ``SCIM_MAX_RESPONSE_BYTES``; *render* turns a row and its groups into a resource."""
+    ``SCIM_MAX_RESPONSE_BYTES``; *render* turns a row and its groups into a resource.
+
+    *by_key*, when given, reads a page of one row (an IdP's lookup by userName or externalId)
+    by its key alone, with a query compiled once (:mod:`django_provisioning.compiled`)."""
     parts: list[bytes] = []
     more = False
     last: Position | None = None
@@ -134,10 +138,15 @@ def list_page(
         groups = groups_of_users(connection, [key[1] for key in keys]) if keys else {}
         # By key, sorted apart: in list order SQLite walks the connection's list-order index
         # testing "id IN (...)" on every row (2 ms at 100,000 users, growing with them).
-        rows = sort_matches(ordered, len(keys)).filter(pk__in=[key[0] for key in keys])
+        rows: Iterable[ExternalIdentity] = ()
+        if by_key is not None and len(keys) == 1:
+            rows = by_key(keys[0][0])
+        elif keys:
+            matched = sort_matches(ordered, len(keys)).filter(pk__in=[key[0] for key in keys])
+            rows = matched.iterator(chunk_size=CHUNK_SIZE)
         room = budget(total, window)
         used = 0
-        for identity in rows.iterator(chunk_size=CHUNK_SIZE) if keys else ():
+        for identity in rows:
             identity.connection = connection  # already loaded: no query per row
             part = to_json(render(identity, groups.get(identity.user_id)))
             if parts and used + len(part) + 1 > room:

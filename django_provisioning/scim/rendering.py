@@ -42,9 +42,10 @@ from django.urls import reverse
 from rest_framework.request import Request
 
 from ..adapter import get_adapter
+from ..compiled import CompiledQuery, Slot
 from ..db import NotIndexed
 from ..local_groups import groups_through
-from ..models import Connection, ExternalIdentity
+from ..models import Connection, ExternalGroup, ExternalIdentity
 from ..schema.definitions import USER_RESOURCE, Attribute, ResourceType, split_urn
 from .errors import InvalidValue
 
@@ -73,18 +74,13 @@ def load_groups(
     return groups_of_users(connection, [i.user_id for i in identities])
 
 
-def groups_of_users(connection: Connection, user_ids: Sequence[Any]) -> dict[Any, list[Any]]:
-    """:func:`load_groups` by user pk: ``{user pk: [group value, ...]}``, in one query."""
-    model = get_user_model()
-    out: dict[Any, list[dict[str, Any]]] = defaultdict(list)
-    if not user_ids or not hasattr(model, "groups"):
-        return out
-    through, user_col, group_col = groups_through(model)
-    group = group_col.removesuffix("_id")
-    rows = (
+def _groups_rows(through: Any, user_col: str, connection_pk: Any, users: Any) -> Any:
+    """The (user pk, group id, display name) rows of the users matched by *users*."""
+    group = groups_through(get_user_model())[2].removesuffix("_id")
+    return (
         through.objects.filter(
-            Exact(NotIndexed(F(f"{group}__external_groups__connection")), connection.pk),
-            **{f"{user_col}__in": list(user_ids)},
+            Exact(NotIndexed(F(f"{group}__external_groups__connection")), connection_pk),
+            **users,
         )
         .values_list(
             user_col,
@@ -93,6 +89,37 @@ def groups_of_users(connection: Connection, user_ids: Sequence[Any]) -> dict[Any
         )
         .order_by(f"{group}__external_groups__display_name")
     )
+
+
+#: The groups of one user (every single-user response), compiled once per groups table.
+_ONE_USERS_GROUPS: dict[Any, CompiledQuery] = {}
+
+
+def _one_users_groups(through: Any, user_col: str) -> CompiledQuery:
+    query = _ONE_USERS_GROUPS.get(through)
+    if query is None:
+        query = _ONE_USERS_GROUPS[through] = CompiledQuery(
+            through,
+            lambda connection_pk, user_pk: _groups_rows(
+                through, user_col, connection_pk, {user_col: user_pk}
+            ),
+            Slot.of(ExternalGroup, "connection"),
+            Slot.of(through, user_col),
+        )
+    return query
+
+
+def groups_of_users(connection: Connection, user_ids: Sequence[Any]) -> dict[Any, list[Any]]:
+    """:func:`load_groups` by user pk: ``{user pk: [group value, ...]}``, in one query."""
+    model = get_user_model()
+    out: dict[Any, list[dict[str, Any]]] = defaultdict(list)
+    if not user_ids or not hasattr(model, "groups"):
+        return out
+    through, user_col, _ = groups_through(model)
+    if len(user_ids) == 1:
+        rows = _one_users_groups(through, user_col).run(connection.pk, user_ids[0])
+    else:
+        rows = _groups_rows(through, user_col, connection.pk, {f"{user_col}__in": list(user_ids)})
     for user_id, scim_id, display in rows:
         out[user_id].append({"value": str(scim_id), "display": display, "type": "direct"})
     return out

@@ -19,6 +19,7 @@ from rest_framework.response import Response
 
 from .. import counters, provisioning
 from ..adapter import DefaultAdapter, get_adapter
+from ..compiled import CompiledQuery, Slot, first
 from ..models import Connection, ExternalGroup, ExternalIdentity
 from ..schema.definitions import USER_RESOURCE
 from ..schema.document import canonicalize, check_immutable
@@ -38,13 +39,47 @@ def identity_queryset(connection: Connection) -> Any:
     return get_adapter().get_identity_queryset(connection).filter(deleted_at=None)
 
 
+#: :func:`get_identity`'s query when the adapter keeps the default ``get_identity_queryset``
+#: (compiled once: :mod:`django_provisioning.compiled`).
+IDENTITY_BY_SCIM_ID = CompiledQuery(
+    ExternalIdentity,
+    lambda connection_id, scim_id: (
+        ExternalIdentity.objects.filter(
+            connection_id=connection_id, deleted_at=None, scim_id=scim_id
+        )
+        .select_related("user")
+        .order_by("pk")[:1]
+    ),
+    Slot.of(ExternalIdentity, "connection"),
+    Slot.of(ExternalIdentity, "scim_id"),
+)
+#: A list page of one row (an IdP's ``userName eq`` lookup), read by the key its filter found.
+IDENTITY_BY_KEY = CompiledQuery(
+    ExternalIdentity,
+    lambda connection_id, pk: ExternalIdentity.objects.filter(
+        connection_id=connection_id, deleted_at=None, pk=pk
+    ).select_related("user")[:1],
+    Slot.of(ExternalIdentity, "connection"),
+    Slot.of(ExternalIdentity, "id"),
+)
+
+
+def default_identities() -> bool:
+    """True when the adapter keeps the default ``get_identity_queryset`` (no narrower scope),
+    so that the compiled queries above may stand for it."""
+    return type(get_adapter()).get_identity_queryset is DefaultAdapter.get_identity_queryset
+
+
 def get_identity(connection: Connection, scim_id: str) -> Any:
     """The connection's link row *scim_id* (unlocked: writes lock it again in the core)."""
     try:
         key = uuid.UUID(str(scim_id))
     except ValueError:
         raise errors.NotFound(f"User {str(scim_id)[:64]} not found.") from None
-    identity = identity_queryset(connection).filter(scim_id=key).first()
+    if default_identities():
+        identity = first(IDENTITY_BY_SCIM_ID.run(connection.pk, key))
+    else:
+        identity = identity_queryset(connection).filter(scim_id=key).first()
     if identity is None:
         raise errors.NotFound(f"User {scim_id} not found.")
     identity.connection = connection  # already loaded: spare a query per use
@@ -95,9 +130,7 @@ def unfiltered_total(connection: Connection, params: Mapping[str, Any], field: s
     or None: a filter, or an adapter that scopes the users a connection sees, is counted."""
     if any(str(key).lower() == "filter" and params[key] for key in params):
         return None  # the parameter's name is case-insensitive (RFC 7644 §3.4.2)
-    if field == counters.USERS and type(get_adapter()).get_identity_queryset is not (
-        DefaultAdapter.get_identity_queryset
-    ):
+    if field == counters.USERS and not default_identities():
         return None
     row = counters.totals(connection)
     return None if row is None else int(getattr(row, field))
@@ -130,6 +163,9 @@ def list_users(request: Request, view: UserQueryView, connection: Connection) ->
         total=total,
         window=window,
         render=lambda identity, groups: projection(render_user(request, identity, groups)),
+        by_key=(
+            (lambda pk: IDENTITY_BY_KEY.run(connection.pk, pk)) if default_identities() else None
+        ),
     )
     return Response(page)  # cut short at SCIM_MAX_RESPONSE_BYTES; itemsPerPage says so
 

@@ -39,5 +39,9 @@ class OrganizationAdapter(DefaultAdapter):
     def attach_user_to_tenant(
         self, user: Any, tenant: Organization, connection: Connection, *, created: bool
     ) -> None:
+        if created:
+            # A user created in this transaction is nobody's member yet: one INSERT.
+            Membership.objects.create(user=user, organization=tenant)
+            return
         # get_or_create: a user linked again (after a SCIM DELETE) is already a member.
         Membership.objects.get_or_create(user=user, organization=tenant)

@@ -1,0 +1,229 @@
+"""CompiledQuery: the same SQL and the same rows as the built queryset, compiled only once."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.db import connection as db_connection
+from django.db import connections, transaction
+from django.test.utils import CaptureQueriesContext
+
+from django_provisioning import claims, locks, records
+from django_provisioning.adapter import DefaultAdapter
+from django_provisioning.compiled import CompiledQuery, Slot
+from django_provisioning.connections import CONNECTION_BY_SLUG
+from django_provisioning.jit import LINK_ROW_BY
+from django_provisioning.local_groups import groups_through
+from django_provisioning.models import ExternalIdentity, ScimToken
+from django_provisioning.saml.state import PENDING_LOGIN
+from django_provisioning.schema.definitions import GROUP_SCHEMA, USER_SCHEMA
+from django_provisioning.scim import rendering, views
+from django_provisioning.tokens import TOKEN_BY_CHECKSUM, checksum, issue_token, revoke_token
+
+from .tools import require_postgresql
+
+
+def user(user_name: str) -> dict[str, Any]:
+    return {"schemas": [USER_SCHEMA], "userName": user_name}
+
+
+def one_users_groups() -> CompiledQuery:
+    return rendering._one_users_groups(*groups_through(get_user_model())[:2])
+
+
+def same_sql(query: CompiledQuery, values: tuple[Any, ...]) -> None:
+    """The compiled query's statement for *values* is the built queryset's."""
+    plan = query.plan("default")
+    assert plan is not None, "the query fell back to compiling on every run"
+    built_sql, built_params = query.build(*values).query.get_compiler(using="default").as_sql()
+    params = list(plan.params)
+    for slot, position, wrapper, value in zip(
+        query.slots, plan.positions, plan.wrappers, values, strict=True
+    ):
+        prepared = slot.prep(value, db_connection)
+        params[position] = prepared if wrapper is None else wrapper(prepared)
+    assert plan.sql == built_sql
+    # The same values, of the same types (psycopg binds an Int4 unlike an int).
+    assert [(type(p), p) for p in params] == [(type(p), p) for p in built_params]
+
+
+def test_each_compiled_query_is_compiled_ahead_with_the_built_sql(connection, scim):
+    _token, raw = issue_token(connection)
+    created = scim.post("Users", user("ada@example.com")).json()
+    identity = ExternalIdentity.objects.get(scim_id=created["id"])
+    same_sql(TOKEN_BY_CHECKSUM, (checksum(raw),))
+    same_sql(views.IDENTITY_BY_SCIM_ID, (connection.pk, identity.scim_id))
+    same_sql(one_users_groups(), (connection.pk, identity.user_id))
+    same_sql(views.IDENTITY_BY_KEY, (connection.pk, identity.pk))
+    same_sql(claims.CLAIM_OF, (identity.user_name_normalized,))
+    same_sql(records.NAME_HOLDERS, (connection.pk, identity.user_name_normalized))
+    same_sql(
+        records.OTHER_NAME_HOLDERS, (connection.pk, identity.user_name_normalized, identity.pk)
+    )
+    same_sql(CONNECTION_BY_SLUG, (connection.slug,))
+    same_sql(PENDING_LOGIN, (connection.pk, "0" * 64))
+    for (field, _lock), query in LINK_ROW_BY.items():
+        with transaction.atomic():
+            same_sql(query, (connection.pk, getattr(identity, field)))
+    with transaction.atomic():  # FOR UPDATE (on PostgreSQL) is compiled in a transaction only
+        same_sql(locks.LOCK_IDENTITY, (identity.pk,))
+        same_sql(locks._lock_user_query(get_user_model()), (identity.user_id,))
+
+
+def test_runs_give_what_the_built_queryset_gives(connection, other_connection, scim):
+    token, raw = issue_token(connection)
+    _other, other_raw = issue_token(other_connection)
+    found = TOKEN_BY_CHECKSUM.run(checksum(raw))
+    assert [t.pk for t in found] == [token.pk]
+    assert [t.connection.slug for t in TOKEN_BY_CHECKSUM.run(checksum(other_raw))] == [
+        other_connection.slug
+    ]
+    assert TOKEN_BY_CHECKSUM.run(checksum("scim_unknown")) == []
+    # Nothing of a run is kept: a revocation is seen by the next one.
+    revoke_token(token)
+    assert TOKEN_BY_CHECKSUM.run(checksum(raw))[0].revoked_at is not None
+
+    ada = scim.post("Users", user("ada@example.com")).json()
+    row = ExternalIdentity.objects.get(scim_id=ada["id"])
+    (identity,) = views.IDENTITY_BY_SCIM_ID.run(connection.pk, row.scim_id)
+    assert identity.pk == row.pk and identity.user.get_username() == row.user.get_username()
+    # Scoped: another connection's id, or a deleted link row, is not found.
+    assert views.IDENTITY_BY_SCIM_ID.run(other_connection.pk, row.scim_id) == []
+    scim.delete(f"Users/{ada['id']}")
+    assert views.IDENTITY_BY_SCIM_ID.run(connection.pk, row.scim_id) == []
+
+
+def test_a_token_and_its_connection_are_one_query(connection, django_assert_num_queries):
+    _token, raw = issue_token(connection)
+    with django_assert_num_queries(1):
+        (token,) = TOKEN_BY_CHECKSUM.run(checksum(raw))
+        assert token.connection.slug == connection.slug  # loaded with it
+
+
+def test_the_groups_of_one_user_match_those_of_many(connection, scim):
+    ids = [scim.post("Users", user(f"u{i}@example.com")).json()["id"] for i in range(2)]
+    for name, members in (("Eng", ids), ("Art", ids[:1])):
+        body = {"schemas": [GROUP_SCHEMA], "displayName": name}
+        response = scim.post("Groups", {**body, "members": [{"value": m} for m in members]})
+        assert response.status_code == 201, response.content
+    users = [ExternalIdentity.objects.get(scim_id=i).user_id for i in ids]
+    together = rendering.groups_of_users(connection, users)
+    for pk in users:
+        alone = rendering.groups_of_users(connection, [pk])
+        assert alone[pk] == together[pk]
+    assert [g["display"] for g in together[users[0]]] == ["Art", "Eng"]
+    assert [g["display"] for g in scim.get(f"Users/{ids[0]}").json()["groups"]] == [
+        "Art",
+        "Eng",
+    ]
+
+
+def test_a_placeholder_the_sql_does_not_carry_falls_back_to_compiling(connection):
+    """``contains`` wraps the value in ``%...%``: no parameter is the placeholder."""
+    token, raw = issue_token(connection)
+    query = CompiledQuery(
+        ScimToken,
+        lambda part: ScimToken.objects.filter(checksum__contains=part),
+        Slot.of(ScimToken, "checksum"),
+    )
+    assert query.plan("default") is None
+    assert [t.pk for t in query.run(checksum(raw)[5:20])] == [token.pk]
+
+
+def test_a_field_without_a_placeholder_falls_back_to_compiling(connection):
+    token, _raw = issue_token(connection)
+    query = CompiledQuery(
+        ScimToken,
+        lambda created: ScimToken.objects.filter(created_at=created),
+        Slot.of(ScimToken, "created_at"),
+    )
+    assert Slot.of(ScimToken, "created_at").placeholder(0, db_connection) is None
+    assert query.plan("default") is None
+    assert [t.pk for t in query.run(token.created_at)] == [token.pk]
+
+
+def test_slots_of_one_type_get_distinct_placeholders(connection):
+    """Two integer slots (the connection and the user of a user's groups): two placeholders."""
+    for slot in (Slot.of(ScimToken, "checksum"), Slot.of(ScimToken, "connection")):
+        assert slot.placeholder(0, db_connection) != slot.placeholder(1, db_connection)
+    both = CompiledQuery(
+        ScimToken,
+        lambda a, b: ScimToken.objects.filter(connection_id=a).exclude(connection_id=b),
+        Slot.of(ScimToken, "connection"),
+        Slot.of(ScimToken, "connection"),
+    )
+    plan = both.plan("default")
+    assert plan is not None and sorted(plan.positions) == [0, 1]
+    token, _raw = issue_token(connection)
+    assert [t.pk for t in both.run(connection.pk, connection.pk + 1)] == [token.pk]
+    assert both.run(connection.pk, connection.pk) == []
+
+
+def test_an_overridden_identity_queryset_is_used_not_the_compiled_one(connection, scim, settings):
+    """A host that scopes the link rows its connection sees keeps its scope for GET by id."""
+    ada = scim.post("Users", user("ada@example.com")).json()
+    settings.DJANGO_PROVISIONING = {"ADAPTER": f"{__name__}.NoOneAdapter"}
+    response = scim.get(f"Users/{ada['id']}")
+    assert response.status_code == 404, response.content
+
+
+class NoOneAdapter(DefaultAdapter):
+    def get_identity_queryset(self, connection: Any) -> Any:
+        return super().get_identity_queryset(connection).none()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_threads_run_the_compiled_query_on_their_own_connections(connection):
+    """One plan for every thread; each run executes on its thread's database connection."""
+    require_postgresql()
+    raws = [issue_token(connection)[1] for _ in range(4)]
+    TOKEN_BY_CHECKSUM.run(checksum(raws[0]))  # compiled by this thread
+    errors: list[BaseException] = []
+    used: list[Any] = []
+
+    def worker(raw: str) -> None:
+        try:
+            with CaptureQueriesContext(connections["default"]):
+                for _ in range(25):
+                    (token,) = TOKEN_BY_CHECKSUM.run(checksum(raw))
+                    assert token.checksum == checksum(raw)
+            used.append(connections["default"])
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=worker, args=(raw,)) for raw in raws]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert len({id(c) for c in used}) == len(raws)  # references kept: no id reused
+
+
+def test_a_query_its_values_empty_falls_back_to_compiling(connection):
+    """Django compiles ``pk__in=[]`` (or an integer out of the column's range) to no SQL."""
+    token, _raw = issue_token(connection)
+    query = CompiledQuery(
+        ScimToken,
+        lambda pk: ScimToken.objects.filter(pk=pk).exclude(pk__in=[]),
+        Slot.of(ScimToken, "id"),
+    )
+    assert query.plan("default") is not None  # exclude(in []) is no condition at all
+    nothing = CompiledQuery(
+        ScimToken, lambda pk: ScimToken.objects.filter(pk=pk, pk__in=[]), Slot.of(ScimToken, "id")
+    )
+    assert nothing.plan("default") is None
+    assert nothing.run(token.pk) == []
+    assert [t.pk for t in query.run(token.pk)] == [token.pk]
+
+
+def test_integer_placeholders_are_in_the_columns_range(connection):
+    slot = Slot.of(ScimToken, "connection")
+    low, high = db_connection.ops.integer_field_range("AutoField")
+    value = slot.placeholder(0, db_connection)
+    assert (low is None or value >= low) and (high is None or value <= high)
