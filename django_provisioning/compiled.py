@@ -33,6 +33,7 @@ from typing import Any
 from django.core.exceptions import EmptyResultSet, FullResultSet
 from django.db import connections, router
 from django.db.models import Field, Model, QuerySet
+from django.db.transaction import TransactionManagementError
 
 #: A value for each kind of column a placeholder stands in for. They only have to be valid
 #: values of the column's type that no query of ours writes as a constant. An integer one is
@@ -96,6 +97,9 @@ class _Plan:
     #: Per slot, the type the compiled parameter has when it is a subclass of the prepared
     #: value's (psycopg's ``Int4`` for an ``int`` bound through an expression), else None.
     wrappers: tuple[type | None, ...]
+    #: The SQL locks its rows (``FOR UPDATE``): Django refuses it outside a transaction, in
+    #: ``as_sql``, which runs do not call, so :meth:`CompiledQuery.run` checks it.
+    locks: bool = False
 
 
 class CompiledQuery:
@@ -155,7 +159,8 @@ class CompiledQuery:
             positions.append(found[0])
             kind = type(params[found[0]])
             wrappers.append(None if kind is type(marked) else kind)
-        return _Plan(queryset, compiler, sql, params, tuple(positions), tuple(wrappers))
+        locks = bool(queryset.query.select_for_update and connection.features.has_select_for_update)
+        return _Plan(queryset, compiler, sql, params, tuple(positions), tuple(wrappers), locks)
 
     def run(self, *values: Any) -> list[Any]:
         alias = (router.db_for_write if self.for_write else router.db_for_read)(self.model)
@@ -163,6 +168,12 @@ class CompiledQuery:
         if plan is None:
             return list(self.build(*values).using(alias))
         connection = connections[alias]
+        if (
+            plan.locks and connection.get_autocommit() and connection.features.supports_transactions
+        ):  # as Django's as_sql, which a run does not call
+            raise TransactionManagementError(
+                "select_for_update cannot be used outside of a transaction."
+            )
         params = list(plan.params)
         for slot, position, wrapper, value in zip(
             self.slots, plan.positions, plan.wrappers, values, strict=True

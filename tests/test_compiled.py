@@ -9,6 +9,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection as db_connection
 from django.db import connections, transaction
+from django.db.transaction import TransactionManagementError
 from django.test.utils import CaptureQueriesContext
 
 from django_provisioning import claims, locks, records
@@ -227,3 +228,25 @@ def test_integer_placeholders_are_in_the_columns_range(connection):
     low, high = db_connection.ops.integer_field_range("AutoField")
     value = slot.placeholder(0, db_connection)
     assert (low is None or value >= low) and (high is None or value <= high)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_locking_query_is_refused_outside_a_transaction_as_django_refuses_it(connection, scim):
+    """Django raises in ``as_sql``, which a run does not call: without its own check a compiled
+    ``FOR UPDATE`` in autocommit would run and release its lock at once, silently."""
+    row = ExternalIdentity.objects.get(
+        scim_id=scim.post("Users", user("ada@example.com")).json()["id"]
+    )
+    with transaction.atomic():  # compiled (PostgreSQL: FOR UPDATE) in a transaction
+        assert [r.pk for r in locks.LOCK_IDENTITY.run(row.pk)] == [row.pk]
+        assert [u.pk for u in locks._lock_user_query(get_user_model()).run(row.user_id)] == [
+            row.user_id
+        ]
+    if not db_connection.features.has_select_for_update:
+        return  # SQLite: no FOR UPDATE, and Django lets it run anywhere
+    with pytest.raises(TransactionManagementError):
+        list(locks.LOCK_IDENTITY.build(row.pk))
+    with pytest.raises(TransactionManagementError):
+        locks.LOCK_IDENTITY.run(row.pk)
+    with pytest.raises(TransactionManagementError):
+        locks._lock_user_query(get_user_model()).run(row.user_id)
