@@ -86,6 +86,20 @@ class Slot:
     def prep(self, value: Any, connection: Any) -> Any:
         return self.field.get_db_prep_value(value, connection, prepared=False)
 
+    def in_range(self, prepared: Any, connection: Any) -> bool:
+        """False for an integer out of the column's range: Django compiles its lookup to no
+        SQL ("no rows", or no condition), or the database driver refuses it (SQLite's
+        ``OverflowError``), so a run with it evaluates the built queryset instead."""
+        if not isinstance(prepared, int) or isinstance(prepared, bool):
+            return True
+        field: Any = self.field
+        target = field.target_field if field.is_relation else field
+        try:
+            low, high = connection.ops.integer_field_range(target.get_internal_type())
+        except KeyError:
+            return True
+        return (low is None or prepared >= low) and (high is None or prepared <= high)
+
 
 @dataclass
 class _Plan:
@@ -179,6 +193,8 @@ class CompiledQuery:
             self.slots, plan.positions, plan.wrappers, values, strict=True
         ):
             prepared = slot.prep(value, connection)
+            if not slot.in_range(prepared, connection):
+                return list(self.build(*values).using(alias))  # as Django answers it
             params[position] = prepared if wrapper is None else wrapper(prepared)
         compiler = copy.copy(plan.compiler)
         compiler.connection = connection  # this thread's connection to the alias

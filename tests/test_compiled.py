@@ -250,3 +250,18 @@ def test_a_locking_query_is_refused_outside_a_transaction_as_django_refuses_it(c
         locks.LOCK_IDENTITY.run(row.pk)
     with pytest.raises(TransactionManagementError):
         locks._lock_user_query(get_user_model()).run(row.user_id)
+
+
+@pytest.mark.parametrize("pk", [2**63, -(2**63) - 1, 2**31, -(2**31) - 1])
+def test_an_integer_out_of_the_columns_range_gives_what_the_built_queryset_gives(connection, pk):
+    """Django compiles ``pk=<out of range>`` to "no rows" (``exclude``: no condition) without
+    binding it; bound as is, SQLite raises OverflowError past 64 bits."""
+    token, _raw = issue_token(connection)
+    exclude = CompiledQuery(
+        ScimToken, lambda pk: ScimToken.objects.exclude(pk=pk), Slot.of(ScimToken, "id")
+    )
+    for query in (views.IDENTITY_BY_KEY, exclude):
+        assert query.plan("default") is not None
+    assert views.IDENTITY_BY_KEY.run(connection.pk, pk) == []
+    assert list(views.IDENTITY_BY_KEY.build(connection.pk, pk)) == []
+    assert [t.pk for t in exclude.run(pk)] == [token.pk]
