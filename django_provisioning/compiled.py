@@ -24,6 +24,7 @@ every run evaluates the built queryset as usual: slower, never different.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import threading
 import uuid
 from collections.abc import Callable, Sequence
@@ -103,8 +104,10 @@ class Slot:
 
 @dataclass
 class _Plan:
-    queryset: QuerySet[Any]
-    compiler: Any
+    #: Not in the repr: a queryset's repr evaluates it, with the placeholders (PostgreSQL
+    #: refuses the text one's NUL, and in a transaction the error aborts it).
+    queryset: QuerySet[Any] = dataclasses.field(repr=False)
+    compiler: Any = dataclasses.field(repr=False)
     sql: str
     params: tuple[Any, ...]
     positions: tuple[int, ...]

@@ -265,3 +265,11 @@ def test_an_integer_out_of_the_columns_range_gives_what_the_built_queryset_gives
     assert views.IDENTITY_BY_KEY.run(connection.pk, pk) == []
     assert list(views.IDENTITY_BY_KEY.build(connection.pk, pk)) == []
     assert [t.pk for t in exclude.run(pk)] == [token.pk]
+
+
+def test_a_plans_repr_runs_no_query(connection, django_assert_num_queries):
+    """A plan in a log line or an error report's locals: its queryset, evaluated with the
+    placeholders, would be a query (PostgreSQL refuses the text placeholder's NUL)."""
+    plan = CONNECTION_BY_SLUG.plan("default")
+    with django_assert_num_queries(0):
+        assert "SELECT" in repr(plan)
