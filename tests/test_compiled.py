@@ -102,6 +102,7 @@ def test_a_token_and_its_connection_are_one_query(connection, django_assert_num_
     with django_assert_num_queries(1):
         (token,) = TOKEN_BY_CHECKSUM.run(checksum(raw))
         assert token.connection.slug == connection.slug  # loaded with it
+    assert TOKEN_BY_CHECKSUM.plan("default") is not None  # compiled ahead, not built each time
 
 
 def test_the_groups_of_one_user_match_those_of_many(connection, scim):
@@ -187,10 +188,13 @@ def test_threads_run_the_compiled_query_on_their_own_connections(connection):
 
     def worker(raw: str) -> None:
         try:
-            with CaptureQueriesContext(connections["default"]):
+            with CaptureQueriesContext(connections["default"]) as queries:
                 for _ in range(25):
                     (token,) = TOKEN_BY_CHECKSUM.run(checksum(raw))
                     assert token.checksum == checksum(raw)
+            # Each run was one statement on this thread's connection, with this thread's value.
+            assert len(queries.captured_queries) == 25
+            assert all(checksum(raw) in q["sql"] for q in queries.captured_queries)
             used.append(connections["default"])
         except BaseException as exc:  # reported below
             errors.append(exc)
