@@ -2,9 +2,10 @@
 
 Filters on ``emails``, ``title`` or ``name.givenName`` are answered from these rows (one
 ``EXISTS`` on the ``(attribute, value_normalized)`` index), never from the host's user table or
-a JSON key of the stored document. Every write of the core rewrites a user's rows from the
-document a client reads (:func:`index_values`, model values overlaid, so mapped attributes are
-in it); :func:`reindex` rebuilds them for users written before this index existed (the
+a JSON key of the stored document. Every write of the core brings a user's rows in line with
+the document a client reads (:func:`index_values`, model values overlaid, so mapped attributes
+are in it: only the rows that differ from the stored ones are deleted and inserted);
+:func:`reindex` rebuilds them for users written before this index existed (the
 ``reindex_values`` command).
 
 What is indexed, one row per value:
@@ -29,12 +30,15 @@ compares an operand with.
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
+from django.db import router
 from django.db.models import QuerySet
 
 from .adapter import get_adapter
+from .compiled import CompiledQuery, Slot
 from .db import write_transaction
 from .models import Connection, ExternalIdentity, ExternalIdentityValue
 from .schema import definitions
@@ -161,11 +165,52 @@ def value_rows(identity: ExternalIdentity, document: dict[str, Any]) -> list[Any
     return rows
 
 
+#: The columns that make an index row what it is (all but its key and its link row).
+_ROW_COLUMNS: tuple[str, ...] = ("attribute", "type", "value", "value_normalized", "primary")
+_ROW_COLUMNS += ("display", "value_digest")
+
+#: A link row's index rows as stored: every write but a create reads them (compiled once).
+STORED_VALUES = CompiledQuery(
+    ExternalIdentityValue,
+    lambda identity_id: (
+        ExternalIdentityValue.objects.filter(identity_id=identity_id)
+        .order_by()
+        .values_list("pk", *_ROW_COLUMNS)
+    ),
+    Slot.of(ExternalIdentityValue, "identity"),
+)
+
+
 def index_values(identity: ExternalIdentity, document: dict[str, Any], *, fresh: bool) -> None:
-    """Rewrite *identity*'s index rows from *document*: one DELETE (unless *fresh*), one INSERT."""
-    if not fresh:
-        ExternalIdentityValue.objects.filter(identity=identity).delete()
+    """Write *identity*'s index rows for *document*: one INSERT when it is *fresh* (created in
+    this write); else the stored rows are read and only those that changed are deleted and
+    inserted (none, for a write that changes no indexed value: one SELECT in all).
+
+    The rows are compared with what is stored, not with the previous document, so rows
+    left stale (by a write past the app) are put right by the next write of their user.
+    Called under the link row's lock (the core's lock order), so no other write of this
+    user's rows is in progress."""
     rows = value_rows(identity, document)
+    if not fresh:
+        stored = STORED_VALUES.run(identity.pk)
+        surplus = Counter(tuple(row[1:]) for row in stored)
+        surplus.subtract(tuple(getattr(r, c) for c in _ROW_COLUMNS) for r in rows)
+        stale = []
+        for pk, *columns in stored:
+            if surplus[tuple(columns)] > 0:  # more stored than wanted: this one goes
+                surplus[tuple(columns)] -= 1
+                stale.append(pk)
+        missing = []
+        for row in rows:
+            key = tuple(getattr(row, c) for c in _ROW_COLUMNS)
+            if surplus[key] < 0:  # more wanted than stored: this one is new
+                surplus[key] += 1
+                missing.append(row)
+        if stale:
+            ExternalIdentityValue.objects.filter(pk__in=stale)._raw_delete(  # type: ignore[attr-defined]
+                router.db_for_write(ExternalIdentityValue)
+            )
+        rows = missing
     if rows:
         ExternalIdentityValue.objects.bulk_create(rows, batch_size=_ROWS_PER_STATEMENT)
 

@@ -154,10 +154,12 @@ def consume_pending_login(connection: Connection, key: str) -> PendingLogin:
         raise SamlError("pending_expired", "no or malformed pending-login key")
     cutoff = timezone.now() - timedelta(seconds=PENDING_LOGIN_TTL)
     row = first(PENDING_LOGIN.run(connection.pk, checksum(key)))  # the checksum is unique
+    if row is None:
+        raise SamlError("pending_expired", "unknown or already used pending-login key")
     # The DELETE answers how many rows went: of two racing requests only one sees 1. One
     # statement (no model has a key to this one, nothing cascades), in autocommit.
-    taken = SamlPendingLogin.objects.filter(pk=row.pk) if row is not None else None
-    if taken is None or taken._raw_delete(taken.db) != 1:
+    taken = SamlPendingLogin.objects.filter(pk=row.pk)
+    if taken._raw_delete(taken.db) != 1:
         raise SamlError("pending_expired", "unknown or already used pending-login key")
     if row.created_at < cutoff:
         raise SamlError("pending_expired", "pending login older than its time to live")

@@ -222,6 +222,89 @@ def test_patch_rewrites_changed_and_removed_values(scim: Any, people: dict[str, 
     assert found(scim, f'{ENT}:department eq "sales"') == []
 
 
+def value_keys(scim_id: Any) -> dict[tuple[str, str], int]:
+    """(attribute, value) -> the row's primary key, for every value row of a user."""
+    return {
+        (attribute, value): pk
+        for pk, attribute, value in ExternalIdentityValue.objects.filter(
+            identity__scim_id=scim_id
+        ).values_list("pk", "attribute", "value")
+    }
+
+
+def value_statements(queries: CaptureQueriesContext) -> list[str]:
+    return [
+        q["sql"].split(" ", 1)[0]
+        for q in queries.captured_queries
+        if VALUE_TABLE in q["sql"] and not q["sql"].startswith("SELECT")
+    ]
+
+
+def test_a_write_that_changes_no_indexed_value_writes_no_value_row(scim: Any) -> None:
+    """``active`` and ``password`` are not indexed: the rows are read, and left as they are."""
+    created = post(scim, "quiet@example.com", title="Engineer", emails=[{"value": "q@ex.org"}])
+    before = value_keys(created["id"])
+    with CaptureQueriesContext(db) as queries:
+        response = scim.patch(
+            f"Users/{created['id']}",
+            patch_body({"op": "replace", "path": "password", "value": "n3w-Passw0rd!"}),
+        )
+        assert response.status_code in (200, 204), response.content
+    assert value_statements(queries) == []
+    assert value_keys(created["id"]) == before
+
+
+def test_a_changed_value_replaces_its_row_only(scim: Any) -> None:
+    emails = [{"value": "one@ex.org", "type": "work"}, {"value": "two@ex.org", "type": "home"}]
+    created = post(scim, "diff@example.com", title="Engineer", emails=emails)
+    before = value_keys(created["id"])
+    with CaptureQueriesContext(db) as queries:
+        response = scim.patch(
+            f"Users/{created['id']}",
+            patch_body({"op": "replace", "path": "title", "value": "Director"}),
+        )
+        assert response.status_code == 200, response.content
+    assert value_statements(queries) == ["DELETE", "INSERT"]
+    after = value_keys(created["id"])
+    assert ("title", "Director") in after and ("title", "Engineer") not in after
+    for key in (("emails", "one@ex.org"), ("emails", "two@ex.org")):
+        assert after[key] == before[key]  # the unchanged rows were kept, not rewritten
+    assert found(scim, 'title eq "director"') == ["diff"]
+    assert found(scim, 'emails.value eq "two@ex.org"') == ["diff"]
+
+
+def test_repeated_values_are_counted_not_merged(scim: Any) -> None:
+    """Two equal e-mails are two rows; dropping one of them deletes exactly one."""
+    twice = [{"value": "same@ex.org", "type": "work"}, {"value": "same@ex.org", "type": "work"}]
+    created = post(scim, "twice@example.com", emails=twice)
+    stored = ExternalIdentityValue.objects.filter(identity__scim_id=created["id"])
+    assert stored.filter(attribute="emails").count() == 2
+    response = scim.put(f"Users/{created['id']}", body("twice@example.com", emails=twice[:1]))
+    assert response.status_code == 200, response.content
+    assert stored.filter(attribute="emails").count() == 1
+    response = scim.put(f"Users/{created['id']}", body("twice@example.com", emails=twice))
+    assert response.status_code == 200, response.content
+    assert stored.filter(attribute="emails").count() == 2
+
+
+def test_rows_changed_past_the_app_are_put_right_by_the_next_write(scim: Any) -> None:
+    """The rows are compared with what is stored, so a stale or lost row is repaired."""
+    created = post(scim, "stale@example.com", title="Engineer", nickName="Nick")
+    stored = ExternalIdentityValue.objects.filter(identity__scim_id=created["id"])
+    stored.filter(attribute="title").update(value="Wrong", value_normalized="wrong")
+    stored.filter(attribute="nickName").delete()
+    ExternalIdentityValue.objects.create(
+        identity=stored.first().identity, attribute="displayName", value="Ghost"
+    )
+    response = scim.patch(
+        f"Users/{created['id']}",
+        patch_body({"op": "replace", "path": "password", "value": "n3w-Passw0rd!"}),
+    )
+    assert response.status_code in (200, 204), response.content
+    assert rows(created["id"]) == {"title": "Engineer", "nickName": "Nick"}
+    assert found(scim, 'title eq "engineer"') == ["stale"]
+
+
 def test_delete_leaves_no_match(scim: Any, people: dict[str, Any]) -> None:
     abby = people["abby"]
     assert scim.delete(f"Users/{abby['id']}").status_code == 204
@@ -232,13 +315,13 @@ def test_delete_leaves_no_match(scim: Any, people: dict[str, Any]) -> None:
 
 
 def test_write_queries_do_not_grow_with_the_attributes(scim: Any) -> None:
-    """One INSERT of value rows per write, however many attributes the user has."""
-    few = {"emails": [{"value": "x@example.com"}]}
+    """At most one DELETE and one INSERT of value rows per write, however many attributes the
+    user has (the title changes in both: one row replaced)."""
+    few = {"emails": [{"value": "x@example.com"}], "title": "T"}
     many = {
         **few,
         "displayName": "Many",
         "nickName": "M",
-        "title": "T",
         "userType": "Employee",
         "locale": "en-US",
         "timezone": "Europe/Paris",
@@ -273,6 +356,8 @@ def test_write_queries_do_not_grow_with_the_attributes(scim: Any) -> None:
             q for q in changed_queries.captured_queries if q["sql"].startswith("INSERT INTO")
         ]
         assert sum(VALUE_TABLE in q["sql"] for q in inserts) == 1
+        deletes = [q for q in changed_queries.captured_queries if q["sql"].startswith("DELETE")]
+        assert sum(VALUE_TABLE in q["sql"] for q in deletes) == 1
         counts[label] = (
             len(post_queries.captured_queries),
             len(put_queries.captured_queries),

@@ -1,0 +1,216 @@
+"""Where a single-user SCIM request's time goes: the milliseconds each property costs.
+
+    python benchmarks/breakdown.py [--size 20000] [--requests 300] [--reuse]
+
+Seeds (or, with ``--reuse``, reuses) ``run.py``'s SQLite database of ``--size`` users, then
+works in-process: Django's test client on ``benchmarks/bench_settings.py`` (the example
+project), no HTTP. For each single-user operation that ``compare_scim2.py`` times against
+django-scim2 (GET by id, the filters, POST, PUT, PATCH, DELETE) it measures the p50 of
+``--requests`` requests, then runs them again under ``cProfile`` and prints, for each
+property of ours that costs time (:data:`PROPERTIES`: the bearer-token check, the uniqueness
+lookups, the link row, the value index, the audit row, ...), its cumulative time as a share of
+the request's, times the p50: the milliseconds it costs. What is left is Django, Django REST
+framework, parsing and rendering.
+
+A deterministic profiler weighs Python-heavy work (the ORM) a little more than the database's
+own, so read the figures as shares of the request, to a tenth of a millisecond or so.
+``docs/performance.rst`` quotes them, beside django-scim2's p50s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import json
+import os
+import pstats
+import random
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+HERE = ROOT / "benchmarks"
+sys.path.insert(0, str(HERE))
+
+import run  # noqa: E402
+import seed as seeding  # noqa: E402
+
+#: (label, [(file suffix, function), ...] added, [...] subtracted): the code that buys one
+#: property. Cumulative times, so a function nested in another is subtracted from it.
+PROPERTIES: list[tuple[str, list[tuple[str, str]], list[tuple[str, str]]]] = [
+    (
+        "bearer token (hash, expiry, revocation)",
+        [("django_provisioning/tokens.py", "check_token")],
+        [],
+    ),
+    ("link row read (scoped to the connection)", [("scim/views.py", "get_identity")], []),
+    (
+        "transaction (BEGIN IMMEDIATE, COMMIT)",
+        [("django/db/transaction.py", "__enter__"), ("django/db/transaction.py", "__exit__")],
+        [],
+    ),
+    ("locks (link row, then user)", [("django_provisioning/locks.py", "lock_identity")], []),
+    (
+        "userName free in the connection",
+        [("django_provisioning/records.py", "take_user_name")],
+        [],
+    ),
+    (
+        "local username free (claims, user table)",
+        [("django_provisioning/adapter.py", "find_user_by_user_name")],
+        [],
+    ),
+    ("user row", [("django_provisioning/records.py", "save_user")], []),
+    ("username claim", [("django_provisioning/claims.py", "claim")], []),
+    (
+        "link row write (document, version)",
+        [("django_provisioning/records.py", "write_identity")],
+        [("django_provisioning/value_index.py", "index_values")],
+    ),
+    ("value index (filters)", [("django_provisioning/value_index.py", "index_values")], []),
+    (
+        "sessions ended (deactivation)",
+        [("django_provisioning/sessions.py", "end_user_sessions")],
+        [],
+    ),
+    ("audit row", [("django_provisioning/records.py", "audit")], []),
+    ("counter row (totalResults)", [("django_provisioning/counters.py", "apply")], []),
+    ("groups of the user (response)", [("scim/rendering.py", "groups_of_users")], []),
+    (
+        "the example project's tenant hooks",
+        [("demo/adapter.py", "get_tenant"), ("demo/adapter.py", "attach_user_to_tenant")],
+        [],
+    ),
+    ("filter parsed (SCIM filter to SQL)", [("scim/views.py", "filter_queryset")], []),
+    ("count of the matches (totalResults)", [("django/db/models/query.py", "count")], []),
+    ("page keys (the filter's index)", [("scim/paging.py", "page_keys")], []),
+]
+REQUEST = ("django/core/handlers/base.py", "get_response")
+
+
+def operations(client: Any, size: int, n: int, tag: str) -> dict[str, Callable[[int], Any]]:
+    """compare_scim2's single-user requests, by name: ``op(j)`` sends the j-th."""
+    picks = run.sample(size, n + 1, random.Random(size))
+    prefix = "/scim/v2"
+
+    def get(path: str) -> Any:
+        return client.get(prefix + path)
+
+    def send(method: str, path: str, body: Any) -> Any:
+        return getattr(client, method.lower())(
+            prefix + path, data=json.dumps(body), content_type="application/scim+json"
+        )
+
+    def flt(expression: str) -> Any:
+        return get("/Users?filter=" + run.q(expression))
+
+    ids = [
+        flt(f'userName eq "{seeding.user_name(i)}"').json()["Resources"][0]["id"]
+        for i in picks[:50]
+    ]
+    doomed = [
+        send("POST", "/Users", run.new_user_body(f"{tag}d", j)).json()["id"] for j in range(n)
+    ]
+
+    def one(j: int) -> str:
+        return ids[j % len(ids)]
+
+    return {
+        "GET /Users/{id}": lambda j: get(f"/Users/{one(j)}"),
+        "filter userName eq": lambda j: flt(f'userName eq "{seeding.user_name(picks[j])}"'),
+        "filter externalId eq": lambda j: flt(f'externalId eq "{seeding.external_id(picks[j])}"'),
+        "filter emails.value eq": lambda j: flt(f'emails.value eq "{seeding.user_name(picks[j])}"'),
+        "POST /Users": lambda j: send("POST", "/Users", run.new_user_body(tag, j)),
+        "PUT /Users/{id}": lambda j: send(
+            "PUT", f"/Users/{one(j)}", run.user_put_body(picks[j % 50], one(j), f"T {tag} {j}")
+        ),
+        "PATCH /Users/{id}": lambda j: send(
+            "PATCH",
+            f"/Users/{one(j)}",
+            {
+                "schemas": [run.PATCH_SCHEMA],
+                "Operations": [{"op": "replace", "path": "name.givenName", "value": f"G{tag}{j}"}],
+            },
+        ),
+        "DELETE /Users/{id}": lambda j: client.delete(f"{prefix}/Users/{doomed[j]}"),
+    }
+
+
+def cumulative(stats: pstats.Stats, suffix: str, function: str) -> float:
+    total = 0.0
+    for (filename, _line, name), row in stats.stats.items():  # type: ignore[attr-defined]
+        if name == function and filename.replace(os.sep, "/").endswith(suffix):
+            total += row[3]  # cumulative time (recursion counted once)
+    return total
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=20_000)
+    parser.add_argument("--requests", type=int, default=300)
+    parser.add_argument("--reuse", action="store_true", help="reuse the database seeded before")
+    parser.add_argument(
+        "--check", action="store_true", help="exit 1 when a property's code was never reached"
+    )
+    args = parser.parse_args(argv)
+    run.DATA.mkdir(parents=True, exist_ok=True)
+    token = run.prepare("sqlite", args.size, args.reuse)
+    os.environ.update(run.bench_env("sqlite", args.size))
+    for path in (str(ROOT), str(ROOT / "example_project")):
+        sys.path.insert(0, path)
+
+    import django
+
+    django.setup()
+    from django.test import Client
+
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {token}", HTTP_HOST="127.0.0.1")
+    tag = f"bd{os.getpid()}"
+    n = args.requests
+    ops = operations(client, args.size, 2 * n, tag)
+    print(f"\nin-process, {args.size:,} users, SQLite, {n} requests per operation (ms)")
+    reached: set[str] = set()
+    for name, op in ops.items():
+        times = []
+        for j in range(n):
+            started = time.perf_counter()
+            response = op(j)
+            times.append(time.perf_counter() - started)
+            assert response.status_code < 300, (name, response.status_code, response.content)
+        p50 = statistics.median(times) * 1000
+        profile = cProfile.Profile()
+        for j in range(n, 2 * n):
+            profile.enable()
+            op(j)
+            profile.disable()
+        stats = pstats.Stats(profile)
+        whole = cumulative(stats, *REQUEST)
+        print(f"\n{name}: p50 {p50:.2f} ms, queries {response.get('X-Bench-Queries')}")
+        accounted = 0.0
+        for label, plus, minus in PROPERTIES:
+            spent = sum(cumulative(stats, *f) for f in plus) - sum(
+                cumulative(stats, *f) for f in minus
+            )
+            if spent <= 0 or not whole:
+                continue
+            reached.add(label)
+            share = spent / whole
+            accounted += share
+            print(f"  {label:<44} {share * p50:6.2f}  {share:5.1%}")
+        print(
+            f"  {'the rest (Django, DRF, parsing, rendering)':<44} "
+            f"{(1 - accounted) * p50:6.2f}  {1 - accounted:5.1%}"
+        )
+    # A property no request reached: its functions were renamed or moved (or it is gone).
+    lost = [label for label, _plus, _minus in PROPERTIES if label not in reached]
+    for label in lost:
+        print(f"NOT REACHED: {label} (update PROPERTIES)")
+    return 1 if lost and args.check else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
