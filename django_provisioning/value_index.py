@@ -178,7 +178,13 @@ STORED_VALUES = CompiledQuery(
         .values_list("pk", *_ROW_COLUMNS)
     ),
     Slot.of(ExternalIdentityValue, "identity"),
+    # What the write deletes and inserts is decided from these rows: read them where they are
+    # written, in the transaction that holds the link row's lock (not from a read replica).
+    for_write=True,
 )
+#: Keys of stale rows per DELETE: within SQLite's 999 variables (Django's assumption too,
+#: ``max_query_params``), which a user's values can pass (1000 per attribute).
+_KEYS_PER_DELETE = 500
 
 
 def index_values(identity: ExternalIdentity, document: dict[str, Any], *, fresh: bool) -> None:
@@ -206,10 +212,10 @@ def index_values(identity: ExternalIdentity, document: dict[str, Any], *, fresh:
             if surplus[key] < 0:  # more wanted than stored: this one is new
                 surplus[key] += 1
                 missing.append(row)
-        if stale:
-            ExternalIdentityValue.objects.filter(pk__in=stale)._raw_delete(  # type: ignore[attr-defined]
-                router.db_for_write(ExternalIdentityValue)
-            )
+        alias = router.db_for_write(ExternalIdentityValue)
+        for start in range(0, len(stale), _KEYS_PER_DELETE):
+            keys = stale[start : start + _KEYS_PER_DELETE]
+            ExternalIdentityValue.objects.filter(pk__in=keys)._raw_delete(alias)  # type: ignore[attr-defined]
         rows = missing
     if rows:
         ExternalIdentityValue.objects.bulk_create(rows, batch_size=_ROWS_PER_STATEMENT)

@@ -12,7 +12,7 @@ from django.db import connections, transaction
 from django.db.transaction import TransactionManagementError
 from django.test.utils import CaptureQueriesContext
 
-from django_provisioning import claims, locks, records
+from django_provisioning import claims, locks, records, value_index
 from django_provisioning.adapter import DefaultAdapter
 from django_provisioning.compiled import CompiledQuery, Slot
 from django_provisioning.connections import CONNECTION_BY_SLUG
@@ -66,6 +66,7 @@ def test_each_compiled_query_is_compiled_ahead_with_the_built_sql(connection, sc
     )
     same_sql(CONNECTION_BY_SLUG, (connection.slug,))
     same_sql(PENDING_LOGIN, (connection.pk, "0" * 64))
+    same_sql(value_index.STORED_VALUES, (identity.pk,))
     for (field, _lock), query in LINK_ROW_BY.items():
         with transaction.atomic():
             same_sql(query, (connection.pk, getattr(identity, field)))

@@ -7,12 +7,14 @@ rows written with every write of a user (``value_index``); the filter is an ``EX
 from __future__ import annotations
 
 import io
+import sqlite3
 from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 from django.db import connection as db
+from django.db import connections
 from django.test.utils import CaptureQueriesContext
 
 from django_provisioning.adapter import get_adapter
@@ -303,6 +305,61 @@ def test_rows_changed_past_the_app_are_put_right_by_the_next_write(scim: Any) ->
     assert response.status_code in (200, 204), response.content
     assert rows(created["id"]) == {"title": "Engineer", "nickName": "Nick"}
     assert found(scim, 'title eq "engineer"') == ["stale"]
+
+
+class ReadsElsewhere:
+    """Sends the reads of value rows to another database (a read replica, which may lag)."""
+
+    def db_for_read(self, model: Any, **hints: Any) -> str | None:
+        return "replica" if model is ExternalIdentityValue else None
+
+
+@pytest.fixture
+def replica(settings: Any) -> Any:
+    """An empty database as the read replica of the value rows (no table: a read there fails)."""
+    empty = {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}
+    both = connections.configure_settings({**connections.settings, "replica": empty})
+    connections.settings["replica"] = both["replica"]
+    settings.DATABASE_ROUTERS = [ReadsElsewhere()]
+    yield
+    settings.DATABASE_ROUTERS = []
+    connections["replica"].close()
+    del connections["replica"]
+    del connections.settings["replica"]
+
+
+def test_the_stored_rows_are_read_where_they_are_written(scim: Any, replica: None) -> None:
+    """The rows a write compares with are read from the database it writes them to, in its
+    transaction (under the link row's lock), not from a read replica that may lag."""
+    created = post(scim, "primary@example.com", title="Engineer")
+    response = scim.patch(
+        f"Users/{created['id']}",
+        patch_body({"op": "replace", "path": "title", "value": "Director"}),
+    )
+    assert response.status_code == 200, response.content
+    stored = ExternalIdentityValue.objects.using("default")
+    assert dict(
+        stored.filter(identity__scim_id=created["id"]).values_list("attribute", "value")
+    ) == {"title": "Director"}
+
+
+def test_many_stale_rows_fit_sqlites_variable_limit(scim: Any) -> None:
+    """A user's values can be thousands of rows: their keys are deleted in batches that fit
+    SQLite's default limit of 999 variables per statement (which Django assumes too)."""
+    if db.vendor != "sqlite" or not hasattr(sqlite3.Connection, "setlimit"):
+        pytest.skip("SQLite's variable limit, set with Python 3.11's setlimit")
+    emails = [{"value": f"old{i}@ex.org"} for i in range(1000)]
+    created = post(scim, "many@example.com", emails=emails)
+    db.ensure_connection()
+    limit = db.connection.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 999)
+    try:
+        emails = [{"value": f"new{i}@ex.org"} for i in range(1000)]
+        response = scim.put(f"Users/{created['id']}", body("many@example.com", emails=emails))
+    finally:
+        db.connection.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, limit)
+    assert response.status_code == 200, response.content
+    stored = ExternalIdentityValue.objects.filter(identity__scim_id=created["id"])
+    assert sorted(stored.values_list("value", flat=True)) == sorted(e["value"] for e in emails)
 
 
 def test_delete_leaves_no_match(scim: Any, people: dict[str, Any]) -> None:
