@@ -34,7 +34,8 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
-from django.db import router
+from django.contrib.auth import get_user_model
+from django.db import connections, router
 from django.db.models import QuerySet
 
 from .adapter import get_adapter
@@ -227,13 +228,22 @@ def _reindex_batch(keys: list[int]) -> int:
     adapter = get_adapter()
     identities = list(
         ExternalIdentity.objects.select_for_update(of=("self",))
-        .select_related("user", "connection")
+        .select_related("connection")
         .filter(pk__in=keys)
         .order_by("pk")
     )
+    # Then their users, locked and read again (the lock order): a user joined to the link
+    # rows' query is the one read before that query waited for a write's locks, without the
+    # write's values (PostgreSQL's READ COMMITTED re-reads only the locked rows).
+    model = get_user_model()
+    no_key = connections[router.db_for_write(model)].features.has_select_for_no_key_update
+    users = model._default_manager.select_for_update(no_key=no_key)
+    locked = {u.pk: u for u in users.filter(pk__in={i.user_id for i in identities}).order_by("pk")}
+    identities = [i for i in identities if i.user_id in locked]
     ExternalIdentityValue.objects.filter(identity__in=identities).delete()
     rows = []
     for identity in identities:
+        identity.user = locked[identity.user_id]
         document = adapter.user_to_document(identity.user, identity.document, identity.connection)
         rows.extend(value_rows(identity, document))
     ExternalIdentityValue.objects.bulk_create(rows, batch_size=_ROWS_PER_STATEMENT)

@@ -10,7 +10,13 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from django_provisioning.jit import provision_from_saml
-from django_provisioning.models import ExternalIdentity, NameIdFormat, UserNameClaim
+from django_provisioning.models import (
+    ExternalIdentity,
+    ExternalIdentityValue,
+    NameIdFormat,
+    UserNameClaim,
+)
+from django_provisioning.value_index import reindex
 from tests.concurrency import race
 from tests.tools import require_postgresql
 
@@ -109,3 +115,22 @@ def test_a_sign_in_racing_a_post_of_its_name_with_the_username_hook(
             for link in ExternalIdentity.objects.filter(user_name_normalized=name)
         )
         assert local_names == sorted([name, f"j{round_}.z2@shared.test"])
+
+
+def test_reindex_racing_a_put_indexes_the_users_new_values(scim):
+    """``reindex_values`` locks a link row, then reads its user again under the user's lock:
+    racing a PUT that waited for, it indexes the values the PUT wrote to the user row
+    (``name.givenName`` is a model field), not those read before it waited."""
+    require_postgresql()
+    created = scim.post("Users", okta_user("racer@example.com"))
+    assert created.status_code == 201, created.content
+    scim_id = created.json()["id"]
+    for round_ in range(ROUNDS):
+        given = f"Given{round_}"
+        put = okta_user("racer@example.com", name={"givenName": given, "familyName": "R"})
+        response, _count = race(lambda put=put: scim.put(f"Users/{scim_id}", put), reindex)
+        assert response.status_code == 200, response.content
+        stored = ExternalIdentityValue.objects.filter(identity__scim_id=scim_id)
+        assert list(stored.filter(attribute="name.givenName").values_list("value", flat=True)) == [
+            given
+        ], round_
