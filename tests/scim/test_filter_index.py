@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import sqlite3
+from collections import Counter
 from typing import Any
 
 import pytest
@@ -19,10 +20,11 @@ from django.test.utils import CaptureQueriesContext
 
 from django_provisioning.adapter import get_adapter
 from django_provisioning.models import Connection, ExternalIdentity, ExternalIdentityValue
+from django_provisioning.provisioning import effective_document
 from django_provisioning.schema.definitions import ENTERPRISE_USER_SCHEMA, USER_SCHEMA
 from django_provisioning.scim.filtering.compiler import filter_to_q
 from django_provisioning.scim.filtering.parser import parse_filter
-from django_provisioning.value_index import INDEXED_MULTI_VALUED, VALUE_LENGTH
+from django_provisioning.value_index import INDEXED_MULTI_VALUED, VALUE_LENGTH, value_rows
 from tests.factories import scim_user
 
 from .bodies import patch_body
@@ -305,6 +307,52 @@ def test_rows_changed_past_the_app_are_put_right_by_the_next_write(scim: Any) ->
     assert response.status_code in (200, 204), response.content
     assert rows(created["id"]) == {"title": "Engineer", "nickName": "Nick"}
     assert found(scim, 'title eq "engineer"') == ["stale"]
+
+
+def index_of(scim_id: Any) -> tuple[Counter[tuple[Any, ...]], Counter[tuple[Any, ...]]]:
+    """(the stored rows, the rows the user's document makes), every column but the keys."""
+    identity = ExternalIdentity.objects.select_related("user", "connection").get(scim_id=scim_id)
+    columns = ("attribute", "type", "value", "value_normalized", "primary", "display")
+    columns += ("value_digest",)
+    stored = identity.values.values_list(*columns)
+    made = value_rows(identity, effective_document(identity))
+    return Counter(stored), Counter(tuple(getattr(r, c) for c in columns) for r in made)
+
+
+LONG = "x" * VALUE_LENGTH
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        # Each write changes one column of one row and nothing else.
+        [{"emails": [{"value": "a@ex.org", "primary": True}]}, {"emails": [{"value": "a@ex.org"}]}],
+        [{"emails": [{"value": "a@ex.org", "type": "work"}]}, {"emails": [{"value": "a@ex.org"}]}],
+        [{"emails": [{"value": "a@ex.org", "display": "A"}]}, {"emails": [{"value": "a@ex.org"}]}],
+        [{"title": "Engineer"}, {"title": "engineer"}, {"title": "ENGINEER"}],  # case only
+        [{"title": "Straße"}, {"title": "STRASSE"}, {"title": "ﬁ"}, {"title": "fi"}],
+        [{"title": "x"}, {"title": "x "}, {"title": "x"}],  # a trailing space
+        [{"title": "Lead"}, {"nickName": "Lead"}, {"displayName": "Lead"}],  # another attribute
+        [{"title": LONG + "1"}, {"title": LONG + "2"}, {"title": LONG}],  # past the cut
+        [
+            {"emails": [{"value": "a@ex.org"}, {"value": "b@ex.org", "primary": True}]},
+            {"emails": [{"value": "b@ex.org"}, {"value": "a@ex.org", "primary": True}]},
+            {"emails": [{"value": "a@ex.org", "primary": True}, {"value": "b@ex.org"}]},
+        ],
+    ],
+)
+def test_a_write_leaves_exactly_the_rows_of_the_new_values(
+    scim: Any, changes: list[dict[str, Any]]
+) -> None:
+    """Every column of a row is compared: a row that differs in any one of them (``primary``,
+    ``type``, ``display``, case, a trailing space, past the first VALUE_LENGTH characters, its
+    attribute) is replaced, none is left twice or missing."""
+    created = post(scim, "columns@example.com", **changes[0])
+    for change in changes[1:]:
+        response = scim.put(f"Users/{created['id']}", body("columns@example.com", **change))
+        assert response.status_code == 200, response.content
+        stored, made = index_of(created["id"])
+        assert stored == made, change
 
 
 class ReadsElsewhere:
