@@ -117,12 +117,14 @@ def test_user_writes_within_budget(scim, django_assert_max_num_queries):
     with django_assert_max_num_queries(3):
         assert scim.get(f"Users/{user_id}").status_code == 200
     # A changed indexed value: the stored value rows read, the changed ones deleted and
-    # inserted (13); a write that changes none reads them only (11).
+    # inserted (13); a write that changes none (a password) reads them only (11).
     with django_assert_max_num_queries(13):
         renamed = _bob(name={"givenName": "Robert", "familyName": "B"})
         assert scim.put(f"Users/{user_id}", renamed).status_code == 200
     with django_assert_max_num_queries(11):
-        assert scim.put(f"Users/{user_id}", renamed).status_code == 200
+        operation = {"op": "replace", "path": "password", "value": "n3w-Passw0rd!"}
+        patch = {"schemas": [PATCH_SCHEMA], "Operations": [operation]}
+        assert scim.patch(f"Users/{user_id}", patch).status_code in (200, 204)
     with django_assert_max_num_queries(13):
         operation = {"op": "replace", "path": "name.givenName", "value": "Rob"}
         patch = {"schemas": [PATCH_SCHEMA], "Operations": [operation]}
