@@ -135,6 +135,9 @@ def is_retired(connection: _Connection) -> bool:
     return connection.from_settings and connection.slug not in declared_connections()
 
 
+_IMMUTABLE = frozenset({str, int, float, bool, type(None)})
+
+
 def effective(connection: ConnectionT) -> ConnectionT:
     """*connection* as the settings say it is, changed in memory only; returns it.
 
@@ -146,8 +149,11 @@ def effective(connection: ConnectionT) -> ConnectionT:
     if declared is not None:
         for name, value in declared.items():
             # A copy: code that changes a list or dict of one request's connection must not
-            # change the cached settings of every later request.
-            setattr(connection, name, copy.deepcopy(value))
+            # change the cached settings of every later request. (A string, a number, a
+            # boolean or None cannot be changed: no copy; every token check runs this.)
+            if type(value) not in _IMMUTABLE:
+                value = copy.deepcopy(value)
+            setattr(connection, name, value)
     elif connection.from_settings:
         connection.is_active = False
     return connection

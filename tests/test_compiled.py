@@ -80,6 +80,13 @@ def test_runs_give_what_the_built_queryset_gives(connection, other_connection, s
     _other, other_raw = issue_token(other_connection)
     found = TOKEN_BY_CHECKSUM.run(checksum(raw))
     assert [t.pk for t in found] == [token.pk]
+    # The columns went through their converters (SQLite hands datetimes over as text), which
+    # the plan keeps for this thread's connection after the first run.
+    assert found[0].created_at == token.created_at and found[0].created_at.tzinfo is not None
+    assert found[0].connection.created_at == connection.created_at
+    assert connections["default"] in TOKEN_BY_CHECKSUM.plan("default").converters
+    again = TOKEN_BY_CHECKSUM.run(checksum(raw))
+    assert again[0].created_at == token.created_at
     assert [t.connection.slug for t in TOKEN_BY_CHECKSUM.run(checksum(other_raw))] == [
         other_connection.slug
     ]
