@@ -671,6 +671,32 @@ def evaluate(args: argparse.Namespace, by_size: dict[int, dict[str, Result]]) ->
     return failures
 
 
+def reusing(args: argparse.Namespace) -> argparse.Namespace:
+    return argparse.Namespace(**{**vars(args), "reuse": True})
+
+
+def pool(earlier: dict[str, Result], later: dict[str, Result]) -> dict[str, Result]:
+    """The results of two rounds of one size as one: their timings and statuses together
+    (so a p50 is the median of every timed request), the first round's EXPLAIN findings."""
+    pooled: dict[str, Result] = {}
+    for name, result in later.items():
+        first = earlier.get(name)
+        if first is None:
+            pooled[name] = result
+            continue
+        pooled[name] = Result(
+            name,
+            times=first.times + result.times,
+            queries=first.queries + result.queries,
+            statuses=first.statuses | result.statuses,
+            seconds=first.seconds + result.seconds,
+            sql_log=first.sql_log,
+            findings=first.findings or result.findings,
+            expect=result.expect,
+        )
+    return pooled
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="20000,1000000", help="comma-separated user counts")
@@ -679,6 +705,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=1, help="gunicorn workers")
     parser.add_argument("--concurrency", type=int, default=1, help="client threads")
     parser.add_argument("--reuse", action="store_true", help="reuse databases seeded before")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="measure every size this many times, sizes alternating, and pool the timings "
+        "(evens out a machine whose speed drifts; 3 for the documented figures)",
+    )
     parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
     parser.add_argument(
         "--smoke", action="store_true", help="CI: statuses and query counts, no timing targets"
@@ -691,10 +724,18 @@ def main(argv: list[str] | None = None) -> int:
     SQL_DIR.mkdir(parents=True, exist_ok=True)
     sizes = [int(s) for s in args.sizes.split(",")]
     by_size: dict[int, dict[str, Result]] = {}
-    for size in sizes:
-        print(f"== {size:,} users on {args.database}", flush=True)
-        by_size[size] = run_size(args, size)
-        print_table(size, args.database, by_size[size])
+    for round_ in range(args.rounds):
+        for size in sizes:
+            label = f" (round {round_ + 1} of {args.rounds})" if args.rounds > 1 else ""
+            print(f"== {size:,} users on {args.database}{label}", flush=True)
+            # Seeded in the first round only; later rounds reuse what it seeded.
+            results = run_size(args if round_ == 0 else reusing(args), size)
+            by_size[size] = pool(by_size.get(size, {}), results)
+            print_table(size, args.database, results)
+    if args.rounds > 1:
+        for size in sizes:
+            print(f"\npooled over {args.rounds} rounds:", end="")
+            print_table(size, args.database, by_size[size])
     failures = evaluate(args, by_size)
     if failures and (args.check or args.smoke):
         print("\nFAILED targets:")

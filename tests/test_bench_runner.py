@@ -106,3 +106,19 @@ def test_a_big_sequential_scan_is_a_finding_a_small_table_or_an_index_is_not(
     finally:
         explainer.close()
     assert findings == ["Seq Scan on big (10,001 rows) in: SELECT id FROM big WHERE name LIKE %s"]
+
+
+def test_rounds_pool_every_timed_request_of_a_size() -> None:
+    """``--rounds``: the p50 is the median of all rounds' requests, statuses add up, and a
+    slow round of one size cannot alone fail the check."""
+    first = {"GET /Users/{id}": run.Result("GET /Users/{id}", times=[10, 11, 12], statuses={200})}
+    slow = {"GET /Users/{id}": run.Result("GET /Users/{id}", times=[30, 31, 32], statuses={503})}
+    again = {"GET /Users/{id}": run.Result("GET /Users/{id}", times=[10, 12, 13], statuses={200})}
+    pooled = run.pool(run.pool(first, slow), again)["GET /Users/{id}"]
+    assert sorted(pooled.times) == [10, 10, 11, 12, 12, 13, 30, 31, 32]
+    assert pooled.p50 == 12 and pooled.statuses == {200, 503}
+    small = {"GET /Users/{id}": run.Result("GET /Users/{id}", times=[10] * 9, statuses={200})}
+    assert run.evaluate(args(), {20_000: small, 1_000_000: {"GET /Users/{id}": pooled}}) == [
+        "GET /Users/{id} at 1,000,000: status [503], expected (200,)"
+    ]
+    assert run.pool({}, first) == first
