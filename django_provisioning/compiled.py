@@ -61,12 +61,17 @@ class Slot:
     def of(cls, model: type[Model], name: str) -> Slot:
         return cls(model._meta.get_field(name))  # type: ignore[arg-type]
 
+    @property
+    def kind(self) -> str:
+        """The internal type of the column compared: a foreign key's is its target's."""
+        field: Any = self.field
+        target = field.target_field if field.is_relation else field
+        return str(target.get_internal_type())
+
     def placeholder(self, index: int, connection: Any) -> Any | None:
         """A value of the field's type that marks the *index*-th slot of a query (distinct for
         each *index*) on *connection*, or None when no placeholder fits the field."""
-        field: Any = self.field
-        target = field.target_field if field.is_relation else field  # a foreign key's target
-        kind = target.get_internal_type()
+        kind = self.kind
         if kind in {
             "AutoField",
             "BigAutoField",
@@ -96,10 +101,8 @@ class Slot:
         ``OverflowError``), so a run with it evaluates the built queryset instead."""
         if not isinstance(prepared, int) or isinstance(prepared, bool):
             return True
-        field: Any = self.field
-        target = field.target_field if field.is_relation else field
         try:
-            low, high = connection.ops.integer_field_range(target.get_internal_type())
+            low, high = connection.ops.integer_field_range(self.kind)
         except KeyError:
             return True
         return (low is None or prepared >= low) and (high is None or prepared <= high)

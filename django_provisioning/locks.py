@@ -27,17 +27,21 @@ LOCK_IDENTITY = CompiledQuery(
 _LOCK_USER: dict[Any, CompiledQuery] = {}
 
 
+def users_for_update(model: Any) -> Any:
+    """*model*'s users, to be locked as :func:`lock_user` says (``FOR NO KEY UPDATE`` where the
+    database has it)."""
+    no_key = connections[router.db_for_write(model)].features.has_select_for_no_key_update
+    return model._default_manager.select_for_update(no_key=no_key)
+
+
 def _lock_user_query(model: Any) -> CompiledQuery:
     query = _LOCK_USER.get(model)
     if query is None:
-
-        def build(pk: Any) -> Any:
-            users = model._default_manager
-            no_key = connections[router.db_for_write(model)].features.has_select_for_no_key_update
-            return users.select_for_update(no_key=no_key).filter(pk=pk)[:1]
-
         query = _LOCK_USER[model] = CompiledQuery(
-            model, build, Slot(model._meta.pk), for_write=True
+            model,
+            lambda pk: users_for_update(model).filter(pk=pk)[:1],
+            Slot(model._meta.pk),
+            for_write=True,
         )
     return query
 

@@ -35,12 +35,13 @@ from collections.abc import Iterator
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db import connections, router
+from django.db import router
 from django.db.models import QuerySet
 
 from .adapter import get_adapter
 from .compiled import CompiledQuery, Slot
 from .db import write_transaction
+from .locks import users_for_update
 from .models import Connection, ExternalIdentity, ExternalIdentityValue
 from .schema import definitions
 from .schema.definitions import Attribute
@@ -167,8 +168,15 @@ def value_rows(identity: ExternalIdentity, document: dict[str, Any]) -> list[Any
 
 
 #: The columns that make an index row what it is (all but its key and its link row).
-_ROW_COLUMNS: tuple[str, ...] = ("attribute", "type", "value", "value_normalized", "primary")
-_ROW_COLUMNS += ("display", "value_digest")
+_ROW_COLUMNS = (
+    "attribute",
+    "type",
+    "value",
+    "value_normalized",
+    "primary",
+    "display",
+    "value_digest",
+)
 
 #: A link row's index rows as stored: every write but a create reads them (compiled once).
 STORED_VALUES = CompiledQuery(
@@ -199,17 +207,18 @@ def index_values(identity: ExternalIdentity, document: dict[str, Any], *, fresh:
     user's rows is in progress."""
     rows = value_rows(identity, document)
     if not fresh:
-        stored = STORED_VALUES.run(identity.pk)
-        surplus = Counter(tuple(row[1:]) for row in stored)
-        surplus.subtract(tuple(getattr(r, c) for c in _ROW_COLUMNS) for r in rows)
+        stored = {row[0]: tuple(row[1:]) for row in STORED_VALUES.run(identity.pk)}
+        wanted = [(row, tuple(getattr(row, c) for c in _ROW_COLUMNS)) for row in rows]
+        # Per set of column values: how many more rows are stored than wanted (below 0: fewer).
+        surplus = Counter(stored.values())
+        surplus.subtract(key for _row, key in wanted)
         stale = []
-        for pk, *columns in stored:
-            if surplus[tuple(columns)] > 0:  # more stored than wanted: this one goes
-                surplus[tuple(columns)] -= 1
+        for pk, key in stored.items():
+            if surplus[key] > 0:  # more stored than wanted: this one goes
+                surplus[key] -= 1
                 stale.append(pk)
         missing = []
-        for row in rows:
-            key = tuple(getattr(row, c) for c in _ROW_COLUMNS)
+        for row, key in wanted:
             if surplus[key] < 0:  # more wanted than stored: this one is new
                 surplus[key] += 1
                 missing.append(row)
@@ -235,10 +244,8 @@ def _reindex_batch(keys: list[int]) -> int:
     # Then their users, locked and read again (the lock order): a user joined to the link
     # rows' query is the one read before that query waited for a write's locks, without the
     # write's values (PostgreSQL's READ COMMITTED re-reads only the locked rows).
-    model = get_user_model()
-    no_key = connections[router.db_for_write(model)].features.has_select_for_no_key_update
-    users = model._default_manager.select_for_update(no_key=no_key)
-    locked = {u.pk: u for u in users.filter(pk__in={i.user_id for i in identities}).order_by("pk")}
+    users = users_for_update(get_user_model()).filter(pk__in={i.user_id for i in identities})
+    locked = {u.pk: u for u in users.order_by("pk")}
     identities = [i for i in identities if i.user_id in locked]
     ExternalIdentityValue.objects.filter(identity__in=identities).delete()
     rows = []

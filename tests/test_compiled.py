@@ -32,7 +32,7 @@ def user(user_name: str) -> dict[str, Any]:
 
 
 def one_users_groups() -> CompiledQuery:
-    return rendering._one_users_groups(*groups_through(get_user_model())[:2])
+    return rendering._one_users_groups(*groups_through(get_user_model()))
 
 
 def same_sql(query: CompiledQuery, values: tuple[Any, ...]) -> None:

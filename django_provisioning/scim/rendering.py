@@ -74,9 +74,11 @@ def load_groups(
     return groups_of_users(connection, [i.user_id for i in identities])
 
 
-def _groups_rows(through: Any, user_col: str, connection_pk: Any, users: Any) -> Any:
+def _groups_rows(
+    through: Any, user_col: str, group_col: str, connection_pk: Any, users: Any
+) -> Any:
     """The (user pk, group id, display name) rows of the users matched by *users*."""
-    group = groups_through(get_user_model())[2].removesuffix("_id")
+    group = group_col.removesuffix("_id")
     return (
         through.objects.filter(
             Exact(NotIndexed(F(f"{group}__external_groups__connection")), connection_pk),
@@ -95,13 +97,13 @@ def _groups_rows(through: Any, user_col: str, connection_pk: Any, users: Any) ->
 _ONE_USERS_GROUPS: dict[Any, CompiledQuery] = {}
 
 
-def _one_users_groups(through: Any, user_col: str) -> CompiledQuery:
+def _one_users_groups(through: Any, user_col: str, group_col: str) -> CompiledQuery:
     query = _ONE_USERS_GROUPS.get(through)
     if query is None:
         query = _ONE_USERS_GROUPS[through] = CompiledQuery(
             through,
             lambda connection_pk, user_pk: _groups_rows(
-                through, user_col, connection_pk, {user_col: user_pk}
+                through, user_col, group_col, connection_pk, {user_col: user_pk}
             ),
             Slot.of(ExternalGroup, "connection"),
             Slot.of(through, user_col),
@@ -115,11 +117,12 @@ def groups_of_users(connection: Connection, user_ids: Sequence[Any]) -> dict[Any
     out: dict[Any, list[dict[str, Any]]] = defaultdict(list)
     if not user_ids or not hasattr(model, "groups"):
         return out
-    through, user_col, _ = groups_through(model)
+    through, user_col, group_col = groups_through(model)
     if len(user_ids) == 1:
-        rows = _one_users_groups(through, user_col).run(connection.pk, user_ids[0])
+        rows = _one_users_groups(through, user_col, group_col).run(connection.pk, user_ids[0])
     else:
-        rows = _groups_rows(through, user_col, connection.pk, {f"{user_col}__in": list(user_ids)})
+        users = {f"{user_col}__in": list(user_ids)}
+        rows = _groups_rows(through, user_col, group_col, connection.pk, users)
     for user_id, scim_id, display in rows:
         out[user_id].append({"value": str(scim_id), "display": display, "type": "direct"})
     return out

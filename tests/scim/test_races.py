@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth import get_user_model
 
+from django_provisioning.adapter import get_adapter
 from django_provisioning.jit import provision_from_saml
 from django_provisioning.models import (
     ExternalIdentity,
@@ -16,7 +17,7 @@ from django_provisioning.models import (
     NameIdFormat,
     UserNameClaim,
 )
-from django_provisioning.value_index import reindex
+from django_provisioning.value_index import _ROW_COLUMNS, reindex, value_rows
 from tests.concurrency import race
 from tests.tools import require_postgresql
 
@@ -134,3 +135,40 @@ def test_reindex_racing_a_put_indexes_the_users_new_values(scim):
         assert list(stored.filter(attribute="name.givenName").values_list("value", flat=True)) == [
             given
         ], round_
+
+
+def test_two_patches_of_one_user_leave_exactly_the_rows_of_its_values(scim):
+    """Two PATCHes of different indexed values of one user at once: each reads the stored
+    value rows under the link row's lock, so the second sees the first's rows and the index
+    ends with exactly the rows of the user's final values (none lost, none twice)."""
+    require_postgresql()
+    created = scim.post("Users", okta_user("twin@example.com"))
+    assert created.status_code == 201, created.content
+    scim_id = created.json()["id"]
+
+    def patch(path: str, value: str):
+        body = {
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "replace", "path": path, "value": value}],
+        }
+        return lambda: scim.patch(f"Users/{scim_id}", body)
+
+    for round_ in range(ROUNDS):
+        title, nick = f"Title{round_}", f"Nick{round_}"
+        responses = race(patch("title", title), patch("nickName", nick))
+        assert [r.status_code for r in responses] == [200, 200], round_
+        identity = ExternalIdentity.objects.select_related("user", "connection").get(
+            scim_id=scim_id
+        )
+        document = get_adapter().user_to_document(
+            identity.user, identity.document, identity.connection
+        )
+        wanted = sorted(
+            tuple(getattr(row, c) for c in _ROW_COLUMNS) for row in value_rows(identity, document)
+        )
+        stored = sorted(
+            ExternalIdentityValue.objects.filter(identity=identity).values_list(*_ROW_COLUMNS)
+        )
+        assert stored == wanted, round_
+        assert ("title", "", title) in {r[:3] for r in stored}, round_
+        assert ("nickName", "", nick) in {r[:3] for r in stored}, round_
