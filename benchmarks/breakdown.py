@@ -24,11 +24,9 @@ import cProfile
 import json
 import os
 import pstats
-import random
 import statistics
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -36,8 +34,8 @@ ROOT = Path(__file__).resolve().parent.parent
 HERE = ROOT / "benchmarks"
 sys.path.insert(0, str(HERE))
 
+import compare_scim2  # noqa: E402
 import run  # noqa: E402
-import seed as seeding  # noqa: E402
 
 #: (label, [(file suffix, function), ...] added, [...] subtracted): the code that buys one
 #: property. Cumulative times, so a function nested in another is subtracted from it.
@@ -92,52 +90,30 @@ PROPERTIES: list[tuple[str, list[tuple[str, str]], list[tuple[str, str]]]] = [
 REQUEST = ("django/core/handlers/base.py", "get_response")
 
 
-def operations(client: Any, size: int, n: int, tag: str) -> dict[str, Callable[[int], Any]]:
-    """compare_scim2's single-user requests, by name: ``op(j)`` sends the j-th."""
-    picks = run.sample(size, n + 1, random.Random(size))
-    prefix = "/scim/v2"
+class InProcessClient:
+    """``run.Client``'s ``request``, through Django's test client (no HTTP): so that
+    ``compare_scim2.user_ops`` defines the requests measured here too."""
 
-    def get(path: str) -> Any:
-        return client.get(prefix + path)
+    def __init__(self, token: str, prefix: str = "/scim/v2") -> None:
+        from django.test import Client
 
-    def send(method: str, path: str, body: Any) -> Any:
-        return getattr(client, method.lower())(
-            prefix + path, data=json.dumps(body), content_type="application/scim+json"
+        self.client = Client(HTTP_AUTHORIZATION=f"Bearer {token}", HTTP_HOST="127.0.0.1")
+        self.prefix = prefix
+
+    def request(
+        self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
+    ) -> run.Response:
+        started = time.perf_counter()
+        response = self.client.generic(
+            method,
+            self.prefix + path,
+            data=b"" if body is None else json.dumps(body).encode(),
+            content_type="application/scim+json",
+            headers={"Accept": "application/scim+json", **(headers or {})},
         )
-
-    def flt(expression: str) -> Any:
-        return get("/Users?filter=" + run.q(expression))
-
-    ids = [
-        flt(f'userName eq "{seeding.user_name(i)}"').json()["Resources"][0]["id"]
-        for i in picks[:50]
-    ]
-    doomed = [
-        send("POST", "/Users", run.new_user_body(f"{tag}d", j)).json()["id"] for j in range(n)
-    ]
-
-    def one(j: int) -> str:
-        return ids[j % len(ids)]
-
-    return {
-        "GET /Users/{id}": lambda j: get(f"/Users/{one(j)}"),
-        "filter userName eq": lambda j: flt(f'userName eq "{seeding.user_name(picks[j])}"'),
-        "filter externalId eq": lambda j: flt(f'externalId eq "{seeding.external_id(picks[j])}"'),
-        "filter emails.value eq": lambda j: flt(f'emails.value eq "{seeding.user_name(picks[j])}"'),
-        "POST /Users": lambda j: send("POST", "/Users", run.new_user_body(tag, j)),
-        "PUT /Users/{id}": lambda j: send(
-            "PUT", f"/Users/{one(j)}", run.user_put_body(picks[j % 50], one(j), f"T {tag} {j}")
-        ),
-        "PATCH /Users/{id}": lambda j: send(
-            "PATCH",
-            f"/Users/{one(j)}",
-            {
-                "schemas": [run.PATCH_SCHEMA],
-                "Operations": [{"op": "replace", "path": "name.givenName", "value": f"G{tag}{j}"}],
-            },
-        ),
-        "DELETE /Users/{id}": lambda j: client.delete(f"{prefix}/Users/{doomed[j]}"),
-    }
+        ms = (time.perf_counter() - started) * 1000
+        headers = {key.lower(): value for key, value in response.headers.items()}
+        return run.Response(response.status_code, response.content, headers, ms)
 
 
 def cumulative(stats: pstats.Stats, suffix: str, function: str) -> float:
@@ -166,30 +142,31 @@ def main(argv: list[str] | None = None) -> int:
     import django
 
     django.setup()
-    from django.test import Client
-
-    client = Client(HTTP_AUTHORIZATION=f"Bearer {token}", HTTP_HOST="127.0.0.1")
-    tag = f"bd{os.getpid()}"
+    client = InProcessClient(token)
     n = args.requests
-    ops = operations(client, args.size, 2 * n, tag)
+    ops = compare_scim2.user_ops(client, args.size, 2 * n, f"bd{os.getpid()}")  # type: ignore[arg-type]
     print(f"\nin-process, {args.size:,} users, SQLite, {n} requests per operation (ms)")
     reached: set[str] = set()
-    for name, op in ops.items():
+    for op in ops:
+        name = op.name
+        before = getattr(op, "before", None)
+        if before is not None:
+            before(2 * n)  # DELETE: finds the users POST created, for both passes
         times = []
         for j in range(n):
-            started = time.perf_counter()
-            response = op(j)
-            times.append(time.perf_counter() - started)
-            assert response.status_code < 300, (name, response.status_code, response.content)
-        p50 = statistics.median(times) * 1000
+            response = client.request(*op.make(j))
+            times.append(response.ms)
+            assert response.status in op.expect, (name, response.status, response.body[:300])
+        p50 = statistics.median(times)
         profile = cProfile.Profile()
         for j in range(n, 2 * n):
+            method, path, body = op.make(j)
             profile.enable()
-            op(j)
+            client.request(method, path, body)
             profile.disable()
         stats = pstats.Stats(profile)
         whole = cumulative(stats, *REQUEST)
-        print(f"\n{name}: p50 {p50:.2f} ms, queries {response.get('X-Bench-Queries')}")
+        print(f"\n{name}: p50 {p50:.2f} ms, queries {response.headers.get('x-bench-queries')}")
         accounted = 0.0
         for label, plus, minus in PROPERTIES:
             spent = sum(cumulative(stats, *f) for f in plus) - sum(
