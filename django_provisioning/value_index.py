@@ -168,7 +168,7 @@ def value_rows(identity: ExternalIdentity, document: dict[str, Any]) -> list[Any
 
 
 #: The columns that make an index row what it is (all but its key and its link row).
-_ROW_COLUMNS = (
+ROW_COLUMNS = (
     "attribute",
     "type",
     "value",
@@ -184,7 +184,7 @@ STORED_VALUES = CompiledQuery(
     lambda identity_id: (
         ExternalIdentityValue.objects.filter(identity_id=identity_id)
         .order_by()
-        .values_list("pk", *_ROW_COLUMNS)
+        .values_list("pk", *ROW_COLUMNS)
     ),
     Slot.of(ExternalIdentityValue, "identity"),
     # What the write deletes and inserts is decided from these rows: read them where they are
@@ -208,7 +208,7 @@ def index_values(identity: ExternalIdentity, document: dict[str, Any], *, fresh:
     rows = value_rows(identity, document)
     if not fresh:
         stored = {row[0]: tuple(row[1:]) for row in STORED_VALUES.run(identity.pk)}
-        wanted = [(row, tuple(getattr(row, c) for c in _ROW_COLUMNS)) for row in rows]
+        wanted = [(row, tuple(getattr(row, c) for c in ROW_COLUMNS)) for row in rows]
         # Per set of column values: how many more rows are stored than wanted (below 0: fewer).
         surplus = Counter(stored.values())
         surplus.subtract(key for _row, key in wanted)

@@ -25,6 +25,7 @@ from django_provisioning.models import (
     GroupGrant,
     UserNameClaim,
 )
+from django_provisioning.value_index import ROW_COLUMNS
 
 from .conftest import ScimClient
 
@@ -87,15 +88,7 @@ def snapshot(scim: ScimClient) -> dict[str, Any]:
                 )
             ),
             "values": sorted(
-                ExternalIdentityValue.objects.filter(identity=identity).values_list(
-                    "attribute",
-                    "type",
-                    "value",
-                    "value_normalized",
-                    "primary",
-                    "display",
-                    "value_digest",
-                )
+                ExternalIdentityValue.objects.filter(identity=identity).values_list(*ROW_COLUMNS)
             ),
             "audit": sorted(
                 AuditEvent.objects.filter(target=str(identity.scim_id)).values_list(

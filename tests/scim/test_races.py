@@ -17,7 +17,7 @@ from django_provisioning.models import (
     NameIdFormat,
     UserNameClaim,
 )
-from django_provisioning.value_index import _ROW_COLUMNS, reindex, value_rows
+from django_provisioning.value_index import ROW_COLUMNS, reindex, value_rows
 from tests.concurrency import race
 from tests.tools import require_postgresql
 
@@ -164,10 +164,10 @@ def test_two_patches_of_one_user_leave_exactly_the_rows_of_its_values(scim):
             identity.user, identity.document, identity.connection
         )
         wanted = sorted(
-            tuple(getattr(row, c) for c in _ROW_COLUMNS) for row in value_rows(identity, document)
+            tuple(getattr(row, c) for c in ROW_COLUMNS) for row in value_rows(identity, document)
         )
         stored = sorted(
-            ExternalIdentityValue.objects.filter(identity=identity).values_list(*_ROW_COLUMNS)
+            ExternalIdentityValue.objects.filter(identity=identity).values_list(*ROW_COLUMNS)
         )
         assert stored == wanted, round_
         assert ("title", "", title) in {r[:3] for r in stored}, round_
