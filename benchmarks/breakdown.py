@@ -83,7 +83,16 @@ PROPERTIES: list[tuple[str, list[tuple[str, str]], list[tuple[str, str]]]] = [
         [("demo/adapter.py", "get_tenant"), ("demo/adapter.py", "attach_user_to_tenant")],
         [],
     ),
-    ("filter parsed (SCIM filter to SQL)", [("scim/views.py", "filter_queryset")], []),
+    (
+        "filter parsed (SCIM filter to SQL)",
+        [("scim/views.py", "filter_queryset"), ("scim/lookup.py", "key_lookup")],
+        [],
+    ),
+    (
+        "matches read at once (a lookup by userName or externalId)",
+        [("scim/lookup.py", "few_matches")],
+        [],
+    ),
     ("count of the matches (totalResults)", [("django/db/models/query.py", "count")], []),
     ("page keys (the filter's index)", [("scim/paging.py", "page_keys")], []),
 ]

@@ -129,30 +129,72 @@ def list_page(
 
     *by_key*, when given, reads a page of one row (an IdP's lookup by userName or externalId)
     by its key alone, with a query compiled once (:mod:`django_provisioning.compiled`)."""
-    parts: list[bytes] = []
+    keys: list[Any] = []
     more = False
-    last: Position | None = None
+    rows: Iterable[ExternalIdentity] = ()
     # start > total: an empty page without a query (an OFFSET past 2**63 is a database error).
     if window.cursor or total >= window.start:
         keys, more = page_keys(ordered, window, "pk", "user_id")
-        groups = groups_of_users(connection, [key[1] for key in keys]) if keys else {}
         # By key, sorted apart: in list order SQLite walks the connection's list-order index
         # testing "id IN (...)" on every row (2 ms at 100,000 users, growing with them).
-        rows: Iterable[ExternalIdentity] = ()
         if by_key is not None and len(keys) == 1:
             rows = by_key(keys[0][0])
         elif keys:
             matched = sort_matches(ordered, len(keys)).filter(pk__in=[key[0] for key in keys])
             rows = matched.iterator(chunk_size=CHUNK_SIZE)
-        room = budget(total, window)
-        used = 0
-        for identity in rows:
-            identity.connection = connection  # already loaded: no query per row
-            part = to_json(render(identity, groups.get(identity.user_id)))
-            if parts and used + len(part) + 1 > room:
-                more = True
-                break  # the next page starts here
-            parts.append(part)
-            used += len(part) + 1
-            last = Position(identity.created_at, identity.pk)
+    return render_page(
+        rows,
+        [key[1] for key in keys],
+        connection,
+        total=total,
+        window=window,
+        render=render,
+        more=more,
+    )
+
+
+def matches_page(
+    matches: list[ExternalIdentity], connection: Connection, *, window: Window, render: Render
+) -> RenderedJSON:
+    """The ListResponse page *window* (index pagination) of *matches*, every row the
+    filter matched (:mod:`.lookup`: fewer than two), in list order."""
+    assert not window.cursor
+    offset = window.start - 1
+    rows = matches[offset : offset + window.count] if offset < len(matches) else []
+    return render_page(
+        rows,
+        [row.user_id for row in rows],
+        connection,
+        total=len(matches),
+        window=window,
+        render=render,
+    )
+
+
+def render_page(
+    rows: Iterable[ExternalIdentity],
+    user_ids: list[Any],
+    connection: Connection,
+    *,
+    total: int,
+    window: Window,
+    render: Render,
+    more: bool = False,
+) -> RenderedJSON:
+    """The ListResponse of *rows* (whose users are *user_ids*), rendered with their groups
+    and cut short at ``SCIM_MAX_RESPONSE_BYTES``; *more*: rows follow them."""
+    groups = groups_of_users(connection, user_ids) if user_ids else {}
+    parts: list[bytes] = []
+    last: Position | None = None
+    room = budget(total, window)
+    used = 0
+    for identity in rows:
+        identity.connection = connection  # already loaded: no query per row
+        part = to_json(render(identity, groups.get(identity.user_id)))
+        if parts and used + len(part) + 1 > room:
+            more = True
+            break  # the next page starts here
+        parts.append(part)
+        used += len(part) + 1
+        last = Position(identity.created_at, identity.pk)
     return finish(parts, total, window, more, last)

@@ -29,8 +29,10 @@ from .base import ScimView
 from .cursors import read_window
 from .filtering.backend import ScimFilterBackend
 from .filtering.compiler import order_by_for
+from .filtering.filterset import filter_text
+from .lookup import few_matches, key_lookup
 from .messages import SEARCH_REQUEST_SCHEMA
-from .paging import list_page, sort_matches
+from .paging import list_page, matches_page, sort_matches
 from .patch import apply_patch
 from .rendering import Projection, load_groups, render_user, user_location
 
@@ -139,7 +141,6 @@ def unfiltered_total(connection: Connection, params: Mapping[str, Any], field: s
 def list_users(request: Request, view: UserQueryView, connection: Connection) -> Response:
     """A ListResponse page (RFC 7644 §3.4.2): filter, sort, paginate, project."""
     params = view.list_params(request)
-    qs = view.filter_queryset(identity_queryset(connection))
     sort_by = params.get("sortBy")
     sort_order = str(params.get("sortOrder") or "ascending").lower()
     if sort_order not in ("ascending", "descending"):
@@ -152,7 +153,16 @@ def list_users(request: Request, view: UserQueryView, connection: Connection) ->
     order = order_by_for(sort_by or None, connection, descending=descending)
     window = read_window(params, connection, "User", sort_by=sort_by)
     projection = Projection(params)
+
+    def render(identity: ExternalIdentity, groups: list[dict[str, Any]] | None) -> dict[str, Any]:
+        return projection(render_user(request, identity, groups))
+
     total = unfiltered_total(connection, params, counters.USERS)
+    if total is None and not window.cursor:
+        matches = lookup_matches(view, params, connection)
+        if matches is not None:  # an IdP's lookup by userName or externalId: one statement
+            return Response(matches_page(matches, connection, window=window, render=render))
+    qs = view.filter_queryset(identity_queryset(connection))
     ordered = qs.order_by(*order)
     if total is None:
         total = qs.count()
@@ -162,12 +172,25 @@ def list_users(request: Request, view: UserQueryView, connection: Connection) ->
         connection,
         total=total,
         window=window,
-        render=lambda identity, groups: projection(render_user(request, identity, groups)),
+        render=render,
         by_key=(
             (lambda pk: IDENTITY_BY_KEY.run(connection.pk, pk)) if default_identities() else None
         ),
     )
     return Response(page)  # cut short at SCIM_MAX_RESPONSE_BYTES; itemsPerPage says so
+
+
+def lookup_matches(
+    view: UserQueryView, params: Mapping[str, Any], connection: Connection
+) -> list[ExternalIdentity] | None:
+    """Every live link row a ``userName eq`` or ``externalId eq`` filter matches, read in one
+    statement (:mod:`.lookup`), when fewer than two; None for any other request, and for a
+    view whose filtering or an adapter whose scope is not the default one."""
+    if not (view.default_filtering() and default_identities()):
+        return None
+    text = filter_text(params)
+    found = key_lookup(text, connection) if text is not None else None
+    return few_matches(connection, *found) if found is not None else None
 
 
 def search_params(data: Any) -> dict[str, Any]:
@@ -206,6 +229,15 @@ class UserQueryView(ScimView):
         for backend in self.filter_backends:
             queryset = backend().filter_queryset(self.request, queryset, self)
         return queryset
+
+    def default_filtering(self) -> bool:
+        """True when the ``filter`` alone narrows the list, as :class:`ScimFilterBackend`
+        does it (a subclass with other backends, or its own ``filter_queryset``, is not)."""
+        return (
+            list(self.filter_backends) == [ScimFilterBackend]
+            and getattr(self, "filterset_class", None) is None
+            and type(self).filter_queryset is UserQueryView.filter_queryset
+        )
 
 
 class UserListView(UserQueryView):

@@ -15,6 +15,7 @@ the text is capped at :data:`~.nodes.MAX_FILTER_LENGTH` characters, grouping at
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -331,8 +332,13 @@ def _number(token: _Token) -> int | float:
     return number
 
 
+@functools.lru_cache(maxsize=64)
 def parse_filter(text: str) -> Filter:
-    """Parse a ``filter`` parameter (RFC 7644 §3.4.2.2); raise :class:`InvalidFilter`."""
+    """Parse a ``filter`` parameter (RFC 7644 §3.4.2.2); raise :class:`InvalidFilter`.
+
+    The trees are immutable, so the last few are kept: a request's filter is parsed once
+    though the lookup of :mod:`..lookup`, the grammar check and the ``FilterSet`` each ask
+    for it (a refused filter is not kept; at most 64 of :data:`MAX_FILTER_LENGTH`)."""
     parser = _Parser(text)
     if parser.peek().kind == "end":
         raise InvalidFilter("The filter is empty.")
