@@ -21,6 +21,7 @@ from typing import Any
 
 from ..compiled import CompiledQuery, Slot
 from ..models import Connection, ExternalIdentity
+from .errors import InvalidFilter
 from .filtering.columns import Column, Resolver
 from .filtering.nodes import Compare
 from .filtering.parser import parse_filter
@@ -47,14 +48,19 @@ MATCHES: dict[str, CompiledQuery] = {
 
 def key_lookup(text: str, connection: Connection) -> tuple[str, str] | None:
     """``(column, value)`` when the filter *text* is one ``eq`` of ``userName`` or
-    ``externalId`` with a string that is not empty; None for any other filter (a bad one
-    raises the parser's or the resolver's ``invalidFilter``, as the general path would)."""
+    ``externalId`` with a string that is not empty; None for any other filter. A filter
+    that does not parse raises the parser's ``invalidFilter``, as the general path would; an
+    attribute that does not resolve is the general path's to answer (an error, or in a root
+    ``/.search`` an attribute Users lack, which compares false)."""
     expr = parse_filter(text)
     if not isinstance(expr, Compare) or expr.op != "eq":
         return None
     if not isinstance(expr.value, str) or not expr.value:
         return None  # "" is no value, a number compares as its text: the general path's
-    target = Resolver(connection).resolve(expr.path)
+    try:
+        target = Resolver(connection).resolve(expr.path)
+    except InvalidFilter:
+        return None
     if not isinstance(target, Column) or target.lhs not in MATCHES:
         return None
     if target.kind == "folded":

@@ -13,9 +13,11 @@ from django_provisioning.adapter import DefaultAdapter
 from django_provisioning.scim import views
 from django_provisioning.scim.filtering.backend import ScimFilterBackend
 
+from .test_groups_api import create as create_group
 from .test_users_api import create
 
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
+SEARCH = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
 
 
 @pytest.fixture
@@ -142,6 +144,17 @@ def test_a_bad_filter_is_refused_as_before(scim, people):
         response = scim.get("Users", {"filter": text})
         assert response.status_code == 400, text
         assert response.json()["scimType"] == "invalidFilter", text
+
+
+def test_a_root_search_by_an_attribute_users_lack_finds_the_group(scim, people):
+    """POST /.search: a Group attribute compares false for Users (root_search.py), so an
+    ``eq`` on it is no refused lookup but a search that finds the group."""
+    member = people["bob@example.com"]
+    group = create_group(scim, "Bob's", members=[member])["id"]
+    for text in (f'members.value eq "{member}"', f'members eq "{member}"'):
+        response = scim.post(".search", {"schemas": [SEARCH], "filter": text})
+        assert response.status_code == 200, (text, response.content[:300])
+        assert [r["id"] for r in response.json()["Resources"]] == [group], text
 
 
 def test_a_cursor_page_is_read_the_general_way(scim, people):
