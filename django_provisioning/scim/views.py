@@ -141,6 +141,10 @@ def unfiltered_total(connection: Connection, params: Mapping[str, Any], field: s
 def list_users(request: Request, view: UserQueryView, connection: Connection) -> Response:
     """A ListResponse page (RFC 7644 §3.4.2): filter, sort, paginate, project."""
     params = view.list_params(request)
+    # The filter first, so that its errors come before those of sorting and paging. An
+    # IdP's lookup (userName or externalId eq) is parsed here and read further down.
+    key = lookup_key(view, params, connection)
+    qs = view.filter_queryset(identity_queryset(connection)) if key is None else None
     sort_by = params.get("sortBy")
     sort_order = str(params.get("sortOrder") or "ascending").lower()
     if sort_order not in ("ascending", "descending"):
@@ -158,11 +162,12 @@ def list_users(request: Request, view: UserQueryView, connection: Connection) ->
         return projection(render_user(request, identity, groups))
 
     total = unfiltered_total(connection, params, counters.USERS)
-    if total is None and not window.cursor:
-        matches = lookup_matches(view, params, connection)
+    if key is not None and total is None and not window.cursor:
+        matches = few_matches(connection, *key)
         if matches is not None:  # an IdP's lookup by userName or externalId: one statement
             return Response(matches_page(matches, connection, window=window, render=render))
-    qs = view.filter_queryset(identity_queryset(connection))
+    if qs is None:
+        qs = view.filter_queryset(identity_queryset(connection))
     ordered = qs.order_by(*order)
     if total is None:
         total = qs.count()
@@ -180,17 +185,18 @@ def list_users(request: Request, view: UserQueryView, connection: Connection) ->
     return Response(page)  # cut short at SCIM_MAX_RESPONSE_BYTES; itemsPerPage says so
 
 
-def lookup_matches(
+def lookup_key(
     view: UserQueryView, params: Mapping[str, Any], connection: Connection
-) -> list[ExternalIdentity] | None:
-    """Every live link row a ``userName eq`` or ``externalId eq`` filter matches, read in one
-    statement (:mod:`.lookup`), when fewer than two; None for any other request, and for a
-    view whose filtering or an adapter whose scope is not the default one."""
+) -> tuple[str, str] | None:
+    """The link row column and value of a ``userName eq`` or ``externalId eq`` filter, whose
+    matches :func:`.lookup.few_matches` reads in one statement; None for any other filter
+    (the general path's), and for a view whose filtering or an adapter whose scope is not
+    the default one. A filter that does not parse is refused here, as the general path
+    would refuse it."""
     if not (view.default_filtering() and default_identities()):
         return None
     text = filter_text(params)
-    found = key_lookup(text, connection) if text is not None else None
-    return few_matches(connection, *found) if found is not None else None
+    return key_lookup(text, connection) if text is not None else None
 
 
 def search_params(data: Any) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from django_provisioning.scim import views
 from django_provisioning.scim.filtering.backend import ScimFilterBackend
 
 from .test_groups_api import create as create_group
+from .test_hostile import assert_scim_error
 from .test_users_api import create
 
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
@@ -71,7 +72,7 @@ PAGES: list[dict[str, Any]] = [
 
 def general(monkeypatch: Any) -> None:
     """Every list request through the FilterSet, the count and the page's keys."""
-    monkeypatch.setattr(views, "lookup_matches", lambda *args: None)
+    monkeypatch.setattr(views, "lookup_key", lambda *args: None)
 
 
 @pytest.mark.parametrize("text", FILTERS)
@@ -155,6 +156,36 @@ def test_a_root_search_by_an_attribute_users_lack_finds_the_group(scim, people):
         response = scim.post(".search", {"schemas": [SEARCH], "filter": text})
         assert response.status_code == 200, (text, response.content[:300])
         assert [r["id"] for r in response.json()["Resources"]] == [group], text
+
+
+@pytest.mark.parametrize(
+    "text",
+    ['userName eq "a" and', 'nosuch eq "x"', "externalId eq true", 'userName.x eq "a"'],
+)
+@pytest.mark.parametrize(
+    "page",
+    [
+        {"sortOrder": "sideways"},
+        {"sortBy": "shoeSize"},
+        {"startIndex": "first"},
+        {"count": "all"},
+        {"cursor": "garbage"},
+        {"attributes": "user name"},
+    ],
+)
+def test_the_filter_is_refused_before_the_other_parameters(scim, text, page):
+    """As before the lookup: the filter is checked first, then sorting and paging."""
+    expected = assert_scim_error(scim.get("Users", {"filter": text}), 400, "invalidFilter")
+    for response in (
+        scim.get("Users", {"filter": text, **page}),
+        scim.post("Users/.search", {"filter": text, **page}),
+    ):
+        assert assert_scim_error(response, 400, "invalidFilter")["detail"] == expected["detail"]
+
+
+def test_a_lookup_with_a_bad_page_is_refused_for_the_page(scim, people):
+    response = scim.get("Users", {"filter": 'userName eq "bob@example.com"', "count": "all"})
+    assert_scim_error(response, 400, "invalidValue")
 
 
 def test_a_cursor_page_is_read_the_general_way(scim, people):

@@ -57,7 +57,7 @@ def sqlite_plans(scim: Any, path: str, params: dict[str, Any]) -> dict[str, str]
 )
 def test_a_filtered_page_reads_its_keys_through_the_filters_index(scim, monkeypatch, text, index):
     # The general path (an externalId two users share); a lookup of fewer: test_lookup.
-    monkeypatch.setattr(views, "lookup_matches", lambda *args: None)
+    monkeypatch.setattr(views, "lookup_key", lambda *args: None)
     users(scim, 6)
     plans = sqlite_plans(scim, "Users", {"filter": text, "count": 2})
     [keys] = [plan for sql, plan in plans.items() if "LIMIT" in sql and '"user_id" AS' in sql]
