@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from django.test import override_settings
 
 from django_provisioning.schema.definitions import (
     ENTERPRISE_USER_SCHEMA,
@@ -295,6 +296,20 @@ def test_invalid_filters(text: str, fragment: str) -> None:
 def test_non_string_filter() -> None:
     with pytest.raises(InvalidFilter, match="must be a string"):
         parse_filter(None)  # type: ignore[arg-type]
+    for value in (['userName eq "a"'], {"filter": 'userName eq "a"'}):  # unhashable
+        with pytest.raises(InvalidFilter, match="must be a string"):
+            parse_filter(value)  # type: ignore[arg-type]
+
+
+def test_a_kept_filter_follows_the_configured_extensions() -> None:
+    """A schema URN is split by the extensions configured now, not when first parsed."""
+    from .test_extensions import ACME, EXT, provisioning
+
+    text = f'{EXT.upper()}:costCenter eq "x"'
+    assert parse_filter(text).path.urn == EXT.upper()  # no such schema: kept as written
+    with override_settings(DJANGO_PROVISIONING=provisioning(USER_SCHEMA_EXTENSIONS={EXT: ACME})):
+        assert parse_filter(text).path.urn == EXT
+    assert parse_filter(text).path.urn == EXT.upper()
 
 
 def test_too_long() -> None:

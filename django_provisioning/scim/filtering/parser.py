@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ...schema.definitions import SCHEMAS, USER_RESOURCE, split_urn
+from ...schema.registry import user_extensions
 from ..errors import InvalidFilter, InvalidPath
 from .nodes import (
     COMPARE_OPS,
@@ -332,13 +333,22 @@ def _number(token: _Token) -> int | float:
     return number
 
 
-@functools.lru_cache(maxsize=64)
 def parse_filter(text: str) -> Filter:
     """Parse a ``filter`` parameter (RFC 7644 §3.4.2.2); raise :class:`InvalidFilter`.
 
     The trees are immutable, so the last few are kept: a request's filter is parsed once
-    though the lookup of :mod:`..lookup`, the grammar check and the ``FilterSet`` each ask
-    for it (a refused filter is not kept; at most 64 of :data:`MAX_FILTER_LENGTH`)."""
+    though the lookup of :mod:`django_provisioning.scim.lookup`, the grammar check and the
+    ``FilterSet`` each ask for it (a refused filter is not kept; at most 64 of
+    :data:`MAX_FILTER_LENGTH`). They are kept per generation of the configured extensions,
+    which decide how a schema URN is split (:mod:`~django_provisioning.schema.registry`)."""
+    if not isinstance(text, str):
+        raise InvalidFilter("The filter must be a string.")
+    return _parse_filter(text, user_extensions.generation)
+
+
+@functools.lru_cache(maxsize=64)
+def _parse_filter(text: str, generation: int) -> Filter:
+    # *generation* is part of the key only: a change of USER_SCHEMA_EXTENSIONS starts afresh.
     parser = _Parser(text)
     if parser.peek().kind == "end":
         raise InvalidFilter("The filter is empty.")
