@@ -194,16 +194,24 @@ def test_a_cursor_page_is_read_the_general_way(scim, people):
     assert "startIndex" not in body and "nextCursor" not in body
 
 
-def test_the_sql_is_the_index_lookup(scim, people):
+@pytest.mark.parametrize(
+    ("text", "column", "index"),
+    [
+        ('externalId eq "abc"', "external_id", "dp_identity_externalid "),
+        # The unique constraint (connection, user_name_normalized): SQLite names it itself.
+        ('userName eq "BOB@example.com"', "user_name_normalized", ""),
+    ],
+)
+def test_the_sql_is_the_index_lookup(scim, people, text, column, index):
     with CaptureQueriesContext(db) as captured:
-        scim.get("Users", {"filter": 'externalId eq "abc"'})
-    [lookup] = [q["sql"] for q in captured.captured_queries if '"external_id" =' in q["sql"]]
+        scim.get("Users", {"filter": text})
+    [lookup] = [q["sql"] for q in captured.captured_queries if f'"{column}" =' in q["sql"]]
     assert "LIMIT 2" in lookup and "COUNT(" not in lookup and "ORDER BY" not in lookup
     if db.vendor == "sqlite":
         with db.cursor() as cursor:
             cursor.execute(f"EXPLAIN QUERY PLAN {lookup}", ())
             plan = " | ".join(str(row[-1]) for row in cursor.fetchall())
-        assert "dp_identity_externalid (connection_id=? AND external_id=?)" in plan, plan
+        assert f"{index}(connection_id=? AND {column}=?)" in plan, plan
 
 
 class Narrowed(views.UserListView):
