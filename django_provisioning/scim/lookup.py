@@ -17,8 +17,6 @@ operand folded by the column's own rule, so this selects what the compiled filte
 
 from __future__ import annotations
 
-from typing import Any
-
 from ..compiled import CompiledQuery, Slot
 from ..models import Connection, ExternalIdentity
 from .errors import InvalidFilter
@@ -39,8 +37,8 @@ def _matches(column: str) -> CompiledQuery:
 
 
 #: A link row column that an ``eq`` compares exactly -> its lookup, served by the index
-#: ``(connection, user_name_normalized)`` (unique among live rows) or
-#: ``(connection, external_id)``.
+#: ``(connection, user_name_normalized)`` (unique among all of a connection's rows, deleted
+#: ones too: a userName finds one at most) or ``(connection, external_id)``.
 MATCHES: dict[str, CompiledQuery] = {
     column: _matches(column) for column in ("user_name_normalized", "external_id")
 }
@@ -71,7 +69,7 @@ def key_lookup(text: str, connection: Connection) -> tuple[str, str] | None:
     return None
 
 
-def few_matches(connection: Connection, column: str, value: str) -> list[Any] | None:
+def few_matches(connection: Connection, column: str, value: str) -> list[ExternalIdentity] | None:
     """The connection's live link rows whose *column* is *value*, when fewer than two;
     None when there are more (the caller counts and orders them the general way)."""
     rows = list(MATCHES[column].run(connection.pk, value))

@@ -127,8 +127,9 @@ def list_page(
     """The ListResponse of the page *window* of *ordered*, cut short at
     ``SCIM_MAX_RESPONSE_BYTES``; *render* turns a row and its groups into a resource.
 
-    *by_key*, when given, reads a page of one row (an IdP's lookup by userName or externalId)
-    by its key alone, with a query compiled once (:mod:`django_provisioning.compiled`)."""
+    *by_key*, when given, reads a page of one row by its key alone, with a query compiled
+    once (:mod:`django_provisioning.compiled`). (An IdP's lookup by userName or externalId
+    that matches fewer than two rows does not come here: :mod:`.lookup`, :func:`matches_page`.)"""
     keys: list[Any] = []
     more = False
     rows: Iterable[ExternalIdentity] = ()

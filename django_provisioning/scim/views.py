@@ -55,7 +55,8 @@ IDENTITY_BY_SCIM_ID = CompiledQuery(
     Slot.of(ExternalIdentity, "connection"),
     Slot.of(ExternalIdentity, "scim_id"),
 )
-#: A list page of one row (an IdP's ``userName eq`` lookup), read by the key its filter found.
+#: A list page of one row, read by the key its filter found (an IdP's lookup by userName or
+#: externalId is read apart, in one statement: :mod:`.lookup`).
 IDENTITY_BY_KEY = CompiledQuery(
     ExternalIdentity,
     lambda connection_id, pk: ExternalIdentity.objects.filter(
