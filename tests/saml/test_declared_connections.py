@@ -241,6 +241,19 @@ def test_every_load_is_effective(saml_connection: Connection) -> None:
         assert Connection.objects.get().verified_domains == ["example.com"]
 
 
+def test_a_declared_value_is_copied_all_the_way_down() -> None:
+    """Lists and dicts are copied at every level (by hand), anything else by deepcopy."""
+    from django_provisioning.declared import _copy
+
+    setting = {"map": [{"attr": ["a", "b"]}, "c"], "pair": ("x", ["y"]), "n": 1}
+    copied = _copy(setting)
+    assert copied == setting
+    copied["map"][0]["attr"].append("evil")
+    copied["map"].append("evil")
+    copied["pair"][1].append("evil")
+    assert setting == {"map": [{"attr": ["a", "b"]}, "c"], "pair": ("x", ["y"]), "n": 1}
+
+
 def test_effective_is_cached_and_follows_setting_changes(saml_connection: Connection) -> None:
     from django_provisioning.declared import declared_connections, effective
 
