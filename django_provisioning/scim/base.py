@@ -41,12 +41,35 @@ class LenientNegotiation(DefaultContentNegotiation):
     """
 
     def select_renderer(self, request: Any, renderers: Any, format_suffix: Any = None) -> Any:
+        # DRF parses the Accept header on every request; an IdP sends the same one every
+        # time, so the choice is kept per (renderers, Accept, format), at most _CHOSEN_MAX.
+        override = self.settings.URL_FORMAT_OVERRIDE
+        key = (
+            tuple(type(renderer) for renderer in renderers),
+            request.META.get("HTTP_ACCEPT", "*/*"),
+            format_suffix or (request.query_params.get(override) if override else None),
+        )
+        chosen = _CHOSEN.get(key)
+        if chosen is None:
+            renderer, media_type = self._select(request, renderers, format_suffix)
+            chosen = (renderers.index(renderer), media_type)
+            if len(_CHOSEN) >= _CHOSEN_MAX:
+                _CHOSEN.clear()  # the headers are the clients': keep the dict bounded
+            _CHOSEN[key] = chosen
+        return renderers[chosen[0]], chosen[1]
+
+    def _select(self, request: Any, renderers: Any, format_suffix: Any) -> Any:
         try:
             return super().select_renderer(request, renderers, format_suffix)
         except (drf_exceptions.NotAcceptable, Http404):
             # Http404: DRF's ``?format=`` override named no renderer; SCIM has no such
             # parameter, so it is ignored like any unknown one.
             return renderers[0], renderers[0].media_type
+
+
+#: (renderer classes, Accept header, format) -> (index of the renderer, media type).
+_CHOSEN: dict[tuple[Any, ...], tuple[int, str]] = {}
+_CHOSEN_MAX = 256
 
 
 def error_response(exc: errors.ScimError) -> Response:

@@ -114,6 +114,31 @@ def test_any_accept_header_gets_scim_json(scim):
     assert response["Content-Type"] == "application/scim+json"
 
 
+def test_the_media_type_follows_each_accept_header_and_its_memo_stays_bounded(scim, monkeypatch):
+    """The renderer chosen for an Accept header is kept (DRF parses it once): each header
+    still gets its own answer, and many distinct headers do not grow the memo past its cap."""
+    from django_provisioning.scim import base
+
+    monkeypatch.setattr(base, "_CHOSEN", {})
+    monkeypatch.setattr(base, "_CHOSEN_MAX", 4)
+    expected = {
+        "application/json": "application/json",
+        "application/scim+json": "application/scim+json",
+        "application/json; indent=2": "application/json",
+        "*/*": "application/scim+json",
+        "text/html": "application/scim+json",
+    }
+    for _round in range(2):
+        for accept, content_type in expected.items():
+            response = scim.get("ServiceProviderConfig", HTTP_ACCEPT=accept)
+            assert response.status_code == 200
+            assert response["Content-Type"] == content_type, accept
+            assert len(base._CHOSEN) <= 4
+    for i in range(20):
+        scim.get("ServiceProviderConfig", HTTP_ACCEPT=f"application/x-{i}")
+        assert len(base._CHOSEN) <= 4
+
+
 @pytest.mark.parametrize("raw", [b"{", b"\xff\xfe", b"[1,2", b"null", b"12", b'"x"'])
 def test_malformed_json_is_400(scim, raw):
     response = scim.post("Users", raw)
