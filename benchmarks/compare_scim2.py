@@ -1,6 +1,6 @@
 """Ours against django-scim2 (from PyPI, in its own virtualenv), same data, same requests.
 
-    python benchmarks/compare_scim2.py [--size 20000] [--list-size 100000] [--check]
+    python benchmarks/compare_scim2.py [--size 20000] [--list-size 100000] [--rounds N] [--check]
 
 Creates ``benchmarks/.venv-scim2`` once (``pip install django-scim2 gunicorn``), seeds the
 same users with the same generator (``benchmarks/seed.py``'s ``user_body``) into two SQLite
@@ -9,6 +9,9 @@ databases, ours through ``seed.py`` and django-scim2's through
 on ``AbstractUser``, a filter map with ``externalId`` and ``emails.value``), serves each under
 gunicorn with one worker and sends both the same requests, one at a time. Prints each side's
 p50 and queries (ours) and the ratio theirs/ours of the p50s: above 1, ours is faster.
+With ``--rounds N`` each operation is measured N times on each side, the sides taking turns
+to go first, and the p50 is that of every timed request: on a virtual machine whose speed
+drifts, one round moved the ratios by up to 15%.
 
 Single-user operations (GET by id, each filter, POST, PUT, PATCH, DELETE) run at ``--size``
 users; the list page (``GET /Users?count=100``) at ``--list-size``. ``--check`` exits 1 when a
@@ -164,13 +167,20 @@ def measure(
         theirs = run.Client(theirs_server.port, TOKEN)
         ours_server.wait(ours, "/ServiceProviderConfig")
         theirs_server.wait(theirs, "/ServiceProviderConfig")
-        tag = str(int(time.time()))
-        ours_ops = make_ops(ours, size, args.requests, tag)
-        theirs_ops = make_ops(theirs, size, args.requests, tag)
-        for mine, other in zip(ours_ops, theirs_ops, strict=True):
-            a = run.drive(ours, mine, args.requests, 1, capture=False)
-            b = run.drive(theirs, other, args.requests, 1, capture=False)
-            results[mine.name] = (a, b)
+        pooled: tuple[dict[str, run.Result], dict[str, run.Result]] = ({}, {})
+        for round_ in range(args.rounds):
+            # Each round its own users to create and delete, and the two sides take turns
+            # going first: a machine that speeds up or slows down weighs on both alike.
+            tag = f"{int(time.time())}r{round_}"
+            ours_ops = make_ops(ours, size, args.requests, tag)
+            theirs_ops = make_ops(theirs, size, args.requests, tag)
+            timed: tuple[dict[str, run.Result], dict[str, run.Result]] = ({}, {})
+            for mine, other in zip(ours_ops, theirs_ops, strict=True):
+                turns = [(0, ours, mine), (1, theirs, other)]
+                for side, client, op in turns[:: -1 if round_ % 2 else 1]:
+                    timed[side][op.name] = run.drive(client, op, args.requests, 1, capture=False)
+            pooled = (run.pool(pooled[0], timed[0]), run.pool(pooled[1], timed[1]))
+        results = {name: (pooled[0][name], pooled[1][name]) for name in pooled[0]}
     finally:
         ours_server.stop()
         theirs_server.stop()
@@ -182,6 +192,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=20_000, help="users, single-user ops")
     parser.add_argument("--list-size", type=int, default=100_000, help="users, list pages")
     parser.add_argument("--requests", type=int, default=30)
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="measure each operation N times, the sides taking turns; timings pooled",
+    )
     parser.add_argument("--reuse", action="store_true", help="reuse databases seeded before")
     parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
     args = parser.parse_args(argv)
