@@ -161,7 +161,7 @@ def effective(connection: ConnectionT) -> ConnectionT:
 
 def _copy(value: Any) -> Any:
     """A deep copy of *value*: settings' lists and dicts of strings are copied by hand (a
-    tenth of what ``copy.deepcopy`` takes; every token check copies them), anything else by
+    third of what ``copy.deepcopy`` takes; every token check copies them), anything else by
     ``copy.deepcopy``."""
     kind = type(value)
     if kind in _IMMUTABLE:

@@ -161,7 +161,7 @@ def matches_page(
     filter matched (:mod:`.lookup`: fewer than two), in list order."""
     assert not window.cursor
     offset = window.start - 1
-    rows = matches[offset : offset + window.count] if offset < len(matches) else []
+    rows = matches[offset : offset + window.count]
     return render_page(
         rows,
         [row.user_id for row in rows],
