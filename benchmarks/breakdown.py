@@ -89,7 +89,7 @@ PROPERTIES: list[tuple[str, list[tuple[str, str]], list[tuple[str, str]]]] = [
         [],
     ),
     (
-        "matches read at once (a lookup by userName or externalId)",
+        "matches read at once (a lookup by userName, externalId or e-mail)",
         [("scim/lookup.py", "few_matches")],
         [],
     ),

@@ -21,7 +21,7 @@ from django_provisioning.local_groups import groups_through
 from django_provisioning.models import ExternalIdentity, ScimToken
 from django_provisioning.saml.state import PENDING_LOGIN
 from django_provisioning.schema.definitions import GROUP_SCHEMA, USER_SCHEMA
-from django_provisioning.scim import rendering, views
+from django_provisioning.scim import lookup, rendering, views
 from django_provisioning.tokens import TOKEN_BY_CHECKSUM, checksum, issue_token, revoke_token
 
 from .tools import require_postgresql
@@ -67,6 +67,9 @@ def test_each_compiled_query_is_compiled_ahead_with_the_built_sql(connection, sc
     same_sql(CONNECTION_BY_SLUG, (connection.slug,))
     same_sql(PENDING_LOGIN, (connection.pk, "0" * 64))
     same_sql(value_index.STORED_VALUES, (identity.pk,))
+    for column, query in lookup.MATCHES.items():
+        same_sql(query, (connection.pk, getattr(identity, column) or "x"))
+    same_sql(lookup.VALUE_MATCHES, (connection.pk, "emails", "ada@example.com", ""))
     for (field, _lock), query in LINK_ROW_BY.items():
         with transaction.atomic():
             same_sql(query, (connection.pk, getattr(identity, field)))

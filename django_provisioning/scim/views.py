@@ -30,7 +30,7 @@ from .cursors import read_window
 from .filtering.backend import ScimFilterBackend
 from .filtering.compiler import order_by_for
 from .filtering.filterset import filter_text
-from .lookup import few_matches, key_lookup
+from .lookup import Key, few_matches, key_lookup
 from .messages import SEARCH_REQUEST_SCHEMA
 from .paging import list_page, matches_page, sort_matches
 from .patch import apply_patch
@@ -55,8 +55,8 @@ IDENTITY_BY_SCIM_ID = CompiledQuery(
     Slot.of(ExternalIdentity, "connection"),
     Slot.of(ExternalIdentity, "scim_id"),
 )
-#: A list page of one row, read by the key its filter found (an IdP's lookup by userName or
-#: externalId is read apart, in one statement: :mod:`.lookup`).
+#: A list page of one row, read by the key its filter found (an IdP's lookup by userName,
+#: externalId or e-mail is read apart, in one statement: :mod:`.lookup`).
 IDENTITY_BY_KEY = CompiledQuery(
     ExternalIdentity,
     lambda connection_id, pk: ExternalIdentity.objects.filter(
@@ -143,7 +143,7 @@ def list_users(request: Request, view: UserQueryView, connection: Connection) ->
     """A ListResponse page (RFC 7644 §3.4.2): filter, sort, paginate, project."""
     params = view.list_params(request)
     # The filter first, so that its errors come before those of sorting and paging. An
-    # IdP's lookup (userName or externalId eq) is parsed here and read further down.
+    # IdP's lookup (userName, externalId or e-mail eq) is parsed here and read further down.
     key = lookup_key(view, params, connection)
     qs = view.filter_queryset(identity_queryset(connection)) if key is None else None
     sort_by = params.get("sortBy")
@@ -164,8 +164,8 @@ def list_users(request: Request, view: UserQueryView, connection: Connection) ->
 
     total = unfiltered_total(connection, params, counters.USERS)
     if key is not None and total is None and not window.cursor:
-        matches = few_matches(connection, *key)
-        if matches is not None:  # an IdP's lookup by userName or externalId: one statement
+        matches = few_matches(connection, key)
+        if matches is not None:  # an IdP's lookup (userName, externalId, e-mail): one statement
             return Response(matches_page(matches, connection, window=window, render=render))
     if qs is None:
         qs = view.filter_queryset(identity_queryset(connection))
@@ -188,12 +188,12 @@ def list_users(request: Request, view: UserQueryView, connection: Connection) ->
 
 def lookup_key(
     view: UserQueryView, params: Mapping[str, Any], connection: Connection
-) -> tuple[str, str] | None:
-    """The link row column and value of a ``userName eq`` or ``externalId eq`` filter, whose
-    matches :func:`.lookup.few_matches` reads in one statement; None for any other filter
-    (the general path's), and for a view whose filtering or an adapter whose scope is not
-    the default one. A filter that does not parse is refused here, as the general path
-    would refuse it."""
+) -> Key | None:
+    """The lookup of a ``userName eq``, ``externalId eq`` or ``emails.value eq`` filter (and
+    the other value index columns), whose matches :func:`.lookup.few_matches` reads in one
+    statement; None for any other filter (the general path's), and for a view whose
+    filtering or an adapter whose scope is not the default one. A filter that does not parse
+    is refused here, as the general path would refuse it."""
     if not (view.default_filtering() and default_identities()):
         return None
     text = filter_text(params)

@@ -21,22 +21,34 @@ USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 SEARCH = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
 
 
+#: An e-mail address longer than the value index keeps (it stores its start and a digest).
+LONG = "l" * 1100 + "@example.com"
+
+
 @pytest.fixture
 def people(scim: Any) -> dict[str, str]:
-    """userName -> id: case, NFKC and shared externalIds; one deleted user."""
+    """userName -> id: case, NFKC and shared externalIds, e-mails and given names; a long
+    e-mail address; one deleted user."""
     made = {}
-    for user_name, external_id in [
-        ("Alice@Example.com", "abc"),
-        ("bob@example.com", "ABC"),
-        ("ﬁona@example.com", "shared"),  # the "fi" ligature: NFKC makes it "fi"
-        ("Ärger@example.com", "shared"),
-        ("carol@example.com", "7"),
-        ("gone@example.com", "gone"),
+    for user_name, external_id, given_name, other in [
+        ("Alice@Example.com", "abc", "Ann", "team@example.com"),
+        ("bob@example.com", "ABC", "Ann", "team@example.com"),
+        ("ﬁona@example.com", "shared", "Straße", LONG),  # "fi": NFKC makes it "fi"
+        ("Ärger@example.com", "shared", "Ärger", LONG[:-1] + "g"),
+        ("carol@example.com", "7", "Carol", "carol@Example.com"),
+        ("gone@example.com", "gone", "Gone", "gone@example.com"),
     ]:
-        email = {"value": f"{external_id}.{len(made)}@example.com", "primary": True}
-        made[user_name] = create(scim, userName=user_name, externalId=external_id, emails=[email])[
-            "id"
+        emails = [
+            {"value": f"{external_id}.{len(made)}@example.com", "primary": True, "type": "work"},
+            {"value": other, "type": "other"},
         ]
+        made[user_name] = create(
+            scim,
+            userName=user_name,
+            externalId=external_id,
+            emails=emails,
+            name={"givenName": given_name, "familyName": "Doe"},
+        )["id"]
     assert scim.delete(f"Users/{made['gone@example.com']}").status_code == 204
     return made
 
@@ -60,6 +72,25 @@ FILTERS = [
     "externalId eq 7",
     'externalId eq ""',
     'externalId eq "abc "',
+    'emails.value eq "abc.0@example.com"',
+    'emails.value eq "ABC.0@Example.COM"',
+    'emails eq "abc.1@example.com"',
+    f'{USER}:emails.value eq "7.4@example.com"',
+    'emails.value eq "team@example.com"',
+    'emails.value eq "CAROL@example.com"',
+    f'emails.value eq "{LONG}"',
+    f'emails.value eq "{LONG.upper()}"',
+    f'emails.value eq "{LONG[:1024]}"',
+    'emails.value eq "gone.5@example.com"',
+    'emails.value eq "nobody@example.com"',
+    'emails.value eq ""',
+    'emails.type eq "work"',
+    'emails.display eq "x"',
+    'name.givenName eq "ann"',
+    'name.givenName eq "STRASSE"',
+    'name.givenName eq "ärger"',
+    'name.familyName eq "Doe"',
+    'name.givenName eq "Gone"',
 ]
 PAGES: list[dict[str, Any]] = [
     {},
@@ -103,6 +134,16 @@ def test_a_lookup_finds_the_right_rows(scim, people):
     ]
     assert ids("externalId eq 7") == [people["carol@example.com"]]
     assert ids('externalId eq "gone"') == ids('userName eq "gone@example.com"') == []
+    assert ids('emails.value eq "ABC.0@example.com"') == [people["Alice@Example.com"]]
+    assert ids('emails eq "carol@example.com"') == [people["carol@example.com"]]
+    assert ids('emails.value eq "team@example.com"') == [
+        people["Alice@Example.com"],
+        people["bob@example.com"],
+    ]
+    assert ids(f'emails.value eq "{LONG}"') == [people["ﬁona@example.com"]]
+    assert ids(f'emails.value eq "{LONG[:1024]}"') == []  # the start a long value is kept by
+    assert ids('name.givenName eq "strasse"') == [people["ﬁona@example.com"]]
+    assert ids('emails.value eq "gone.5@example.com"') == ids('name.givenName eq "gone"') == []
 
 
 def test_a_lookup_is_one_statement(scim, people, django_assert_num_queries):
@@ -123,10 +164,18 @@ def test_a_lookup_is_one_statement(scim, people, django_assert_num_queries):
         "startIndex": 1,
         "Resources": [],
     }
+    for text in ('emails.value eq "ABC.0@example.com"', f'emails eq "{LONG.upper()}"'):
+        with django_assert_num_queries(3):
+            body = scim.get("Users", {"filter": text}).json()
+        assert body["totalResults"] == 1, text
+    with django_assert_num_queries(3):
+        body = scim.get("Users", {"filter": 'name.givenName eq "STRASSE"'}).json()
+    assert body["Resources"][0]["userName"] == "ﬁona@example.com"
     # Two matches: the lookup, then the general path (count, keys, groups, rows).
-    with django_assert_num_queries(6):
-        body = scim.get("Users", {"filter": 'externalId eq "shared"'}).json()
-    assert body["totalResults"] == 2
+    for text in ('externalId eq "shared"', 'emails.value eq "team@example.com"'):
+        with django_assert_num_queries(6):
+            body = scim.get("Users", {"filter": text}).json()
+        assert body["totalResults"] == 2, text
 
 
 def test_a_lookup_stays_in_its_connection(scim, other_scim, people):
@@ -135,7 +184,16 @@ def test_a_lookup_stays_in_its_connection(scim, other_scim, people):
     create(other_scim, userName="dave@example.com", externalId="dave")
     [found] = scim.get("Users", {"filter": 'externalId eq "abc"'}).json()["Resources"]
     assert found["id"] == people["Alice@Example.com"]
-    for text in ('userName eq "dave@example.com"', 'externalId eq "dave"'):
+    create(other_scim, userName="ann@example.com", emails=[{"value": "abc.0@example.com"}])
+    [found] = scim.get("Users", {"filter": 'emails.value eq "abc.0@example.com"'}).json()[
+        "Resources"
+    ]
+    assert found["id"] == people["Alice@Example.com"]
+    for text in (
+        'userName eq "dave@example.com"',
+        'externalId eq "dave"',
+        'emails.value eq "dave@example.com"',
+    ):
         assert scim.get("Users", {"filter": text}).json()["totalResults"] == 0
         assert other_scim.get("Users", {"filter": text}).json()["totalResults"] == 1
 
@@ -212,6 +270,19 @@ def test_the_sql_is_the_index_lookup(scim, people, text, column, index):
             cursor.execute(f"EXPLAIN QUERY PLAN {lookup}", ())
             plan = " | ".join(str(row[-1]) for row in cursor.fetchall())
         assert f"{index}(connection_id=? AND {column}=?)" in plan, plan
+
+
+def test_the_sql_of_an_e_mail_lookup_is_the_value_index_lookup(scim, people):
+    with CaptureQueriesContext(db) as captured:
+        scim.get("Users", {"filter": 'emails.value eq "abc.0@example.com"'})
+    [lookup] = [q["sql"] for q in captured.captured_queries if '"value_normalized" =' in q["sql"]]
+    assert "LIMIT 2" in lookup and "COUNT(" not in lookup and "ORDER BY" not in lookup
+    if db.vendor == "sqlite":
+        with db.cursor() as cursor:
+            cursor.execute(f"EXPLAIN QUERY PLAN {lookup}", ())
+            plan = " | ".join(str(row[-1]) for row in cursor.fetchall())
+        assert "dp_value_lookup (attribute=? AND value_normalized=?)" in plan, plan
+        assert "SCAN" not in plan.replace("SCAN CONSTANT ROW", ""), plan
 
 
 class Narrowed(views.UserListView):

@@ -75,6 +75,8 @@ class MultiValued:
     #: value indexes serve, not an ``EXISTS`` per resource (SQLite runs those row by row).
     every_row: Callable[[], models.QuerySet[Any]] | None = None
     owner: str = "identity_id"
+    #: Rows of the value index: the ``attribute`` they hold (``emails``, ``name.givenName``).
+    index_attribute: str | None = None
 
     def having(self, condition: Q) -> Q:
         """The resources with an element (a row) that meets *condition*."""
@@ -262,6 +264,7 @@ class Resolver:
             {"value": column},
             sub=column,
             every_row=lambda: ExternalIdentityValue.objects.filter(attribute=name),
+            index_attribute=name,
         )
 
     def values(self, name: str, attr: Attribute) -> MultiValued:
@@ -298,6 +301,7 @@ class Resolver:
             columns,
             primary_first=("-primary", "pk"),
             every_row=lambda: ExternalIdentityValue.objects.filter(attribute=attr.name),
+            index_attribute=attr.name,
         )
 
     def groups(self, attr: Attribute) -> MultiValued:
