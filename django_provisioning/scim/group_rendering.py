@@ -166,40 +166,74 @@ def group_page(
     window: Window,
 ) -> RenderedJSON:
     """The ListResponse of the page *window* of *ordered* (:mod:`.paging`), cut short at
-    ``SCIM_MAX_RESPONSE_BYTES``. The members of the page's groups come from one query, read
-    only as far as the budget: memory stays bounded by it, however large the groups. A first
-    group larger than the budget is still served, alone (its members then read apart)."""
-    parts: list[bytes] = []
+    ``SCIM_MAX_RESPONSE_BYTES`` (:func:`render_groups`)."""
+    rows: list[ExternalGroup] = []
     more = False
-    last: Position | None = None
     if window.cursor or total >= window.start:
         keys, more = page_keys(ordered, window, "pk")
         by_key = sort_matches(ordered, len(keys)).filter(pk__in=[key[0] for key in keys])
         rows = list(by_key) if keys else []
-        keys_of = member_keys(projection)
-        room = budget(total, window)
-        root = base_url(request)
-        members: dict[Any, list[dict[str, Any]]] = {}
-        stopped: Any = None
-        if keys_of is not None and rows:
-            members, stopped = page_members(root, keys_of, connection, [r.pk for r in rows], room)
-        used = 0
-        for row in rows:
-            if keys_of is not None and stopped is not None and row.pk >= stopped:
-                if parts:
-                    more = True  # its members did not fit: the next page starts with it
-                    break
-                own = member_rows(connection, [row.pk])
-                members[row.pk] = [_member(root, keys_of, v, name) for _pk, v, name in own]
-            row.connection = connection
-            resource = projection(render_group(request, row))
-            if members.get(row.pk):
-                resource["members"] = members[row.pk]
-            part = to_json(resource)
-            if parts and used + len(part) + 1 > room:
-                more = True
+    return render_groups(
+        request, rows, connection, projection, total=total, window=window, more=more
+    )
+
+
+def group_matches_page(
+    request: Request,
+    matches: list[ExternalGroup],
+    connection: Connection,
+    projection: Projection,
+    *,
+    window: Window,
+) -> RenderedJSON:
+    """The ListResponse page *window* (index pagination) of *matches*, every group the
+    filter matched (:func:`.lookup.few_groups`: fewer than two)."""
+    assert not window.cursor
+    offset = window.start - 1
+    rows = matches[offset : offset + window.count]
+    return render_groups(request, rows, connection, projection, total=len(matches), window=window)
+
+
+def render_groups(
+    request: Request,
+    rows: list[ExternalGroup],
+    connection: Connection,
+    projection: Projection,
+    *,
+    total: int,
+    window: Window,
+    more: bool = False,
+) -> RenderedJSON:
+    """The ListResponse of *rows*, cut short at ``SCIM_MAX_RESPONSE_BYTES``; *more*: rows
+    follow them. The members of the groups come from one query, read only as far as the
+    budget: memory stays bounded by it, however large the groups. A first group larger than
+    the budget is still served, alone (its members then read apart)."""
+    parts: list[bytes] = []
+    last: Position | None = None
+    keys_of = member_keys(projection)
+    room = budget(total, window)
+    root = base_url(request)
+    members: dict[Any, list[dict[str, Any]]] = {}
+    stopped: Any = None
+    if keys_of is not None and rows:
+        members, stopped = page_members(root, keys_of, connection, [r.pk for r in rows], room)
+    used = 0
+    for row in rows:
+        if keys_of is not None and stopped is not None and row.pk >= stopped:
+            if parts:
+                more = True  # its members did not fit: the next page starts with it
                 break
-            parts.append(part)
-            used += len(part) + 1
-            last = Position(row.created_at, row.pk)
+            own = member_rows(connection, [row.pk])
+            members[row.pk] = [_member(root, keys_of, v, name) for _pk, v, name in own]
+        row.connection = connection
+        resource = projection(render_group(request, row))
+        if members.get(row.pk):
+            resource["members"] = members[row.pk]
+        part = to_json(resource)
+        if parts and used + len(part) + 1 > room:
+            more = True
+            break
+        parts.append(part)
+        used += len(part) + 1
+        last = Position(row.created_at, row.pk)
     return finish(parts, total, window, more, last)

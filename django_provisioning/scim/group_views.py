@@ -12,6 +12,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from django.db.models import Q
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -23,11 +24,13 @@ from . import errors
 from .authentication import connection_of
 from .base import ScimView
 from .cursors import read_window
+from .filtering.backend import ScimFilterBackend
 from .filtering.compiler import order_by_for
-from .filtering.filterset import ScimGroupFilterSet
+from .filtering.filterset import ScimGroupFilterSet, filter_text
 from .filtering.group_columns import GroupResolver
 from .group_patch import group_change, member_ids
-from .group_rendering import group_page, group_response
+from .group_rendering import group_matches_page, group_page, group_response
+from .lookup import few_groups, group_key_lookup
 from .paging import sort_matches
 from .patch_cost import member
 from .rendering import Projection
@@ -69,7 +72,11 @@ def _body(request: Request) -> tuple[str, str | None, list[str]]:
 def list_groups(request: Request, view: GroupQueryView, connection: Connection) -> Response:
     """A ListResponse page of groups: filter, sort, paginate, project."""
     params = view.list_params(request)
-    qs = view.filter_queryset(ExternalGroup.objects.filter(connection=connection))
+    # The filter first, so that its errors come before those of sorting and paging. An
+    # IdP's lookup (displayName or externalId eq) is parsed here and read further down.
+    condition = group_lookup(view, params, connection)
+    every = ExternalGroup.objects.filter(connection=connection)
+    qs = view.filter_queryset(every) if condition is None else None
     sort_by = params.get("sortBy")
     sort_order = str(params.get("sortOrder") or "ascending").lower()
     if sort_order not in ("ascending", "descending"):
@@ -82,6 +89,13 @@ def list_groups(request: Request, view: GroupQueryView, connection: Connection) 
     window = read_window(params, connection, "Group", sort_by=sort_by)
     projection = Projection(params, GROUP_RESOURCE)
     total = unfiltered_total(connection, params, counters.GROUPS)
+    if condition is not None and total is None and not window.cursor:
+        matches = few_groups(connection, condition)
+        if matches is not None:  # an IdP's lookup of one group: one statement
+            page = group_matches_page(request, matches, connection, projection, window=window)
+            return Response(page)
+    if qs is None:
+        qs = view.filter_queryset(every)
     ordered = qs.order_by(*order).select_related(None)
     if total is None:
         total = qs.count()
@@ -97,10 +111,29 @@ def list_groups(request: Request, view: GroupQueryView, connection: Connection) 
     return Response(page)
 
 
+def group_lookup(view: GroupQueryView, params: Any, connection: Connection) -> Q | None:
+    """The condition of a ``displayName eq`` or ``externalId eq`` filter, whose matches
+    :func:`.lookup.few_groups` reads in one statement; None for any other filter (the
+    general path's), and for a view whose filtering is not the default one. A filter that
+    does not parse is refused here, as the general path would refuse it."""
+    if not view.default_filtering():
+        return None
+    text = filter_text(params)
+    return group_key_lookup(text, connection) if text is not None else None
+
+
 class GroupQueryView(UserQueryView):
     """A view that lists groups; the ``filter`` goes through the Group filter set."""
 
     filterset_class = ScimGroupFilterSet
+
+    def default_filtering(self) -> bool:
+        """True when the ``filter`` alone narrows the list, through the Group filter set."""
+        return (
+            list(self.filter_backends) == [ScimFilterBackend]
+            and self.filterset_class is ScimGroupFilterSet
+            and type(self).filter_queryset is UserQueryView.filter_queryset
+        )
 
 
 class GroupListView(GroupQueryView):

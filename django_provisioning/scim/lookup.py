@@ -13,17 +13,26 @@ shared by several users), the request takes the general path, which orders and c
 The filter is resolved by the compiler's own :class:`~.filtering.columns.Resolver`, and the
 operand folded by the column's own rule, so this selects what the compiled filter selects
 (``tests/scim/test_lookup.py`` holds the two paths side by side).
+
+A group is looked up the same way, before an IdP creates it: ``/Groups?filter=displayName eq
+"x"`` (Okta, Entra ID) or ``externalId eq "x"``. Its condition is the compiled filter's own
+(:func:`.filtering.compiler.filter_to_q`: a case fold no compiled-once query holds), read with
+``LIMIT 2`` instead of counted, keyed and read (:func:`group_key_lookup`, :func:`few_groups`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.db.models import Q
+
 from ..compiled import CompiledQuery, Slot
-from ..models import Connection, ExternalIdentity, ExternalIdentityValue
+from ..models import Connection, ExternalGroup, ExternalIdentity, ExternalIdentityValue
 from ..value_index import cut, digest
 from .errors import InvalidFilter
 from .filtering.columns import Column, MultiValued, Resolver
+from .filtering.compiler import filter_to_q
+from .filtering.group_columns import GroupResolver
 from .filtering.nodes import Compare
 from .filtering.parser import parse_filter
 
@@ -125,4 +134,36 @@ def few_matches(connection: Connection, key: Key) -> list[ExternalIdentity] | No
     """The connection's live link rows that *key* finds, when fewer than two; None when
     there are more (the caller counts and orders them the general way)."""
     rows = list(key.query.run(connection.pk, *key.values))
+    return rows if len(rows) < 2 else None
+
+
+#: The Group columns an IdP looks a group up by: ``displayName`` (case-insensitive; its
+#: index is ``(connection, display_name)``, an expression index on PostgreSQL) and
+#: ``externalId`` (case-exact).
+GROUP_KEYS = ("display_name", "external_id")
+
+
+def group_key_lookup(text: str, connection: Connection) -> Q | None:
+    """The condition of the Groups filter *text* when it is one ``eq`` of ``displayName`` or
+    ``externalId`` with a string that is not empty, compiled as the general path compiles
+    it; None for any other filter. A filter that does not parse raises ``invalidFilter``."""
+    expr = parse_filter(text)
+    if not isinstance(expr, Compare) or expr.op != "eq":
+        return None
+    if not isinstance(expr.value, str) or not expr.value:
+        return None
+    resolver = GroupResolver(connection)
+    try:
+        target = resolver.resolve(expr.path)
+    except InvalidFilter:
+        return None
+    if not isinstance(target, Column) or target.lhs not in GROUP_KEYS:
+        return None
+    return filter_to_q(expr, connection, resolver=resolver)
+
+
+def few_groups(connection: Connection, condition: Q) -> list[ExternalGroup] | None:
+    """The connection's groups that meet *condition*, when fewer than two; None when there
+    are more (the caller counts and orders them the general way)."""
+    rows = list(ExternalGroup.objects.filter(connection=connection).filter(condition)[:2])
     return rows if len(rows) < 2 else None

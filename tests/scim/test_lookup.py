@@ -10,7 +10,8 @@ from django.db import connection as db
 from django.test.utils import CaptureQueriesContext
 
 from django_provisioning.adapter import DefaultAdapter
-from django_provisioning.scim import views
+from django_provisioning.models import ExternalGroup
+from django_provisioning.scim import group_views, views
 from django_provisioning.scim.filtering.backend import ScimFilterBackend
 
 from .test_groups_api import create as create_group
@@ -313,3 +314,149 @@ def test_an_adapter_that_narrows_the_users_is_not_bypassed(scim, people, setting
 class HideAlice(DefaultAdapter):
     def get_identity_queryset(self, connection: Any) -> Any:
         return super().get_identity_queryset(connection).exclude(external_id="abc")
+
+
+# ------------------------------------------------------------------------------ groups
+
+GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
+
+
+@pytest.fixture
+def teams(scim: Any, people: dict[str, str]) -> dict[str, str]:
+    """displayName -> id: case, ß, an externalId, members (one group has none)."""
+    made = {}
+    for name, external_id, members in [
+        ("Sales", "g-1", ["Alice@Example.com", "bob@example.com"]),
+        ("Straße", "G-1", ["Ärger@example.com"]),
+        ("Ops", None, []),
+        ("Ärger Team", "7", ["carol@example.com"]),
+    ]:
+        extra = {"externalId": external_id} if external_id else {}
+        made[name] = create_group(scim, name, members=[people[m] for m in members], **extra)["id"]
+    return made
+
+
+GROUP_FILTERS = [
+    'displayName eq "Sales"',
+    'displayName eq "sales"',
+    'DISPLAYNAME EQ "SALES"',
+    f'{GROUP}:displayName eq "sales"',
+    'displayName eq "straße"',
+    'displayName eq "STRASSE"',
+    'displayName eq "ärger team"',
+    'displayName eq "Ops"',
+    'displayName eq "nobody"',
+    'displayName eq ""',
+    'displayName eq "Sales "',
+    'externalId eq "g-1"',
+    'externalId eq "G-1"',
+    'externalId eq "g-2"',
+    "externalId eq 7",
+    'externalId eq ""',
+    'displayName sw "S"',
+]
+GROUP_PAGES: list[dict[str, Any]] = [
+    {},
+    {"startIndex": 2},
+    {"count": 0},
+    {"excludedAttributes": "members"},
+    {"attributes": "displayName"},
+    {"sortBy": "displayName", "sortOrder": "descending"},
+]
+
+
+@pytest.mark.parametrize("text", GROUP_FILTERS)
+def test_a_group_lookup_answers_what_the_general_path_answers(scim, teams, monkeypatch, text):
+    answers = []
+    for page in GROUP_PAGES:
+        response = scim.get("Groups", {"filter": text, **page})
+        assert response.status_code == 200, response.content[:300]
+        answers.append(response.json())
+        response = scim.post("Groups/.search", {"filter": text, **page})
+        assert response.status_code == 200, response.content[:300]
+        assert response.json() == answers[-1]
+    monkeypatch.setattr(group_views, "group_lookup", lambda *args: None)
+    assert [scim.get("Groups", {"filter": text, **page}).json() for page in GROUP_PAGES] == answers
+
+
+def test_a_group_lookup_finds_the_right_group(scim, people, teams):
+    def ids(text: str) -> list[str]:
+        return [r["id"] for r in scim.get("Groups", {"filter": text}).json()["Resources"]]
+
+    assert ids('displayName eq "SALES"') == [teams["Sales"]]
+    assert ids('externalId eq "g-1"') == [teams["Sales"]]
+    assert ids('externalId eq "G-1"') == [teams["Straße"]]
+    assert ids('displayName eq "nobody"') == ids('externalId eq "nobody"') == []
+    [sales] = scim.get("Groups", {"filter": 'displayName eq "sales"'}).json()["Resources"]
+    assert sorted(m["value"] for m in sales["members"]) == sorted(
+        [people["Alice@Example.com"], people["bob@example.com"]]
+    )
+
+
+def test_a_group_lookup_is_one_statement(scim, teams, django_assert_num_queries):
+    scim.get("Groups", {"count": 1})  # the token's last_used_at written once
+    # the token, the matches (at most two), their members
+    with django_assert_num_queries(3):
+        body = scim.get("Groups", {"filter": 'displayName eq "sales"'}).json()
+    assert body["totalResults"] == 1 and len(body["Resources"][0]["members"]) == 2
+    with django_assert_num_queries(2):  # members not asked for: not read
+        body = scim.get(
+            "Groups", {"filter": 'externalId eq "g-1"', "excludedAttributes": "members"}
+        ).json()
+    assert body["totalResults"] == 1 and "members" not in body["Resources"][0]
+    with django_assert_num_queries(2):  # no match: no members to read
+        body = scim.get("Groups", {"filter": 'displayName eq "nobody"'}).json()
+    assert body["totalResults"] == 0 and body["Resources"] == []
+
+
+def test_two_matching_groups_go_the_general_way(scim, teams, django_assert_num_queries):
+    """Should two groups match one displayName (a name written before it was folded), the
+    lookup hands over to the general path, which counts and orders them."""
+    ops = ExternalGroup.objects.get(scim_id=teams["Ops"])
+    ExternalGroup.objects.filter(pk=ops.pk).update(display_name="SALES")
+    scim.get("Groups", {"count": 1})  # the token's last_used_at written once
+    # the token, the lookup, then the general way: count, keys, rows, members
+    with django_assert_num_queries(6):
+        body = scim.get("Groups", {"filter": 'displayName eq "sales"'}).json()
+    assert body["totalResults"] == 2
+    assert [r["displayName"] for r in body["Resources"]] == ["Sales", "SALES"]
+
+
+def test_a_group_lookup_stays_in_its_connection(scim, other_scim, teams):
+    create_group(other_scim, "Sales", externalId="g-1")
+    create_group(other_scim, "Finance", externalId="f-1")
+    assert (
+        scim.get("Groups", {"filter": 'displayName eq "Sales"'}).json()["Resources"][0]["id"]
+        == teams["Sales"]
+    )
+    for text in ('displayName eq "Finance"', 'externalId eq "f-1"'):
+        assert scim.get("Groups", {"filter": text}).json()["totalResults"] == 0
+        assert other_scim.get("Groups", {"filter": text}).json()["totalResults"] == 1
+
+
+@pytest.mark.parametrize(
+    "text",
+    ['displayName eq "a" and', 'nosuch eq "x"', "displayName eq true", 'displayName.x eq "a"'],
+)
+def test_a_bad_group_filter_is_refused_before_the_page(scim, teams, text):
+    expected = assert_scim_error(scim.get("Groups", {"filter": text}), 400, "invalidFilter")
+    for response in (
+        scim.get("Groups", {"filter": text, "sortOrder": "sideways"}),
+        scim.post("Groups/.search", {"filter": text, "count": "all"}),
+    ):
+        assert assert_scim_error(response, 400, "invalidFilter")["detail"] == expected["detail"]
+
+
+def test_a_root_search_by_display_name_finds_groups_and_users(scim, people, teams):
+    response = scim.post(".search", {"schemas": [SEARCH], "filter": 'displayName eq "sales"'})
+    assert response.status_code == 200, response.content[:300]
+    assert [r["id"] for r in response.json()["Resources"]] == [teams["Sales"]]
+
+
+def test_only_the_default_group_filtering_takes_the_lookup():
+    class Own(group_views.GroupListView):
+        filterset_class = type("Own", (group_views.ScimGroupFilterSet,), {})
+
+    assert group_views.GroupListView().default_filtering()
+    assert group_views.GroupSearchView().default_filtering()
+    assert not Own().default_filtering()
