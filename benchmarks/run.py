@@ -284,6 +284,15 @@ def operations(
             ),
         ),
         Op(
+            "filter emails.value eq",
+            lambda j: (
+                "GET",
+                "/Users?filter="
+                + q(f'emails.value eq "{seeding.user_name(picks[j % len(picks)])}"'),
+                None,
+            ),
+        ),
+        Op(
             'filter emails[type eq "work"].value eq',
             lambda j: (
                 "GET",
