@@ -185,7 +185,10 @@ def test_a_lookup_stays_in_its_connection(scim, other_scim, people):
     create(other_scim, userName="dave@example.com", externalId="dave")
     [found] = scim.get("Users", {"filter": 'externalId eq "abc"'}).json()["Resources"]
     assert found["id"] == people["Alice@Example.com"]
-    create(other_scim, userName="ann@example.com", emails=[{"value": "abc.0@example.com"}])
+    # Alice's address, not as the primary one: with an e-mail user model, a primary address
+    # is the local account's username, which two connections cannot share.
+    emails = [{"value": "ann@example.com", "primary": True}, {"value": "abc.0@example.com"}]
+    create(other_scim, userName="ann@example.com", emails=emails)
     [found] = scim.get("Users", {"filter": 'emails.value eq "abc.0@example.com"'}).json()[
         "Resources"
     ]
