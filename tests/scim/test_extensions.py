@@ -292,6 +292,44 @@ def test_filter_on_an_unknown_extension_attribute_is_invalid_filter(acme, scim):
     assert response.status_code == 400 and response.json()["scimType"] == "invalidFilter"
 
 
+@pytest.mark.parametrize(
+    "subs",
+    [
+        [{"name": "value"}],
+        [{"name": n} for n in ("value", "type", "display")]
+        + [{"name": "primary", "type": "boolean"}],
+    ],
+)
+def test_an_extension_attribute_named_as_a_core_indexed_one_is_not_the_core_one(scim, subs):
+    """An extension's multi-valued ``emails`` is not the value index's (core) ``emails``: a
+    filter or a sortBy on it is refused (400), never a 500 nor the core e-mails' answer."""
+    own = {
+        "name": "AcmeUser",
+        "attributes": [
+            {"name": "emails", "type": "complex", "multiValued": True, "subAttributes": subs}
+        ],
+    }
+    with override_settings(DJANGO_PROVISIONING=provisioning(USER_SCHEMA_EXTENSIONS={EXT: own})):
+        create(scim, "core@example.com", **{EXT: {"emails": [{"value": "ext@example.com"}]}})
+        for text in (
+            f'{EXT}:emails.value eq "core@example.com"',
+            f'{EXT}:emails eq "core@example.com"',
+            f'{EXT}:emails[value eq "core@example.com"]',
+            f"{EXT}:emails pr",
+        ):
+            for response in (
+                scim.get("Users", {"filter": text}),
+                scim.post("Users/.search", {"filter": text}),
+            ):
+                assert response.status_code == 400, (text, response.content)
+                assert response.json()["scimType"] == "invalidFilter"
+        response = scim.get("Users", {"sortBy": f"{EXT}:emails.value"})
+        assert response.status_code == 400, response.content
+        # The core attribute is filtered as ever.
+        found = scim.get("Users", {"filter": 'emails.value eq "core@example.com"'}).json()
+        assert found["totalResults"] == 1
+
+
 def test_attributes_projects_extension_attributes(acme, scim):
     create(scim, **{EXT: {"costCenter": "x", "seats": 2}})
     listing = scim.get("Users", {"attributes": f"{EXT}:costCenter"}).json()

@@ -268,8 +268,10 @@ class Resolver:
         )
 
     def values(self, name: str, attr: Attribute) -> MultiValued:
-        """``emails`` & co.: rows of ``ExternalIdentityValue`` (one per element)."""
-        if attr.name not in INDEXED_MULTI_VALUED:
+        """``emails`` & co.: rows of ``ExternalIdentityValue`` (one per element). Those of the
+        core schema only: an extension's attribute of the same name (*name* then its URN and
+        name) is not indexed, and its rows are not the core attribute's."""
+        if attr.name not in INDEXED_MULTI_VALUED or name != attr.name:
             raise InvalidFilter(f"'{name}' cannot be filtered.")
         columns = {
             "value": Column(
