@@ -107,18 +107,24 @@ def general(monkeypatch: Any) -> None:
     monkeypatch.setattr(views, "lookup_key", lambda *args: None)
 
 
+def answers(scim: Any, resource: str, text: str, pages: list[dict[str, Any]]) -> list[Any]:
+    """The pages of ``GET /<resource>?filter=<text>``, checked equal to ``/.search``'s."""
+    found = []
+    for page in pages:
+        response = scim.get(resource, {"filter": text, **page})
+        assert response.status_code == 200, response.content[:300]
+        found.append(response.json())
+        response = scim.post(f"{resource}/.search", {"filter": text, **page})
+        assert response.status_code == 200, response.content[:300]
+        assert response.json() == found[-1]
+    return found
+
+
 @pytest.mark.parametrize("text", FILTERS)
 def test_the_lookup_answers_what_the_general_path_answers(scim, people, monkeypatch, text):
-    answers = []
-    for page in PAGES:
-        response = scim.get("Users", {"filter": text, **page})
-        assert response.status_code == 200, response.content[:300]
-        answers.append(response.json())
-        response = scim.post("Users/.search", {"filter": text, **page})
-        assert response.status_code == 200, response.content[:300]
-        assert response.json() == answers[-1]
+    looked_up = answers(scim, "Users", text, PAGES)
     general(monkeypatch)
-    assert [scim.get("Users", {"filter": text, **page}).json() for page in PAGES] == answers
+    assert answers(scim, "Users", text, PAGES) == looked_up
 
 
 def test_a_lookup_finds_the_right_rows(scim, people):
@@ -370,16 +376,9 @@ GROUP_PAGES: list[dict[str, Any]] = [
 
 @pytest.mark.parametrize("text", GROUP_FILTERS)
 def test_a_group_lookup_answers_what_the_general_path_answers(scim, teams, monkeypatch, text):
-    answers = []
-    for page in GROUP_PAGES:
-        response = scim.get("Groups", {"filter": text, **page})
-        assert response.status_code == 200, response.content[:300]
-        answers.append(response.json())
-        response = scim.post("Groups/.search", {"filter": text, **page})
-        assert response.status_code == 200, response.content[:300]
-        assert response.json() == answers[-1]
+    looked_up = answers(scim, "Groups", text, GROUP_PAGES)
     monkeypatch.setattr(group_views, "group_lookup", lambda *args: None)
-    assert [scim.get("Groups", {"filter": text, **page}).json() for page in GROUP_PAGES] == answers
+    assert answers(scim, "Groups", text, GROUP_PAGES) == looked_up
 
 
 def test_a_group_lookup_finds_the_right_group(scim, people, teams):
