@@ -137,9 +137,9 @@ def few_matches(connection: Connection, key: Key) -> list[ExternalIdentity] | No
     return rows if len(rows) < 2 else None
 
 
-#: The Group columns an IdP looks a group up by: ``displayName`` (case-insensitive; its
-#: index is ``(connection, display_name)``, an expression index on PostgreSQL) and
-#: ``externalId`` (case-exact).
+#: The Group columns an IdP looks a group up by: ``displayName`` (case-insensitive: served
+#: by the ``(connection_id, UPPER(display_name))`` index on PostgreSQL, a scan of the
+#: connection's groups on SQLite) and ``externalId`` (case-exact, a unique index).
 GROUP_KEYS = ("display_name", "external_id")
 
 
