@@ -26,7 +26,7 @@ from ..db import NotIndexed
 from ..models import Connection, ExternalGroup, GroupGrant
 from ..schema.definitions import GROUP_RESOURCE
 from .cursors import Position, Window
-from .paging import budget, finish, page_keys, sort_matches
+from .paging import budget, finish, page_keys, sort_matches, window_of
 from .renderers import RenderedJSON, to_json
 from .rendering import Projection, base_url
 
@@ -188,9 +188,7 @@ def group_matches_page(
 ) -> RenderedJSON:
     """The ListResponse page *window* (index pagination) of *matches*, every group the
     filter matched (:func:`.lookup.few_groups`: fewer than two)."""
-    assert not window.cursor
-    offset = window.start - 1
-    rows = matches[offset : offset + window.count]
+    rows = window_of(matches, window)
     return render_groups(request, rows, connection, projection, total=len(matches), window=window)
 
 

@@ -24,7 +24,6 @@ from . import errors
 from .authentication import connection_of
 from .base import ScimView
 from .cursors import read_window
-from .filtering.backend import ScimFilterBackend
 from .filtering.compiler import order_by_for
 from .filtering.filterset import ScimGroupFilterSet, filter_text
 from .filtering.group_columns import GroupResolver
@@ -126,14 +125,7 @@ class GroupQueryView(UserQueryView):
     """A view that lists groups; the ``filter`` goes through the Group filter set."""
 
     filterset_class = ScimGroupFilterSet
-
-    def default_filtering(self) -> bool:
-        """True when the ``filter`` alone narrows the list, through the Group filter set."""
-        return (
-            list(self.filter_backends) == [ScimFilterBackend]
-            and self.filterset_class is ScimGroupFilterSet
-            and type(self).filter_queryset is UserQueryView.filter_queryset
-        )
+    default_filterset_class = ScimGroupFilterSet
 
 
 class GroupListView(GroupQueryView):

@@ -83,6 +83,19 @@ class Key:
     values: tuple[str, ...]
 
 
+def single_eq(text: str) -> tuple[Compare, str] | None:
+    """The filter *text* and its operand when it is one ``eq`` with a string that is not
+    empty, else None ("" is no value, a number compares as its text: the general path's). A
+    filter that does not parse raises the parser's ``invalidFilter``, as the general path
+    would."""
+    expr = parse_filter(text)
+    if not isinstance(expr, Compare) or expr.op != "eq":
+        return None
+    if not isinstance(expr.value, str) or not expr.value:
+        return None
+    return expr, expr.value
+
+
 def key_lookup(text: str, connection: Connection) -> Key | None:
     """The :class:`Key` of the filter *text* when it is one ``eq`` of ``userName``,
     ``externalId`` or a value index column compared without case (``emails.value``,
@@ -90,24 +103,23 @@ def key_lookup(text: str, connection: Connection) -> Key | None:
     filter. A filter that does not parse raises the parser's ``invalidFilter``, as the
     general path would; an attribute that does not resolve is the general path's to answer
     (an error, or in a root ``/.search`` an attribute Users lack, which compares false)."""
-    expr = parse_filter(text)
-    if not isinstance(expr, Compare) or expr.op != "eq":
+    found = single_eq(text)
+    if found is None:
         return None
-    if not isinstance(expr.value, str) or not expr.value:
-        return None  # "" is no value, a number compares as its text: the general path's
+    expr, value = found
     try:
         target = Resolver(connection).resolve(expr.path)
     except InvalidFilter:
         return None
     if isinstance(target, MultiValued):
-        return value_key(target, expr.value)
+        return value_key(target, value)
     if not isinstance(target, Column) or target.lhs not in MATCHES:
         return None
     if target.kind == "folded":
         assert target.fold is not None
-        return Key(MATCHES[target.lhs], (target.fold(expr.value),))
+        return Key(MATCHES[target.lhs], (target.fold(value),))
     if target.kind == "text" and target.attr.case_exact and target.digest is None:
-        return Key(MATCHES[target.lhs], (expr.value,))
+        return Key(MATCHES[target.lhs], (value,))
     return None
 
 
@@ -147,11 +159,10 @@ def group_key_lookup(text: str, connection: Connection) -> Q | None:
     """The condition of the Groups filter *text* when it is one ``eq`` of ``displayName`` or
     ``externalId`` with a string that is not empty, compiled as the general path compiles
     it; None for any other filter. A filter that does not parse raises ``invalidFilter``."""
-    expr = parse_filter(text)
-    if not isinstance(expr, Compare) or expr.op != "eq":
+    found = single_eq(text)
+    if found is None:
         return None
-    if not isinstance(expr.value, str) or not expr.value:
-        return None
+    expr, _value = found
     resolver = GroupResolver(connection)
     try:
         target = resolver.resolve(expr.path)

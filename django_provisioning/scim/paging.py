@@ -159,9 +159,7 @@ def matches_page(
 ) -> RenderedJSON:
     """The ListResponse page *window* (index pagination) of *matches*, every row the
     filter matched (:mod:`.lookup`: fewer than two), in list order."""
-    assert not window.cursor
-    offset = window.start - 1
-    rows = matches[offset : offset + window.count]
+    rows = window_of(matches, window)
     return render_page(
         rows,
         [row.user_id for row in rows],
@@ -170,6 +168,14 @@ def matches_page(
         window=window,
         render=render,
     )
+
+
+def window_of(matches: list[Any], window: Window) -> list[Any]:
+    """The rows of the page *window* (index pagination) of *matches*, a lookup's every
+    match, already in list order."""
+    assert not window.cursor
+    offset = window.start - 1
+    return matches[offset : offset + window.count]
 
 
 def render_page(

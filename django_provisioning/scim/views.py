@@ -226,6 +226,8 @@ class UserQueryView(ScimView):
     """A view that lists users; the ``filter`` goes through its ``filter_backends``."""
 
     filter_backends: list[type[BaseFilterBackend]] = [ScimFilterBackend]
+    #: The ``filterset_class`` of the default filtering (None: the backend's own, for Users).
+    default_filterset_class: type[Any] | None = None
 
     def list_params(self, request: Request) -> Mapping[str, Any]:
         """The list parameters (``filter``, ``sortBy``, paging, ``attributes``): the query."""
@@ -239,10 +241,11 @@ class UserQueryView(ScimView):
 
     def default_filtering(self) -> bool:
         """True when the ``filter`` alone narrows the list, as :class:`ScimFilterBackend`
-        does it (a subclass with other backends, or its own ``filter_queryset``, is not)."""
+        does it with :attr:`default_filterset_class` (a subclass with other backends,
+        another ``filterset_class`` or its own ``filter_queryset`` is not)."""
         return (
             list(self.filter_backends) == [ScimFilterBackend]
-            and getattr(self, "filterset_class", None) is None
+            and getattr(self, "filterset_class", None) is self.default_filterset_class
             and type(self).filter_queryset is UserQueryView.filter_queryset
         )
 

@@ -12,6 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from django_provisioning.adapter import DefaultAdapter
 from django_provisioning.models import ExternalGroup
 from django_provisioning.scim import group_views, views
+from django_provisioning.scim.filtering import filterset
 from django_provisioning.scim.filtering.backend import ScimFilterBackend
 
 from .test_groups_api import create as create_group
@@ -308,6 +309,11 @@ def test_only_the_default_filtering_takes_the_lookup():
     assert views.UserListView().default_filtering()
     assert views.UserSearchView().default_filtering()
     assert not Narrowed().default_filtering()
+
+    class OwnSet(views.UserListView):
+        filterset_class = filterset.ScimUserFilterSet
+
+    assert not OwnSet().default_filtering()
 
 
 def test_an_adapter_that_narrows_the_users_is_not_bypassed(scim, people, settings):
