@@ -15,7 +15,10 @@ class ProvisioningConfig(AppConfig):
         from django.db.models.signals import post_migrate
 
         from . import checks, conf, counters, db, domains, sessions, user_indexes  # noqa: F401
-        from .saml import cert_checks  # noqa: F401
+        from .saml import cert_checks, schemas  # noqa: F401
+
+        # python3-saml's XML schemas compiled once per thread (docs/saml.rst, "Performance").
+        schemas.install()
 
         # Declared connections' domains claimed after every migrate (docs/connections.rst).
         post_migrate.connect(domains.sync_declared_domains, sender=self)
