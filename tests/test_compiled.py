@@ -65,7 +65,7 @@ def test_each_compiled_query_is_compiled_ahead_with_the_built_sql(connection, sc
         records.OTHER_NAME_HOLDERS, (connection.pk, identity.user_name_normalized, identity.pk)
     )
     same_sql(CONNECTION_BY_SLUG, (connection.slug,))
-    same_sql(PENDING_LOGIN, (connection.pk, "0" * 64))
+    same_sql(PENDING_LOGIN, (connection.slug, "0" * 64))
     same_sql(value_index.STORED_VALUES, (identity.pk,))
     for column, query in lookup.MATCHES.items():
         same_sql(query, (connection.pk, getattr(identity, column) or "x"))

@@ -29,7 +29,7 @@ from django.utils import timezone
 
 from ..compiled import CompiledQuery, Slot, first
 from ..conf import provisioning_settings
-from ..models import SamlPendingLogin
+from ..models import Connection, SamlPendingLogin
 from ..tokens import checksum
 from .errors import SamlError
 from .replay import PRUNE_BATCH, consume_assertion, delete_oldest, prune_when_due
@@ -37,7 +37,6 @@ from .replay import PRUNE_BATCH, consume_assertion, delete_oldest, prune_when_du
 if TYPE_CHECKING:
     from django.http import HttpRequest
 
-    from ..models import Connection
     from .validation import ValidatedResponse
 
 SESSION_REQUESTS = "_dp_saml_requests"
@@ -129,15 +128,28 @@ def store_pending(
     return key
 
 
-#: A pending login by its key's checksum, in its connection (compiled once: every sign-in).
+#: A pending login by its key's checksum, with its connection by slug (compiled once: every
+#: sign-in's second step reads both in this one statement).
 PENDING_LOGIN = CompiledQuery(
     SamlPendingLogin,
-    lambda connection_id, key_checksum: SamlPendingLogin.objects.filter(
-        connection_id=connection_id, key_checksum=key_checksum
-    ).order_by()[:1],
-    Slot.of(SamlPendingLogin, "connection"),
+    lambda slug, key_checksum: (
+        SamlPendingLogin.objects.select_related("connection")
+        .filter(connection__slug=slug, key_checksum=key_checksum)
+        .order_by()[:1]
+    ),
+    Slot.of(Connection, "slug"),
     Slot.of(SamlPendingLogin, "key_checksum"),
 )
+#: Longest pending-login key accepted (ours are 43 characters).
+MAX_KEY_LENGTH = 128
+
+
+def find_pending_login(slug: str, key: str) -> SamlPendingLogin | None:
+    """The pending login of *key* in the connection *slug*, its connection loaded with it
+    (:meth:`Connection.from_db` lays a declared connection's settings over it), or None."""
+    if not key or len(key) > MAX_KEY_LENGTH:
+        return None
+    return first(PENDING_LOGIN.run(slug, checksum(key)))  # the checksum is unique
 
 
 @dataclass
@@ -148,14 +160,14 @@ class PendingLogin:
     is_test: bool = False
 
 
-def consume_pending_login(connection: Connection, key: str) -> PendingLogin:
-    """Take the pending login of *key* (once, before it expires), or refuse."""
-    if not key or len(key) > 128:
+def consume_pending_login(row: SamlPendingLogin | None, key: str) -> PendingLogin:
+    """Take *row*, the pending login :func:`find_pending_login` found for *key* (once, before
+    it expires), or refuse."""
+    if not key or len(key) > MAX_KEY_LENGTH:
         raise SamlError("pending_expired", "no or malformed pending-login key")
-    cutoff = timezone.now() - timedelta(seconds=PENDING_LOGIN_TTL)
-    row = first(PENDING_LOGIN.run(connection.pk, checksum(key)))  # the checksum is unique
     if row is None:
         raise SamlError("pending_expired", "unknown or already used pending-login key")
+    cutoff = timezone.now() - timedelta(seconds=PENDING_LOGIN_TTL)
     # The DELETE answers how many rows went: of two racing requests only one sees 1. One
     # statement (no model has a key to this one, nothing cascades), in autocommit.
     taken = SamlPendingLogin.objects.filter(pk=row.pk)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from functools import wraps
+from typing import Any
 
 from django.contrib.auth import login
 from django.db import transaction
@@ -30,7 +31,7 @@ from ..connections import get_connection
 from ..db import is_unavailable
 from ..exceptions import Conflict, Gone, InvalidData, ProvisioningDenied
 from ..jit import provision_from_saml
-from ..models import Connection, ExternalIdentity
+from ..models import Connection, ExternalIdentity, SamlPendingLogin
 from . import attributes, redirects, state, test_signin
 from .config import build_saml_settings, request_data
 from .errors import SamlError, refuse, render_error
@@ -41,33 +42,64 @@ logger = logging.getLogger("django_provisioning.saml")
 View = Callable[..., HttpResponse]
 
 
+#: Finds a view's connection by the slug of its URL (None: no such active connection), and
+#: anything else the view is called with after it.
+Finder = Callable[[HttpRequest, str], tuple["Connection | None", tuple[Any, ...]]]
+
+
+def _by_slug(request: HttpRequest, slug: str) -> tuple[Connection | None, tuple[Any, ...]]:
+    return get_connection(slug, active_only=True), ()
+
+
 def _saml_view(view: View) -> View:
     """Look the connection up and turn every SamlError (and any surprise) into the error page."""
+    return _finding(_by_slug)(view)
 
-    @wraps(view)
-    def wrapper(request: HttpRequest, slug: str) -> HttpResponse:
-        connection: Connection | None = None
-        try:
-            connection = get_connection(slug, active_only=True)
-            if connection is None:
-                raise SamlError("unknown_connection", "no active connection with this slug")
-            return view(request, connection)
-        except SamlError as error:
-            return refuse(request, error, view=view.__name__, slug=slug, connection=connection)
-        except Exception as exc:
-            if is_unavailable(exc):
-                # A locked or unreachable database is this site's passing trouble, not a bad
-                # response from the identity provider.
-                unavailable = SamlError("unavailable", f"database: {exc}")
-                return render_error(
-                    request, unavailable, connection_slug=slug, exc_info=exc, view=view.__name__
+
+def _finding(find: Finder) -> Callable[[View], View]:
+    """:func:`_saml_view` with the connection (and what else the view takes) found by *find*."""
+
+    def decorator(view: View) -> View:
+        @wraps(view)
+        def wrapper(request: HttpRequest, slug: str) -> HttpResponse:
+            connection: Connection | None = None
+            try:
+                connection, found = find(request, slug)
+                if connection is None:
+                    raise SamlError("unknown_connection", "no active connection with this slug")
+                return view(request, connection, *found)
+            except SamlError as error:
+                return refuse(request, error, view=view.__name__, slug=slug, connection=connection)
+            except Exception as exc:
+                if is_unavailable(exc):
+                    # A locked or unreachable database is this site's passing trouble, not a
+                    # bad response from the identity provider.
+                    unavailable = SamlError("unavailable", f"database: {exc}")
+                    return render_error(
+                        request, unavailable, connection_slug=slug, exc_info=exc, view=view.__name__
+                    )
+                # Untrusted input must never produce a 500 with a stack trace.
+                logger.exception("SAML %s failed unexpectedly (connection %r)", request.path, slug)
+                unexpected = SamlError("invalid", f"unexpected {exc.__class__.__name__}")
+                return refuse(
+                    request, unexpected, view=view.__name__, slug=slug, connection=connection
                 )
-            # Untrusted input must never produce a 500 with a stack trace.
-            logger.exception("SAML %s failed unexpectedly (connection %r)", request.path, slug)
-            unexpected = SamlError("invalid", f"unexpected {exc.__class__.__name__}")
-            return refuse(request, unexpected, view=view.__name__, slug=slug, connection=connection)
 
-    return wrapper
+        return wrapper
+
+    return decorator
+
+
+def _pending_by_slug(
+    request: HttpRequest, slug: str
+) -> tuple[Connection | None, tuple[SamlPendingLogin | None]]:
+    """ACS step 2's pending login and its connection, read together in one statement; without
+    such a row, the connection alone (looked up as for any view: the refusal names it)."""
+    row = state.find_pending_login(slug, request.GET.get("key", ""))
+    if row is None:
+        return get_connection(slug, active_only=True), (None,)
+    connection = row.connection  # as get_connection's: the settings laid over its row
+    return (connection if connection.is_active else None), (row,)
 
 
 def _auth(request: HttpRequest, connection: Connection) -> OneLogin_Saml2_Auth:
@@ -122,10 +154,12 @@ def acs_view(request: HttpRequest, connection: Connection) -> HttpResponse:
 @transaction.non_atomic_requests  # the core owns (and retries) the provisioning transaction
 @never_cache
 @require_GET
-@_saml_view
-def acs_finish_view(request: HttpRequest, connection: Connection) -> HttpResponse:
+@_finding(_pending_by_slug)
+def acs_finish_view(
+    request: HttpRequest, connection: Connection, row: SamlPendingLogin | None
+) -> HttpResponse:
     """ACS step 2 (same-site GET, with the session): check the session, provision, log in."""
-    pending = state.consume_pending_login(connection, request.GET.get("key", ""))
+    pending = state.consume_pending_login(row, request.GET.get("key", ""))
     if pending.is_test:
         return test_signin.finish(request, connection, pending)
     next_url = ""

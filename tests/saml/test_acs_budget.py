@@ -85,16 +85,17 @@ def test_step_one_prunes_when_due(
 def test_first_sign_in_budget(
     browser: Browser, saml_connection: Connection, django_assert_num_queries: Any
 ) -> None:
-    """Step 2 of a first sign-in: the connection, the pending login (read, delete), the
-    session, the JIT creation (core), Django's login() (new session key, last_login), and
-    one upsert of the session's SAML row. Without verified domains: the search for an
-    account to link by e-mail (the core's, budgeted with SCIM) is not part of it."""
+    """Step 2 of a first sign-in: the pending login with its connection (one read), its
+    delete, the session, the JIT creation (core), Django's login() (new session key,
+    last_login), and one upsert of the session's SAML row. Without verified domains: the
+    search for an account to link by e-mail (the core's, budgeted with SCIM) is not part of
+    it."""
     saml_connection.verified_domains = []
     saml_connection.save()
     _pruned_lately()
     request, relay_state = browser.start()
     step1 = browser.post(browser.response_for(request), relay_state)
-    with django_assert_num_queries(30) as queries:
+    with django_assert_num_queries(29) as queries:
         assert browser.finish(step1).status_code == 302
     writes = _writes(queries)
     assert writes.count("INSERT django_provisioning_usersession") == 1  # an upsert
@@ -114,7 +115,7 @@ def test_returning_user_budget(
     request, relay_state = again.start()
     with django_assert_num_queries(5):
         step1 = again.post(again.response_for(request), relay_state)
-    with django_assert_num_queries(19) as queries:
+    with django_assert_num_queries(18) as queries:
         assert again.finish(step1).status_code == 302
     assert _writes(queries).count("INSERT django_provisioning_usersession") == 1
     assert UserSession.objects.count() == 2

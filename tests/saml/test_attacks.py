@@ -505,7 +505,27 @@ def test_pending_login_of_another_connection(
     url = step1["Location"].replace("/sso/acme/", "/sso/globex/")
     response = browser.client.get(url)
     assert response.status_code == 400
+    assert "expired or was already used" in response.content.decode()
     assert not User.objects.exists()
+    assert SamlPendingLogin.objects.count() == 1  # not taken through the other connection
+    assert browser.finish(step1).status_code == 302  # and still good at its own
+
+
+def test_connection_deactivated_between_the_steps(
+    browser: Browser, saml_connection: Connection
+) -> None:
+    """Step 2 reads the pending login with its connection: a connection deactivated since
+    step 1 signs nobody in (404, as for any view of an inactive connection), and the pending
+    login is left to expire."""
+    request, relay_state = browser.start()
+    step1 = browser.post(browser.response_for(request), relay_state)
+    Connection.objects.filter(pk=saml_connection.pk).update(is_active=False)
+    response = browser.finish(step1)
+    assert response.status_code == 404
+    assert "does not match any organisation" in response.content.decode()
+    assert not User.objects.exists()
+    assert "_auth_user_id" not in browser.client.session
+    assert SamlPendingLogin.objects.count() == 1
 
 
 # ---------------------------------------------------------------------- redirects

@@ -95,18 +95,18 @@ def test_pending_login_is_stored_hashed_and_single_use(saml_connection: Connecti
     key = state.create_pending_login(saml_connection, _validated(), "/next/")
     row = SamlPendingLogin.objects.get()
     assert key not in row.key_checksum
-    pending = state.consume_pending_login(saml_connection, key)
+    pending = state.consume_pending_login(state.find_pending_login(saml_connection.slug, key), key)
     assert pending.relay_state == "/next/"
     assert pending.data["name_id"] == "a@example.com"
     with pytest.raises(SamlError):
-        state.consume_pending_login(saml_connection, key)
+        state.consume_pending_login(state.find_pending_login(saml_connection.slug, key), key)
 
 
 def test_pending_login_expires(saml_connection: Connection) -> None:
     key = state.create_pending_login(saml_connection, _validated(), "")
     SamlPendingLogin.objects.update(created_at=timezone.now() - dt.timedelta(minutes=3))
     with pytest.raises(SamlError) as info:
-        state.consume_pending_login(saml_connection, key)
+        state.consume_pending_login(state.find_pending_login(saml_connection.slug, key), key)
     assert info.value.code == "pending_expired"
     assert not SamlPendingLogin.objects.exists()
 
