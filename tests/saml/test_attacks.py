@@ -22,9 +22,10 @@ import pytest
 import xmlsec
 from django.contrib.auth import get_user_model
 from django.db import connections as db_connections
-from django.test import Client
+from django.test import Client, override_settings
 
 from django_provisioning.models import (
+    AuditEvent,
     Connection,
     ExternalIdentity,
     SamlAssertionReplay,
@@ -37,6 +38,7 @@ from .idp import (
     TestIdP,
     b64,
     encrypt_assertion,
+    idp_options,
     pem,
     resign_assertion,
     saml_time,
@@ -526,6 +528,35 @@ def test_connection_deactivated_between_the_steps(
     assert not User.objects.exists()
     assert "_auth_user_id" not in browser.client.session
     assert SamlPendingLogin.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    "connections",
+    [{}, {"acme": {"is_active": False}}],
+    ids=["removed-from-settings", "declared-inactive"],
+)
+def test_declared_connection_retired_between_the_steps(
+    browser: Browser, saml_connection: Connection, connections: dict[str, Any]
+) -> None:
+    """The connection step 2 reads with the pending login has the settings laid over its row
+    (``Connection.from_db``), as ``get_connection``'s has: a connection declared in settings
+    at step 1, then removed from them or declared inactive (its row still says active), signs
+    nobody in, and its refusal names no connection, as for any view of it."""
+    Connection.objects.filter(pk=saml_connection.pk).update(from_settings=True)
+    declared = {"CONNECTIONS": {"acme": {"name": "Acme (settings)", **idp_options()}}}
+    with override_settings(DJANGO_PROVISIONING=declared):
+        request, relay_state = browser.start()
+        step1 = browser.post(browser.response_for(request), relay_state)
+    assert step1.status_code == 303
+    with override_settings(DJANGO_PROVISIONING={"CONNECTIONS": connections}):
+        response = browser.finish(step1)
+    assert response.status_code == 404
+    assert "does not match any organisation" in response.content.decode()
+    assert not User.objects.exists()
+    assert "_auth_user_id" not in browser.client.session
+    assert SamlPendingLogin.objects.count() == 1
+    refusal = AuditEvent.objects.get(action="signin_refused")
+    assert (refusal.connection, refusal.detail["reason"]) == (None, "unknown_connection")
 
 
 # ---------------------------------------------------------------------- redirects
