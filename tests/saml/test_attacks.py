@@ -522,12 +522,19 @@ def test_connection_deactivated_between_the_steps(
     request, relay_state = browser.start()
     step1 = browser.post(browser.response_for(request), relay_state)
     Connection.objects.filter(pk=saml_connection.pk).update(is_active=False)
-    response = browser.finish(step1)
+    assert_no_connection_at_step_two(browser.finish(step1), browser)
+
+
+def assert_no_connection_at_step_two(response: Any, browser: Browser) -> None:
+    """Step 2 of a connection that is no longer active: 404, nobody signed in, the pending
+    login left to expire, and the refusal audited without a connection, as for any view."""
     assert response.status_code == 404
     assert "does not match any organisation" in response.content.decode()
     assert not User.objects.exists()
     assert "_auth_user_id" not in browser.client.session
     assert SamlPendingLogin.objects.count() == 1
+    refusal = AuditEvent.objects.get(action="signin_refused")
+    assert (refusal.connection, refusal.detail["reason"]) == (None, "unknown_connection")
 
 
 @pytest.mark.parametrize(
@@ -550,13 +557,7 @@ def test_declared_connection_retired_between_the_steps(
     assert step1.status_code == 303
     with override_settings(DJANGO_PROVISIONING={"CONNECTIONS": connections}):
         response = browser.finish(step1)
-    assert response.status_code == 404
-    assert "does not match any organisation" in response.content.decode()
-    assert not User.objects.exists()
-    assert "_auth_user_id" not in browser.client.session
-    assert SamlPendingLogin.objects.count() == 1
-    refusal = AuditEvent.objects.get(action="signin_refused")
-    assert (refusal.connection, refusal.detail["reason"]) == (None, "unknown_connection")
+    assert_no_connection_at_step_two(response, browser)
 
 
 # ---------------------------------------------------------------------- redirects
