@@ -8,6 +8,7 @@ and a sign-in racing the SCIM POST of the same person ends in one account, signe
 
 from __future__ import annotations
 
+import copy
 import json
 from typing import Any
 
@@ -15,8 +16,15 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models.signals import post_save
+from django.test import Client
 
-from django_provisioning.models import AuditEvent, Connection, ExternalIdentity, UserSession
+from django_provisioning.models import (
+    AuditEvent,
+    Connection,
+    ExternalIdentity,
+    SamlPendingLogin,
+    UserSession,
+)
 from django_provisioning.provisioning import effective_document
 from django_provisioning.tokens import issue_token
 from tests.concurrency import race
@@ -156,3 +164,32 @@ def test_jit_racing_scim_post_ends_in_one_account_signed_in(
         found = scim_acme.get("Users", {"filter": f'userName eq "{email}"'}).json()
         assert found["totalResults"] == 1
     assert posts
+
+
+def test_step_two_followed_twice_at_once_signs_in_once(
+    browser: Browser, saml_connection: Connection
+) -> None:
+    """The same second-step URL opened twice at the same moment (a double click, a replayed
+    key): both read the pending login with its connection, and of the two DELETEs only one
+    takes it; that request signs in, the other is refused, and one account and one session
+    row come of it."""
+    require_postgresql()
+    for round_ in range(ROUNDS):
+        fresh = Browser(browser.idp)  # signed out: each round's login() makes a new session
+        request, relay_state = fresh.start()
+        step1 = fresh.post(fresh.response_for(request), relay_state)
+        assert step1.status_code == 303, step1.content
+        twin = Client()
+        twin.cookies = copy.deepcopy(fresh.client.cookies)  # the same browser session
+        url = step1["Location"]
+        first, second = race(
+            lambda one=fresh.client, url=url: one.get(url),
+            lambda two=twin, url=url: two.get(url),
+        )
+        statuses = sorted([first.status_code, second.status_code])
+        assert statuses == [302, 400], (round_, first.content, second.content)
+        refused = first if first.status_code == 400 else second
+        assert "expired or was already used" in refused.content.decode()
+        assert not SamlPendingLogin.objects.exists()
+        assert User.objects.count() == 1
+        assert UserSession.objects.count() == round_ + 1  # one more each round
