@@ -147,9 +147,13 @@ MAX_KEY_LENGTH = 128
 def find_pending_login(slug: str, key: str) -> SamlPendingLogin | None:
     """The pending login of *key* in the connection *slug*, its connection loaded with it
     (:meth:`Connection.from_db` lays a declared connection's settings over it), or None."""
-    if not key or len(key) > MAX_KEY_LENGTH:
+    if not _well_formed(key):
         return None
     return first(PENDING_LOGIN.run(slug, checksum(key)))  # the checksum is unique
+
+
+def _well_formed(key: str) -> bool:
+    return bool(key) and len(key) <= MAX_KEY_LENGTH
 
 
 @dataclass
@@ -163,9 +167,9 @@ class PendingLogin:
 def consume_pending_login(row: SamlPendingLogin | None, key: str) -> PendingLogin:
     """Take *row*, the pending login :func:`find_pending_login` found for *key* (once, before
     it expires), or refuse."""
-    if not key or len(key) > MAX_KEY_LENGTH:
-        raise SamlError("pending_expired", "no or malformed pending-login key")
     if row is None:
+        if not _well_formed(key):
+            raise SamlError("pending_expired", "no or malformed pending-login key")
         raise SamlError("pending_expired", "unknown or already used pending-login key")
     cutoff = timezone.now() - timedelta(seconds=PENDING_LOGIN_TTL)
     # The DELETE answers how many rows went: of two racing requests only one sees 1. One

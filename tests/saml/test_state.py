@@ -102,6 +102,22 @@ def test_pending_login_is_stored_hashed_and_single_use(saml_connection: Connecti
         state.consume_pending_login(state.find_pending_login(saml_connection.slug, key), key)
 
 
+@pytest.mark.parametrize("key", ["", "k" * (state.MAX_KEY_LENGTH + 1)], ids=["empty", "long"])
+def test_malformed_pending_login_key_is_refused_unread(
+    saml_connection: Connection, key: str, django_assert_num_queries: Any
+) -> None:
+    state.create_pending_login(saml_connection, _validated(), "")
+    with django_assert_num_queries(0):
+        row = state.find_pending_login(saml_connection.slug, key)
+        with pytest.raises(SamlError) as info:
+            state.consume_pending_login(row, key)
+    assert (info.value.code, info.value.detail) == (
+        "pending_expired",
+        "no or malformed pending-login key",
+    )
+    assert SamlPendingLogin.objects.count() == 1
+
+
 def test_pending_login_expires(saml_connection: Connection) -> None:
     key = state.create_pending_login(saml_connection, _validated(), "")
     SamlPendingLogin.objects.update(created_at=timezone.now() - dt.timedelta(minutes=3))
