@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from django.http import HttpRequest
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+#: Longest ``next`` or RelayState accepted, in UTF-8 bytes.
+MAX_URL_BYTES = 2048
 
 
 def is_safe(request: HttpRequest, url: str) -> bool:
@@ -51,7 +53,11 @@ def checked_next(request: HttpRequest, value: str | None, *, what: str = "next")
         raise SamlError("unsafe_redirect", f"{what} with a control character")
     if not looks_like_url(value):
         return ""
-    if len(value) > 2048 or not is_safe(request, value):
+    if len(value.encode("utf-8", "surrogatepass")) > MAX_URL_BYTES:
+        # Percent-encoded into the identity provider's URL, a longer one could pass Django's
+        # limit on a redirect's length (16,384 characters) and fail the sign-in unexplained.
+        raise SamlError("unsafe_redirect", f"{what} longer than {MAX_URL_BYTES} bytes")
+    if not is_safe(request, value):
         raise SamlError("unsafe_redirect", f"{what} to a host that is not allowed")
     return value
 

@@ -1,9 +1,16 @@
-"""One-time state between the SAML steps: AuthnRequest ids in the session, pending logins.
+"""One-time state between the SAML steps: AuthnRequest ids in the browser, pending logins.
 
-*Request ids.* The login view remembers each AuthnRequest id it sends in the browser session,
-with the connection, the time and the ``next`` URL. The second ACS step accepts a response only
-if its InResponseTo is one of them, unexpired (``SAML_REQUEST_TTL``), and removes it: a request
-id answers at most one response, in the browser that started it.
+*Request ids.* The login view remembers each AuthnRequest id it sends in the browser that asked
+for it, with the connection, the time and the ``next`` URL: in a cookie of its own
+(``__Host-dp_saml_requests`` on HTTPS, ``dp_saml_requests`` on plain HTTP), signed with
+``SECRET_KEY`` (:mod:`django.core.signing`, salted), ``HttpOnly``, ``SameSite=Lax``, expiring
+with ``SAML_REQUEST_TTL``. The second ACS step accepts a response only if its InResponseTo is
+one of them, unexpired, for this connection, and takes it out of the cookie (on its answer,
+whether it signs in or refuses): a request id answers at most one response, in the browser
+that started it. An anonymous visit to the login view so writes no server-side row (the
+session of Django's ``login()`` is made at sign-in only), and on HTTPS the ``__Host-`` prefix
+keeps a sibling subdomain from planting its own request ids, which a ``sessionid`` cookie set
+for the parent domain would do.
 
 *Pending logins.* Under ``SESSION_COOKIE_SAMESITE = "Lax"`` the browser does not send the
 session cookie with the identity provider's cross-site POST to the ACS, so the first step
@@ -24,6 +31,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from django.core import signing
 from django.db import transaction
 from django.utils import timezone
 
@@ -35,48 +43,120 @@ from .errors import SamlError
 from .replay import PRUNE_BATCH, consume_assertion, delete_oldest, prune_when_due
 
 if TYPE_CHECKING:
-    from django.http import HttpRequest
+    from django.http import HttpRequest, HttpResponse
 
     from .validation import ValidatedResponse
 
-SESSION_REQUESTS = "_dp_saml_requests"
 SESSION_LOGIN = "_dp_saml_login"
 SESSION_LOGOUT_REQUEST = "_dp_saml_logout_request"
-#: Outstanding AuthnRequests remembered per browser session (oldest dropped first).
+#: The cookie holding a browser's outstanding AuthnRequest ids: on HTTPS with the ``__Host-``
+#: prefix (``Secure``, ``Path=/``, no ``Domain``: only this very host can set it).
+REQUESTS_COOKIE = "dp_saml_requests"
+SECURE_REQUESTS_COOKIE = "__Host-dp_saml_requests"
+REQUESTS_SALT = "django_provisioning.saml.requests"
+#: Outstanding AuthnRequests remembered per browser (oldest dropped first).
 MAX_OUTSTANDING_REQUESTS = 10
+#: Longest cookie value written or read (browsers keep 4096 bytes of name and value); the
+#: oldest requests are dropped to fit, and a ``next`` URL that cannot fit is not kept (the
+#: RelayState, checked the same way, still carries it).
+MAX_REQUESTS_COOKIE = 3800
 #: Seconds between the two ACS steps; a browser follows the 303 at once.
 PENDING_LOGIN_TTL = 120
 
+#: A request id's entry: the connection's slug, when it was issued (epoch seconds), ``next``.
+Entry = tuple[str, float, str]
 
-def _live_requests(request: HttpRequest) -> dict[str, dict[str, Any]]:
+
+def requests_cookie_name(request: HttpRequest) -> str:
+    return SECURE_REQUESTS_COOKIE if request.is_secure() else REQUESTS_COOKIE
+
+
+def _live_requests(request: HttpRequest) -> dict[str, Entry]:
+    """The unexpired request ids of this browser's cookie; nothing from a cookie that is too
+    long, tampered with, signed with another key or of another shape."""
+    raw = request.COOKIES.get(requests_cookie_name(request), "")
+    if not raw or len(raw) > MAX_REQUESTS_COOKIE:
+        return {}
     ttl = int(provisioning_settings.SAML_REQUEST_TTL)
+    try:
+        stored = signing.loads(raw, salt=REQUESTS_SALT, max_age=ttl)
+    except signing.BadSignature:  # SignatureExpired included
+        return {}
+    if not isinstance(stored, dict):
+        return {}
     now = time.time()
-    stored = request.session.get(SESSION_REQUESTS) or {}
-    return {
-        k: v for k, v in stored.items() if isinstance(v, dict) and now - v.get("issued_at", 0) < ttl
-    }
+    live: dict[str, Entry] = {}
+    for request_id, entry in stored.items():
+        if not (isinstance(entry, list) and len(entry) == 3):
+            continue
+        slug, issued_at, next_url = entry
+        fits = isinstance(slug, str) and isinstance(next_url, str)
+        if fits and isinstance(issued_at, (int, float)) and 0 <= now - issued_at < ttl:
+            live[request_id] = (slug, float(issued_at), next_url)
+    return live
+
+
+def _write_requests(request: HttpRequest, response: HttpResponse, live: dict[str, Entry]) -> None:
+    """Set the cookie to *live* (the newest that fit), or delete it when none is left."""
+    name = requests_cookie_name(request)
+    newest = sorted(live.items(), key=lambda item: item[1][1])[-MAX_OUTSTANDING_REQUESTS:]
+    while newest:
+        value = signing.dumps(dict(newest), salt=REQUESTS_SALT, compress=True)
+        if len(value) <= MAX_REQUESTS_COOKIE:
+            response.set_cookie(
+                name,
+                value,
+                max_age=int(provisioning_settings.SAML_REQUEST_TTL),
+                path="/",
+                secure=request.is_secure(),
+                httponly=True,
+                samesite="Lax",
+            )
+            return
+        if len(newest) == 1:  # one long ``next`` alone: keep the request id without it
+            request_id, (slug, issued_at, _next) = newest[0]
+            newest = [(request_id, (slug, issued_at, ""))]
+        else:
+            newest = newest[1:]
+    if name in request.COOKIES:
+        response.delete_cookie(name, path="/", samesite="Lax")
 
 
 def remember_request(
-    request: HttpRequest, connection: Connection, request_id: str, next_url: str
+    request: HttpRequest,
+    response: HttpResponse,
+    connection: Connection,
+    request_id: str,
+    next_url: str,
 ) -> None:
-    """Bind AuthnRequest *request_id* (and where to go afterwards) to this browser session."""
+    """Bind AuthnRequest *request_id* (and where to go afterwards) to this browser, in the
+    cookie *response* sets."""
     live = _live_requests(request)
-    live[request_id] = {"connection": connection.slug, "issued_at": time.time(), "next": next_url}
-    newest = sorted(live.items(), key=lambda item: item[1]["issued_at"])[-MAX_OUTSTANDING_REQUESTS:]
-    request.session[SESSION_REQUESTS] = dict(newest)
+    live[request_id] = (connection.slug, time.time(), next_url)
+    _write_requests(request, response, live)
 
 
 def claim_request(request: HttpRequest, connection: Connection, request_id: str) -> str:
-    """Take *request_id* out of this session; return its ``next`` URL, or refuse."""
+    """Take *request_id* out of this browser's requests; return its ``next`` URL, or refuse.
+
+    The cookie without it is written by :func:`write_claimed` on whatever the view answers.
+    """
     live = _live_requests(request)
     entry = live.pop(request_id, None)
-    request.session[SESSION_REQUESTS] = live
-    if entry is None or entry.get("connection") != connection.slug:
+    request._dp_saml_requests_left = live  # type: ignore[attr-defined]
+    if entry is None or entry[0] != connection.slug:
         raise SamlError(
-            "session_mismatch", "InResponseTo is not an open AuthnRequest of this session"
+            "session_mismatch", "InResponseTo is not an open AuthnRequest of this browser"
         )
-    return str(entry.get("next") or "")
+    return entry[2]
+
+
+def write_claimed(request: HttpRequest, response: HttpResponse) -> None:
+    """After :func:`claim_request`: the cookie without the request id it took (or without
+    the expired ones), on *response*, a sign-in or a refusal alike."""
+    left = getattr(request, "_dp_saml_requests_left", None)
+    if left is not None:
+        _write_requests(request, response, left)
 
 
 def prune_pending_logins(now: datetime | None = None, *, limit: int = PRUNE_BATCH) -> int:

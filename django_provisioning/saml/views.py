@@ -115,14 +115,15 @@ def _auth(request: HttpRequest, connection: Connection) -> OneLogin_Saml2_Auth:
 @require_GET
 @_saml_view
 def login_view(request: HttpRequest, connection: Connection) -> HttpResponse:
-    """SP-initiated sign-in: an AuthnRequest (redirect binding) bound to this browser session."""
+    """SP-initiated sign-in: an AuthnRequest (redirect binding) bound to this browser (a signed
+    cookie: :mod:`.state`; the session is not touched)."""
     if not (connection.idp_entity_id and connection.idp_sso_url and connection.idp_x509_certs):
         raise SamlError("not_configured", "connection has no IdP entity id, SSO URL or cert")
     next_url = redirects.checked_next(request, request.GET.get("next"))
     auth = _auth(request, connection)
-    url = auth.login(return_to=next_url)
-    state.remember_request(request, connection, auth.get_last_request_id(), next_url)
-    return HttpResponseRedirect(url)
+    response = HttpResponseRedirect(auth.login(return_to=next_url))
+    state.remember_request(request, response, connection, auth.get_last_request_id(), next_url)
+    return response
 
 
 @never_cache
@@ -151,14 +152,28 @@ def acs_view(request: HttpRequest, connection: Connection) -> HttpResponse:
     return HttpResponseRedirect(test_signin.finish_url(connection, key), status=303)
 
 
+def _writes_claimed(view: View) -> View:
+    """The request-id cookie written on the view's answer, without the id it claimed."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        response = view(request, *args, **kwargs)
+        state.write_claimed(request, response)
+        return response
+
+    return wrapper
+
+
 @transaction.non_atomic_requests  # the core owns (and retries) the provisioning transaction
 @never_cache
 @require_GET
+@_writes_claimed
 @_finding(_pending_by_slug)
 def acs_finish_view(
     request: HttpRequest, connection: Connection, row: SamlPendingLogin | None
 ) -> HttpResponse:
-    """ACS step 2 (same-site GET, with the session): check the session, provision, log in."""
+    """ACS step 2 (same-site GET, with the browser's cookies): check the request id, provision,
+    log in."""
     pending = state.consume_pending_login(row, request.GET.get("key", ""))
     if pending.is_test:
         return test_signin.finish(request, connection, pending)

@@ -3,9 +3,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from django.core import signing
 from django.test import Client
 
 from django_provisioning.models import Connection
+from django_provisioning.saml import state
 from tests.factories import ConnectionFactory
 
 from .idp import IDP_SSO_URL, TestIdP, b64, idp_options
@@ -56,6 +58,14 @@ class Browser:
         assert response.status_code == 302, response.content
         assert response["Location"].startswith(IDP_SSO_URL)
         return self.idp.parse_login_redirect(response["Location"])
+
+    def outstanding(self) -> dict[str, list[Any]]:
+        """The AuthnRequest ids this browser's cookie holds (as signed: expiry not applied),
+        by id: [slug, issued at, next]; {} without the cookie."""
+        cookie = self.client.cookies.get(state.REQUESTS_COOKIE)
+        if cookie is None or not cookie.value:
+            return {}
+        return dict(signing.loads(cookie.value, salt=state.REQUESTS_SALT))
 
     def response_for(self, request: Any, **kwargs: Any) -> bytes:
         return self.idp.response_xml(

@@ -18,6 +18,7 @@ from django_provisioning.models import (
     SamlPendingLogin,
 )
 from django_provisioning.provisioning import deactivate_user, replace_user
+from django_provisioning.saml import state
 from tests.factories import scim_user
 
 from .conftest import SP_ENTITY_ID, Browser
@@ -69,7 +70,9 @@ def test_sp_initiated_sign_in_creates_the_user_and_logs_in(
         "session_index",
     }
     assert session["_dp_saml_login"]["connection"] == "acme"
-    assert session["_dp_saml_requests"] == {}  # the request id was single-use
+    assert "_dp_saml_requests" not in session  # the request ids are not in the session
+    assert browser.outstanding() == {}  # the request id was single-use
+    assert step2.cookies[state.REQUESTS_COOKIE]["max-age"] == 0  # the emptied cookie deleted
 
 
 def test_without_next_goes_to_login_redirect_url(browser: Browser, saml_connection: Any) -> None:

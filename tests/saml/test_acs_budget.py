@@ -86,18 +86,20 @@ def test_first_sign_in_budget(
     browser: Browser, saml_connection: Connection, django_assert_num_queries: Any
 ) -> None:
     """Step 2 of a first sign-in: the pending login with its connection (one read), its
-    delete, the session, the JIT creation (core), Django's login() (new session key,
-    last_login), and one upsert of the session's SAML row. Without verified domains: the
-    search for an account to link by e-mail (the core's, budgeted with SCIM) is not part of
-    it."""
+    delete, the JIT creation (core), Django's login() (a new session: its key checked and
+    the row inserted; last_login), and one upsert of the session's SAML row. No session is
+    read or deleted: the request ids are in their own cookie, so the browser had none. Without
+    verified domains: the search for an account to link by e-mail (the core's, budgeted with
+    SCIM) is not part of it."""
     saml_connection.verified_domains = []
     saml_connection.save()
     _pruned_lately()
     request, relay_state = browser.start()
     step1 = browser.post(browser.response_for(request), relay_state)
-    with django_assert_num_queries(29) as queries:
+    with django_assert_num_queries(26) as queries:
         assert browser.finish(step1).status_code == 302
     writes = _writes(queries)
+    assert not [w for w in writes if w.startswith("DELETE django_session")]
     assert writes.count("INSERT django_provisioning_usersession") == 1  # an upsert
     assert "UPDATE django_provisioning_usersession" not in writes  # nothing written twice
     assert writes.count("DELETE django_provisioning_samlpendinglogin") == 1
@@ -115,9 +117,12 @@ def test_returning_user_budget(
     request, relay_state = again.start()
     with django_assert_num_queries(5):
         step1 = again.post(again.response_for(request), relay_state)
-    with django_assert_num_queries(18) as queries:
+    with django_assert_num_queries(15) as queries:
         assert again.finish(step1).status_code == 302
     assert _writes(queries).count("INSERT django_provisioning_usersession") == 1
+    sessions_read = [q for q in queries.captured_queries if '"django_session" WHERE' in q["sql"]]
+    # login()'s check that its new key is free; no session loaded, none deleted
+    assert [q["sql"].split(" ", 1)[0] for q in sessions_read] == ["SELECT"]
     assert UserSession.objects.count() == 2
     assert SamlAssertionReplay.objects.count() == 2
 

@@ -3,7 +3,8 @@
 The service provider runs on ``http://localhost:<port>`` (Django in a threaded server) and a tiny
 identity provider on ``http://127.0.0.1:<port2>``: a different site, so the IdP page's
 auto-submitted POST to the ACS is cross-site and headless Chromium does not send the Lax
-session cookie with it. The sign-in must still finish, in the same browser session.
+cookie that holds the AuthnRequest id (``dp_saml_requests``) with it. The sign-in must still
+finish, in the same browser, and leave it a Lax session cookie.
 
 Needs Debian's ``chromium`` and ``chromium-driver``: without them it is skipped on a developer's
 machine and fails in CI (``tests/tools.py``), so CI never passes without it.
@@ -25,6 +26,7 @@ from selenium import webdriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
+from django_provisioning.saml import state
 from tests.factories import ConnectionFactory
 from tests.tools import headless_chromium
 
@@ -67,10 +69,10 @@ SEEN: list[tuple[str, str, bool]] = []
 
 
 def _recording(app: Any) -> Any:
-    """WSGI middleware noting (method, path, session cookie sent?) of every request."""
+    """WSGI middleware noting (method, path, request-id cookie sent?) of every request."""
 
     def wrapped(environ: dict[str, Any], start_response: Any) -> Any:
-        has_cookie = "sessionid=" in environ.get("HTTP_COOKIE", "")
+        has_cookie = f"{state.REQUESTS_COOKIE}=" in environ.get("HTTP_COOKIE", "")
         SEEN.append((environ["REQUEST_METHOD"], environ["PATH_INFO"], has_cookie))
         return app(environ, start_response)
 
@@ -146,6 +148,7 @@ def test_sign_in_through_a_cross_site_idp_with_lax_cookies(
 
         chrome.get(f"{sp_base}/sso/acme/login/?next=/home/%3Fwelcome%3D1")
         WebDriverWait(chrome, 20).until(lambda d: urlparse(d.current_url).path == "/home/")
+        assert ("GET", "/sso/acme/login/", False) in SEEN
 
         assert handler.posts, "the browser never reached the IdP"
         assert chrome.current_url == f"{sp_base}/home/?welcome=1"
@@ -155,6 +158,7 @@ def test_sign_in_through_a_cross_site_idp_with_lax_cookies(
         # The IdP's cross-site POST came without the Lax cookie; the same-site GET with it.
         assert ("POST", "/sso/acme/acs/", False) in SEEN
         assert ("GET", "/sso/acme/acs/finish/", True) in SEEN
+        assert chrome.get_cookie(state.REQUESTS_COOKIE) is None  # its one id used: deleted
     finally:
         server.shutdown()
         server.server_close()

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import pytest
+from django.contrib.sessions.models import Session
 from django.test import Client
 
 from django_provisioning.models import Connection
+from django_provisioning.saml import state
 
 from .conftest import ACS_URL, SP_ENTITY_ID, Browser, sp_metadata
 from .idp import IDP_SSO_URL, TestIdP, pem
@@ -26,19 +29,99 @@ def test_login_redirects_to_the_idp_with_an_authn_request(
     assert request.destination == IDP_SSO_URL
     assert request.name_id_policy.format == saml_connection.name_id_format
     assert relay_state == "/home/?a=1"
-    stored = browser.client.session["_dp_saml_requests"]
+    stored = browser.outstanding()
     assert list(stored) == [request.id]
-    assert stored[request.id]["connection"] == "acme"
-    assert stored[request.id]["next"] == "/home/?a=1"
+    slug, _issued_at, next_url = stored[request.id]
+    assert (slug, next_url) == ("acme", "/home/?a=1")
+
+
+def test_the_request_id_is_kept_in_a_signed_cookie_not_the_session(
+    browser: Browser, saml_connection: Connection
+) -> None:
+    """An anonymous visit writes no session row: the request id rides in a cookie of its own,
+    HttpOnly, SameSite=Lax, for this host's whole path, expiring with SAML_REQUEST_TTL."""
+    response = browser.client.get("/sso/acme/login/")
+
+    assert response.status_code == 302
+    assert "sessionid" not in response.cookies
+    assert not Session.objects.exists()
+    cookie = response.cookies[state.REQUESTS_COOKIE]
+    assert cookie["httponly"] and cookie["samesite"] == "Lax" and cookie["path"] == "/"
+    assert not cookie["secure"] and not cookie["domain"]  # plain HTTP: no __Host- prefix
+    assert cookie["max-age"] == 600
+    assert ":" in cookie.value  # signed (django.core.signing), not the ids in the clear alone
+
+
+def test_on_https_the_cookie_has_the_host_prefix(
+    saml_connection: Connection, settings: Any
+) -> None:
+    """``__Host-``: Secure, Path=/, no Domain, so no sibling subdomain can set it."""
+    settings.ALLOWED_HOSTS = ["testserver"]
+    response = Client().get("/sso/acme/login/", secure=True)
+
+    assert response.status_code == 302
+    assert state.REQUESTS_COOKIE not in response.cookies
+    cookie = response.cookies[state.SECURE_REQUESTS_COOKIE]
+    assert cookie["secure"] and cookie["path"] == "/" and not cookie["domain"]
+    assert cookie["httponly"] and cookie["samesite"] == "Lax"
 
 
 def test_each_login_adds_a_request_id_and_keeps_a_bounded_number(
     browser: Browser, saml_connection: Connection
 ) -> None:
     ids = [browser.start()[0].id for _ in range(12)]
-    stored = browser.client.session["_dp_saml_requests"]
+    stored = browser.outstanding()
     assert len(stored) == 10
     assert set(stored) == set(ids[-10:])
+
+
+def test_long_next_urls_drop_the_oldest_requests_to_fit_a_cookie(
+    browser: Browser, saml_connection: Connection
+) -> None:
+    """Browsers keep about 4 KB a cookie: the oldest requests make room for the newest, which
+    is always kept; the kept one still signs in, to its ``next``."""
+    nexts = [f"/home/?q={secrets.token_urlsafe(1200)}" for _ in range(4)]
+    started = [browser.start(next_url) for next_url in nexts]
+
+    stored = browser.outstanding()
+    cookie = browser.client.cookies[state.REQUESTS_COOKIE]
+    assert len(cookie.value) <= state.MAX_REQUESTS_COOKIE
+    assert 1 <= len(stored) < 4
+    assert started[-1][0].id in stored
+    request, _relay_state = started[-1]
+    response = browser.finish(browser.post(browser.response_for(request)))  # no RelayState
+    assert response.status_code == 302
+    assert response["Location"] == nexts[-1]
+
+
+def test_a_next_url_too_long_for_the_cookie_is_carried_by_the_relay_state(
+    browser: Browser, saml_connection: Connection, monkeypatch: Any
+) -> None:
+    """A ``next`` that cannot fit even alone is not kept with the request id; the id is, and
+    the RelayState, checked the same way, brings the browser there."""
+    monkeypatch.setattr(state, "MAX_REQUESTS_COOKIE", 400)
+    next_url = f"/home/?q={secrets.token_urlsafe(600)}"
+    request, relay_state = browser.start(next_url)
+
+    assert browser.outstanding()[request.id][2] == ""
+    assert len(browser.client.cookies[state.REQUESTS_COOKIE].value) <= 400
+    response = browser.finish(browser.post(browser.response_for(request), relay_state))
+    assert response.status_code == 302
+    assert response["Location"] == next_url
+
+
+def test_a_next_url_over_2048_bytes_is_refused_clearly(
+    browser: Browser, saml_connection: Connection
+) -> None:
+    """Counted in UTF-8 bytes: 700 CJK characters (2,100 bytes; 6,300 once percent-encoded)
+    are refused with the redirect error, not sent to the identity provider."""
+    response = browser.client.get("/sso/acme/login/", {"next": "/home/?q=" + "\u4e2d" * 700})
+
+    assert response.status_code == 400
+    assert "not on this site" in response.content.decode()
+    assert state.REQUESTS_COOKIE not in response.cookies
+    ok = browser.client.get("/sso/acme/login/", {"next": "/home/?q=" + "\u4e2d" * 670})
+    assert ok.status_code == 302
 
 
 def test_signed_authn_request(browser: Browser, saml_connection: Connection) -> None:

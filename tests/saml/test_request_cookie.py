@@ -1,0 +1,238 @@
+"""Attacks on the cookie that binds an AuthnRequest id to the browser that started it.
+
+The login view writes the outstanding request ids into a signed cookie of their own
+(:mod:`django_provisioning.saml.state`); the second ACS step accepts a response only to one of
+them, for its connection, once. Each attack goes through the real endpoints: a forged, re-keyed,
+re-salted or malformed cookie, a plain-named cookie planted on an HTTPS site, an id answered
+twice; each is refused with the readable page (403, "started in another browser") and signs
+nobody in.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+from unittest import mock
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.sessions.models import Session
+from django.core import signing
+
+from django_provisioning.adapter import DefaultAdapter
+from django_provisioning.exceptions import ProvisioningDenied
+from django_provisioning.models import Connection, ExternalIdentity, SamlPendingLogin
+from django_provisioning.saml import state
+
+from .conftest import ACS_URL, SP_ENTITY_ID, Browser
+
+User = get_user_model()
+pytestmark = pytest.mark.django_db
+
+
+def assert_not_this_browsers(response: Any, browser: Browser, caplog: Any) -> None:
+    body = response.content.decode()
+    assert response.status_code == 403, body
+    assert "started in another browser" in body
+    assert not User.objects.exists()
+    assert not ExternalIdentity.objects.exists()
+    assert not Session.objects.exists()  # nobody's session made (read before the test
+    # client's ``session``, which makes one)
+    assert any("code session_mismatch" in r.getMessage() for r in caplog.records)
+
+
+def plant(browser: Browser, value: str, name: str = state.REQUESTS_COOKIE) -> None:
+    browser.client.cookies[name] = value
+
+
+def entry(request_id: str, **overrides: Any) -> dict[str, Any]:
+    return {request_id: [overrides.get("slug", "acme"), overrides.get("at", time.time()), ""]}
+
+
+@pytest.mark.parametrize(
+    "forge",
+    [
+        pytest.param(
+            lambda p: signing.dumps(p, key="not-the-secret-key", salt=state.REQUESTS_SALT),
+            id="another key",
+        ),
+        pytest.param(lambda p: signing.dumps(p), id="the host's own signing salt"),
+        pytest.param(
+            lambda p: signing.dumps(p, salt="django_provisioning.saml.other"), id="another salt"
+        ),
+        pytest.param(
+            lambda p: signing.dumps(p, salt=state.REQUESTS_SALT)[:-2] + "xx", id="signature flipped"
+        ),
+        pytest.param(lambda p: signing.b64_encode(str(p).encode()).decode(), id="unsigned"),
+    ],
+)
+def test_a_forged_cookie_naming_the_attackers_request_is_refused(
+    browser: Browser, saml_connection: Connection, caplog: Any, forge: Any
+) -> None:
+    """Login CSRF: the attacker has a response for its own account to a request of its own,
+    and a browser that never asked for it; a cookie naming that request, made without this
+    site's key and salt, does not make it this browser's."""
+    attacker = Browser(browser.idp)
+    request, relay_state = attacker.start()
+    step1 = browser.post(browser.response_for(request), relay_state)
+    plant(browser, forge(entry(request.id)))
+
+    with caplog.at_level("INFO", logger="django_provisioning.saml"):
+        response = browser.finish(step1)
+
+    assert_not_this_browsers(response, browser, caplog)
+    assert not SamlPendingLogin.objects.exists()  # the pending login was used up
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        pytest.param([], id="a list"),
+        pytest.param("text", id="a string"),
+        pytest.param({"ID": "acme"}, id="an entry that is no list"),
+        pytest.param({"ID": ["acme", "now", ""]}, id="issued at as text"),
+        pytest.param({"ID": ["acme", 1e300, ""]}, id="issued far in the future"),
+        pytest.param({"ID": ["acme", -1, ""]}, id="issued before the epoch"),
+        pytest.param({"ID": [None, "ID", ""]}, id="no slug"),
+        pytest.param({"ID": ["acme", "ID"]}, id="two fields"),
+    ],
+)
+def test_a_signed_cookie_of_another_shape_signs_nobody_in(
+    browser: Browser, saml_connection: Connection, caplog: Any, payload: Any
+) -> None:
+    """Even under this site's key (a leaked or reused one), a cookie of any other shape is
+    read as no request: a refusal, never a 500."""
+    request, relay_state = Browser(browser.idp).start()
+    step1 = browser.post(browser.response_for(request), relay_state)
+    if isinstance(payload, dict):
+        (value,) = payload.values()
+        payload = {request.id: value}
+    plant(browser, signing.dumps(payload, salt=state.REQUESTS_SALT))
+
+    with caplog.at_level("INFO", logger="django_provisioning.saml"):
+        response = browser.finish(step1)
+
+    assert_not_this_browsers(response, browser, caplog)
+
+
+def test_an_oversized_cookie_is_not_read(
+    browser: Browser, saml_connection: Connection, caplog: Any
+) -> None:
+    request, relay_state = browser.start()
+    valid = browser.client.cookies[state.REQUESTS_COOKIE].value
+    plant(browser, valid + "=" * state.MAX_REQUESTS_COOKIE)
+    with caplog.at_level("INFO", logger="django_provisioning.saml"):
+        response = browser.finish(browser.post(browser.response_for(request), relay_state))
+    assert_not_this_browsers(response, browser, caplog)
+
+
+def test_an_entry_older_than_the_ttl_is_refused_in_a_fresh_cookie(
+    browser: Browser, saml_connection: Connection, caplog: Any
+) -> None:
+    """Each id keeps its own time: a cookie signed now does not make an old request young
+    (the login view drops such entries when it writes; here one is planted)."""
+    request, relay_state = browser.start()
+    plant(browser, signing.dumps(entry(request.id, at=time.time() - 601), salt=state.REQUESTS_SALT))
+    with caplog.at_level("INFO", logger="django_provisioning.saml"):
+        response = browser.finish(browser.post(browser.response_for(request), relay_state))
+    assert_not_this_browsers(response, browser, caplog)
+
+
+def test_the_login_view_drops_expired_requests_when_it_writes(
+    browser: Browser, saml_connection: Connection
+) -> None:
+    old, _relay = browser.start()
+    with mock.patch.object(state.time, "time", return_value=time.time() + 601):
+        new, _relay = browser.start()
+    assert old.id not in browser.outstanding()
+    assert list(browser.outstanding()) == [new.id]
+
+
+def test_on_https_a_cookie_without_the_host_prefix_is_ignored(
+    browser: Browser, saml_connection: Connection, caplog: Any, settings: Any
+) -> None:
+    """Cookie tossing: a sibling subdomain (or a plain-HTTP page) can set
+    ``dp_saml_requests`` for this host, never ``__Host-dp_saml_requests``; on HTTPS only the
+    latter is read. Here the planted cookie is even validly signed."""
+    request, relay_state = browser.start()  # over HTTP: the unprefixed cookie
+    step1 = browser.post(browser.response_for(request), relay_state)
+    with caplog.at_level("INFO", logger="django_provisioning.saml"):
+        response = browser.client.get(step1["Location"], secure=True)
+    assert_not_this_browsers(response, browser, caplog)
+
+
+def test_a_sign_in_over_https_uses_the_host_prefixed_cookie(
+    browser: Browser, saml_connection: Connection
+) -> None:
+    assert browser.client.get("/sso/acme/login/", secure=True).status_code == 302
+    cookie = browser.client.cookies[state.SECURE_REQUESTS_COOKIE].value
+    (request_id,) = signing.loads(cookie, salt=state.REQUESTS_SALT)
+    xml = browser.idp.response_xml(
+        sp_entity_id=SP_ENTITY_ID, acs_url=ACS_URL, in_response_to=request_id
+    )
+    step1 = browser.post(xml)
+
+    step2 = browser.client.get(step1["Location"], secure=True)
+
+    assert step2.status_code == 302
+    assert browser.client.get("/home/", secure=True).content == b"home: alice@example.com"
+    assert step2.cookies[state.SECURE_REQUESTS_COOKIE]["max-age"] == 0  # none left: deleted
+
+
+def test_a_request_id_answers_one_response_even_when_that_was_refused(
+    browser: Browser, saml_connection: Connection, caplog: Any
+) -> None:
+    """The id leaves the cookie with the second step's answer, a refusal too: a second
+    response to the same request (the IdP asked again after a back button) is not taken."""
+    request, relay_state = browser.start()
+    denied = mock.patch.object(DefaultAdapter, "pre_jit", side_effect=ProvisioningDenied("no"))
+    with denied:
+        refused = browser.finish(browser.post(browser.response_for(request), relay_state))
+    assert refused.status_code == 403
+    assert browser.outstanding() == {}
+
+    with caplog.at_level("INFO", logger="django_provisioning.saml"):
+        again = browser.finish(browser.post(browser.response_for(request), relay_state))
+    assert_not_this_browsers(again, browser, caplog)
+
+
+def test_other_requests_stay_open_after_one_is_answered(
+    browser: Browser, saml_connection: Connection
+) -> None:
+    """Two tabs: each request is answered once, in either order."""
+    first = browser.start("/one/")
+    second = browser.start("/two/")
+
+    done = browser.finish(browser.post(browser.response_for(second[0]), second[1]))
+    assert done["Location"] == "/two/"
+    assert list(browser.outstanding()) == [first[0].id]
+    done = browser.finish(browser.post(browser.response_for(first[0]), first[1]))
+    assert done["Location"] == "/one/"
+    assert browser.outstanding() == {}
+
+
+def test_a_request_of_one_connection_does_not_answer_anothers(
+    browser: Browser, saml_connection: Connection, caplog: Any
+) -> None:
+    """The cookie names the connection of each id: globex's response to an id acme issued is
+    refused (both connections trust the same IdP here), and the id is spent."""
+    from tests.factories import ConnectionFactory
+
+    ConnectionFactory(
+        slug="globex",
+        idp_entity_id=saml_connection.idp_entity_id,
+        idp_sso_url=saml_connection.idp_sso_url,
+        idp_x509_certs=saml_connection.idp_x509_certs,
+    )
+    request, relay_state = browser.start()  # acme's
+    other = Browser(browser.idp, slug="globex")
+    other.client = browser.client  # the same browser
+    xml = browser.idp.response_xml(
+        sp_entity_id="http://testserver/sso/globex/metadata/",
+        acs_url="http://testserver/sso/globex/acs/",
+        in_response_to=request.id,
+    )
+    with caplog.at_level("INFO", logger="django_provisioning.saml"):
+        response = other.finish(other.post(xml, relay_state))
+    assert_not_this_browsers(response, browser, caplog)
+    assert browser.outstanding() == {}
