@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import secrets
 import time
+import zlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -80,7 +81,11 @@ def _live_requests(request: HttpRequest) -> dict[str, Entry]:
     ttl = int(provisioning_settings.SAML_REQUEST_TTL)
     try:
         stored = signing.loads(raw, salt=REQUESTS_SALT, max_age=ttl)
-    except signing.BadSignature:  # SignatureExpired included
+    except (signing.BadSignature, ValueError, zlib.error, RecursionError):
+        # BadSignature (SignatureExpired included) is all a forger gets; the others need this
+        # site's key (a leaked one, or a value its other code signed under our salt): a value
+        # without a timestamp, JSON Python will not read (an integer of 5,000 digits, nesting
+        # too deep), a payload that is not zlib's. Still no request, never a traceback.
         return {}
     if not isinstance(stored, dict):
         return {}
@@ -91,7 +96,9 @@ def _live_requests(request: HttpRequest) -> dict[str, Entry]:
             continue
         slug, issued_at, next_url = entry
         fits = isinstance(slug, str) and isinstance(next_url, str)
-        if fits and isinstance(issued_at, (int, float)) and 0 <= now - issued_at < ttl:
+        # Compared, never subtracted: ``now - 10**400`` raises OverflowError, a comparison of
+        # an int of any size with a float does not (and NaN fails it).
+        if fits and isinstance(issued_at, (int, float)) and now - ttl < issued_at <= now:
             live[request_id] = (slug, float(issued_at), next_url)
     return live
 

@@ -11,6 +11,7 @@ nobody in.
 from __future__ import annotations
 
 import time
+import zlib
 from typing import Any
 from unittest import mock
 
@@ -93,6 +94,8 @@ def test_a_forged_cookie_naming_the_attackers_request_is_refused(
         pytest.param({"ID": ["acme", "now", ""]}, id="issued at as text"),
         pytest.param({"ID": ["acme", 1e300, ""]}, id="issued far in the future"),
         pytest.param({"ID": ["acme", -1, ""]}, id="issued before the epoch"),
+        pytest.param({"ID": ["acme", 10**400, ""]}, id="issued at an int too large for a float"),
+        pytest.param({"ID": ["acme", float("nan"), ""]}, id="issued at NaN"),
         pytest.param({"ID": [None, "ID", ""]}, id="no slug"),
         pytest.param({"ID": ["acme", "ID"]}, id="two fields"),
     ],
@@ -113,6 +116,69 @@ def test_a_signed_cookie_of_another_shape_signs_nobody_in(
         response = browser.finish(step1)
 
     assert_not_this_browsers(response, browser, caplog)
+
+
+def _signed_raw(data: bytes) -> str:
+    """*data*, compressed as ``signing.dumps`` does (so that it fits the cookie), signed with
+    this site's key under our salt, whatever it holds."""
+    compressed = "." + signing.b64_encode(zlib.compress(data)).decode()
+    return signing.TimestampSigner(salt=state.REQUESTS_SALT).sign(compressed)
+
+
+#: Values that only this site's key can make, that ``signing.loads`` cannot read back.
+UNREADABLE_SIGNED = [
+    pytest.param(
+        lambda: signing.Signer(salt=state.REQUESTS_SALT).sign("e30"), id="without a timestamp"
+    ),
+    pytest.param(
+        lambda: _signed_raw(b'{"ID":["acme",' + b"9" * 5000 + b',""]}'), id="a 5,000-digit int"
+    ),
+    pytest.param(lambda: _signed_raw(b"[" * 100_000), id="nested too deep"),
+    pytest.param(lambda: _signed_raw(b"{not json"), id="not JSON"),
+    pytest.param(
+        lambda: signing.TimestampSigner(salt=state.REQUESTS_SALT).sign(".bm90IHpsaWI"),
+        id="not zlib",
+    ),
+]
+
+
+@pytest.mark.parametrize("make", UNREADABLE_SIGNED)
+def test_a_signed_cookie_that_cannot_be_read_signs_nobody_in(
+    browser: Browser, saml_connection: Connection, caplog: Any, make: Any
+) -> None:
+    """Signed, so past the signature check, but not a payload ``signing.loads`` can read: no
+    request (the refusal of another browser), no "unexpected" error with a traceback."""
+    request, relay_state = Browser(browser.idp).start()
+    step1 = browser.post(browser.response_for(request), relay_state)
+    plant(browser, make())
+
+    with caplog.at_level("INFO", logger="django_provisioning.saml"):
+        response = browser.finish(step1)
+
+    assert_not_this_browsers(response, browser, caplog)
+    assert not [r for r in caplog.records if r.exc_info]
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        *UNREADABLE_SIGNED,
+        pytest.param(
+            lambda: signing.dumps({"ID": ["acme", 10**400, ""]}, salt=state.REQUESTS_SALT),
+            id="issued at an int too large for a float",
+        ),
+    ],
+)
+def test_the_login_view_replaces_a_signed_cookie_it_cannot_read(
+    browser: Browser, saml_connection: Connection, caplog: Any, make: Any
+) -> None:
+    """The login view reads the cookie to add to it: one it cannot read is replaced, and the
+    sign-in starts (before, such a cookie failed every login of the browser until it expired)."""
+    plant(browser, make())
+    with caplog.at_level("INFO", logger="django_provisioning.saml"):
+        request, _relay_state = browser.start()
+    assert list(browser.outstanding()) == [request.id]
+    assert not [r for r in caplog.records if r.exc_info]
 
 
 def test_an_oversized_cookie_is_not_read(
