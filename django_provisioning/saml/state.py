@@ -63,6 +63,11 @@ MAX_OUTSTANDING_REQUESTS = 10
 MAX_REQUESTS_COOKIE = 3800
 #: Seconds between the two ACS steps; a browser follows the 303 at once.
 PENDING_LOGIN_TTL = 120
+#: Seconds a request id's time may lie ahead of this process's clock: another server behind
+#: the load balancer wrote it, with a clock a little ahead, and an identity provider that still
+#: has a session answers within a second. Without it such sign-ins were refused as "started in
+#: another browser" (the session-held ids had no lower bound). Later ones are refused.
+MAX_CLOCK_AHEAD = 60
 
 #: A request id's entry: the connection's slug, when it was issued (epoch seconds), ``next``.
 Entry = tuple[str, float, str]
@@ -96,9 +101,11 @@ def _live_requests(request: HttpRequest) -> dict[str, Entry]:
             continue
         slug, issued_at, next_url = entry
         fits = isinstance(slug, str) and isinstance(next_url, str)
+        if not (fits and isinstance(issued_at, (int, float))):
+            continue
         # Compared, never subtracted: ``now - 10**400`` raises OverflowError, a comparison of
         # an int of any size with a float does not (and NaN fails it).
-        if fits and isinstance(issued_at, (int, float)) and now - ttl < issued_at <= now:
+        if now - ttl < issued_at <= now + MAX_CLOCK_AHEAD:
             live[request_id] = (slug, float(issued_at), next_url)
     return live
 
