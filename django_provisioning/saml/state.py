@@ -127,10 +127,11 @@ def _write_requests(request: HttpRequest, response: HttpResponse, live: dict[str
                 samesite="Lax",
             )
             return
-        if len(newest) == 1:  # one long ``next`` alone: keep the request id without it
+        if len(newest) == 1 and newest[0][1][2]:  # one long ``next`` alone: the id without it
             request_id, (slug, issued_at, _next) = newest[0]
             newest = [(request_id, (slug, issued_at, ""))]
-        else:
+        else:  # the oldest out; an id that does not fit even without its ``next`` too (the
+            # loop must end: it once stripped an empty ``next`` again and again)
             newest = newest[1:]
     if name in request.COOKIES:
         response.delete_cookie(name, path="/", samesite="Lax")

@@ -110,6 +110,29 @@ def test_a_next_url_too_long_for_the_cookie_is_carried_by_the_relay_state(
     assert response["Location"] == next_url
 
 
+def test_a_request_id_that_cannot_fit_even_alone_ends_the_cookie_and_the_loop(
+    browser: Browser, saml_connection: Connection, monkeypatch: Any
+) -> None:
+    """Dropping entries to fit must end: when not even the newest id without its ``next``
+    fits (a limit lowered this far), no cookie is written, and the old one is deleted."""
+    calls: list[int] = []
+    dumps = state.signing.dumps
+
+    def counted(*args: Any, **kwargs: Any) -> str:
+        calls.append(1)
+        assert len(calls) < 50, "_write_requests does not end"
+        return dumps(*args, **kwargs)
+
+    browser.start("/home/")  # a cookie to delete
+    monkeypatch.setattr(state, "MAX_REQUESTS_COOKIE", 60)
+    monkeypatch.setattr(state.signing, "dumps", counted)
+    response = browser.client.get("/sso/acme/login/", {"next": "/home/"})
+
+    assert response.status_code == 302
+    assert response.cookies[state.REQUESTS_COOKIE]["max-age"] == 0
+    assert len(calls) <= 3  # with the next, without it, then nothing left
+
+
 def test_a_next_url_over_2048_bytes_is_refused_clearly(
     browser: Browser, saml_connection: Connection
 ) -> None:
