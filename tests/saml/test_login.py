@@ -147,6 +147,19 @@ def test_a_next_url_over_2048_bytes_is_refused_clearly(
     assert ok.status_code == 302
 
 
+def test_a_relay_state_over_2048_bytes_is_refused_clearly(
+    browser: Browser, saml_connection: Connection
+) -> None:
+    """RelayState is checked as ``next`` is: 700 CJK characters (under 2,048 characters,
+    2,100 bytes in UTF-8) are refused in step 1, before the response is validated."""
+    request, _relay_state = browser.start()
+    response = browser.post(browser.response_for(request), "/home/?q=" + "\u4e2d" * 700)
+
+    assert response.status_code == 400
+    assert "not on this site" in response.content.decode()
+    assert browser.outstanding()  # the request is still open: nothing was consumed
+
+
 def test_signed_authn_request(browser: Browser, saml_connection: Connection) -> None:
     saml_connection.sign_authn_requests = True
     saml_connection.sp_certificate = pem("sp.crt")

@@ -10,6 +10,7 @@ nobody in.
 
 from __future__ import annotations
 
+import secrets
 import time
 import zlib
 from typing import Any
@@ -188,9 +189,14 @@ def test_the_login_view_replaces_a_signed_cookie_it_cannot_read(
 def test_an_oversized_cookie_is_not_read(
     browser: Browser, saml_connection: Connection, caplog: Any
 ) -> None:
+    """Validly signed and naming this very request, but longer than any cookie the login view
+    writes: not read (a signature is not checked over more than 3,800 characters). Padding a
+    valid cookie would not do: the padding breaks its signature first."""
     request, relay_state = browser.start()
-    valid = browser.client.cookies[state.REQUESTS_COOKIE].value
-    plant(browser, valid + "=" * state.MAX_REQUESTS_COOKIE)
+    payload = {request.id: ["acme", time.time(), "/home/?q=" + secrets.token_urlsafe(3000)]}
+    oversized = signing.dumps(payload, salt=state.REQUESTS_SALT, compress=True)
+    assert len(oversized) > state.MAX_REQUESTS_COOKIE
+    plant(browser, oversized)
     with caplog.at_level("INFO", logger="django_provisioning.saml"):
         response = browser.finish(browser.post(browser.response_for(request), relay_state))
     assert_not_this_browsers(response, browser, caplog)
@@ -260,7 +266,103 @@ def test_a_sign_in_over_https_uses_the_host_prefixed_cookie(
 
     assert step2.status_code == 302
     assert browser.client.get("/home/", secure=True).content == b"home: alice@example.com"
-    assert step2.cookies[state.SECURE_REQUESTS_COOKIE]["max-age"] == 0  # none left: deleted
+    deleted = step2.cookies[state.SECURE_REQUESTS_COOKIE]
+    assert deleted["max-age"] == 0  # none left: deleted
+    # A browser drops a __Host- cookie only on a Set-Cookie with Secure, Path=/, no Domain.
+    assert deleted["secure"] and deleted["path"] == "/" and not deleted["domain"]
+    assert "; Secure" in deleted.output()
+
+
+def test_behind_a_proxy_the_forwarded_scheme_names_the_cookie(
+    browser: Browser, saml_connection: Connection, settings: Any, caplog: Any
+) -> None:
+    """``request.is_secure()`` decides the name: behind a TLS-terminating proxy, with
+    ``SECURE_PROXY_SSL_HEADER`` set, the ``__Host-`` cookie is written and read; the header
+    alone, without the setting, is anyone's to send and changes nothing."""
+    forwarded = {"X-Forwarded-Proto": "https"}
+    unconfigured = browser.client.get("/sso/acme/login/", headers=forwarded)
+    assert state.REQUESTS_COOKIE in unconfigured.cookies
+    assert state.SECURE_REQUESTS_COOKIE not in unconfigured.cookies
+
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    login = browser.client.get("/sso/acme/login/", headers=forwarded)
+    cookie = login.cookies[state.SECURE_REQUESTS_COOKIE]
+    assert cookie["secure"]
+    (request_id,) = signing.loads(cookie.value, salt=state.REQUESTS_SALT)
+    xml = browser.idp.response_xml(
+        sp_entity_id=SP_ENTITY_ID, acs_url=ACS_URL, in_response_to=request_id
+    )
+    step1 = browser.post(xml)
+    with caplog.at_level("INFO", logger="django_provisioning.saml"):
+        plain = browser.client.get(step1["Location"])  # the proxy said http: not read
+    assert_not_this_browsers(plain, browser, caplog)
+
+    step1 = browser.post(
+        browser.idp.response_xml(
+            sp_entity_id=SP_ENTITY_ID, acs_url=ACS_URL, in_response_to=request_id
+        )
+    )
+    # Refused above and taken out only of the plain cookie: the __Host- one still holds it.
+    step2 = browser.client.get(step1["Location"], headers=forwarded)
+    assert step2.status_code == 302, step2.content.decode()
+    assert step2.cookies[state.SECURE_REQUESTS_COOKIE]["max-age"] == 0
+
+
+def test_a_cookie_signed_with_a_key_in_secret_key_fallbacks_is_read(
+    browser: Browser, saml_connection: Connection, settings: Any, caplog: Any
+) -> None:
+    """``SECRET_KEY`` rotated while a sign-in is under way: the cookie signed with the old key
+    is read while that key is in ``SECRET_KEY_FALLBACKS``, and refused once it is out of
+    both (docs/saml.rst, "Settings used")."""
+    old_key = settings.SECRET_KEY
+    first, first_relay = browser.start()
+    second, second_relay = browser.start()
+    signed_with_old = browser.client.cookies[state.REQUESTS_COOKIE].value
+    settings.SECRET_KEY = "a-new-secret-key-" + "x" * 40
+    settings.SECRET_KEY_FALLBACKS = [old_key]
+
+    done = browser.finish(browser.post(browser.response_for(first), first_relay))
+    assert done.status_code == 302
+    rewritten = done.cookies[state.REQUESTS_COOKIE].value
+    assert signing.loads(rewritten, salt=state.REQUESTS_SALT)  # under the new key now
+    assert rewritten != signed_with_old
+
+    plant(browser, signed_with_old)  # the old one again: its key now rotated out of both
+    settings.SECRET_KEY_FALLBACKS = []
+    browser.client.logout()
+    with caplog.at_level("INFO", logger="django_provisioning.saml"):
+        refused = browser.finish(browser.post(browser.response_for(second), second_relay))
+    assert refused.status_code == 403
+    assert "started in another browser" in refused.content.decode()
+    assert any("code session_mismatch" in r.getMessage() for r in caplog.records)
+
+
+def test_the_cookie_and_its_ids_expire_with_saml_request_ttl(
+    browser: Browser, saml_connection: Connection, settings: Any, caplog: Any
+) -> None:
+    """``SAML_REQUEST_TTL`` is the cookie's Max-Age and each id's life, read when used."""
+    settings.DJANGO_PROVISIONING = {"SAML_REQUEST_TTL": 30}
+    login = browser.client.get("/sso/acme/login/")
+    assert login.cookies[state.REQUESTS_COOKIE]["max-age"] == 30
+
+    request, relay_state = browser.start()
+    step1 = browser.post(browser.response_for(request), relay_state)
+    with (
+        mock.patch.object(state.time, "time", return_value=time.time() + 31),
+        caplog.at_level("INFO", logger="django_provisioning.saml"),
+    ):
+        response = browser.finish(step1)
+    assert_not_this_browsers(response, browser, caplog)
+
+
+def test_the_cookie_is_lax_whatever_the_session_cookie_is(
+    browser: Browser, saml_connection: Connection, settings: Any
+) -> None:
+    """Under ``SESSION_COOKIE_SAMESITE = "Strict"`` the request-id cookie stays ``Lax``: the
+    second step is a navigation the identity provider's page started."""
+    settings.SESSION_COOKIE_SAMESITE = "Strict"
+    response = browser.client.get("/sso/acme/login/")
+    assert response.cookies[state.REQUESTS_COOKIE]["samesite"] == "Lax"
 
 
 def test_a_request_id_answers_one_response_even_when_that_was_refused(

@@ -31,7 +31,7 @@ from django_provisioning.models import (
     UserSession,
 )
 from django_provisioning.provisioning import deactivate_user
-from django_provisioning.saml import test_signin
+from django_provisioning.saml import state, test_signin
 from django_provisioning.saml.signin_reasons import _fingerprint
 from tests.factories import ConnectionFactory
 
@@ -569,6 +569,23 @@ def test_a_test_response_cannot_sign_in_for_real(
     rewrapped = tester.post(to_bytes(root), relay_state)
     assert rewrapped.status_code == 400
     assert_nothing_written(tester)
+
+
+def test_a_test_sign_in_leaves_the_browsers_real_requests_open(
+    tester: SetupBrowser, saml_connection: Connection
+) -> None:
+    """A test keeps to the session: its second step neither reads nor writes the request-id
+    cookie, so a real sign-in this browser started before it is still open, and completes."""
+    real, relay_state = tester.start("/after/")
+
+    step2 = tester.run_test()
+
+    assert state.REQUESTS_COOKIE not in step2.cookies
+    assert list(tester.outstanding()) == [real.id]
+    assert tester.result() is not None
+    done = tester.finish(tester.post(tester.response_for(real), relay_state))
+    assert done.status_code == 302
+    assert done["Location"] == "/after/"
 
 
 def test_result_stays_in_the_browser_that_started_the_test(
