@@ -135,8 +135,9 @@ def acs_view(request: HttpRequest, connection: Connection) -> HttpResponse:
 
     Does every cryptographic check and consumes the assertion id, then redirects (303) to the
     same-site second step with a one-time key. It never reads or writes the session: under
-    ``SameSite=Lax`` the browser did not send its cookie, and a new session here would replace
-    the one that holds the AuthnRequest id.
+    ``SameSite=Lax`` the browser did not send its cookies (nor the request-id cookie, which the
+    second step reads), and a new session here would replace the browser's own (its test
+    sign-ins, or who is signed in).
     """
     root = parse_posted(connection, request)
     test = test_signin.recognize(connection, root.get("InResponseTo"))

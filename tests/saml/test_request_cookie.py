@@ -382,6 +382,27 @@ def test_a_request_id_answers_one_response_even_when_that_was_refused(
     assert_not_this_browsers(again, browser, caplog)
 
 
+def test_a_copy_of_the_cookie_from_before_the_answer_still_names_the_id(
+    browser: Browser, saml_connection: Connection, caplog: Any
+) -> None:
+    """What the session design guaranteed and the cookie does not (docs/saml.rst): the id
+    leaves the browser's cookie, not every copy of it. A second response the IdP issues to
+    the same request is taken with a copy kept from before; the same response is not (the
+    replay cache). Should the id come to be consumed on the server, this fails: update the
+    docs with it."""
+    request, relay_state = browser.start()
+    copy = browser.client.cookies[state.REQUESTS_COOKIE].value
+    first = browser.response_for(request)
+    assert browser.finish(browser.post(first, relay_state)).status_code == 302
+    assert browser.outstanding() == {}
+
+    plant(browser, copy)
+    with caplog.at_level("INFO", logger="django_provisioning.saml"):
+        assert browser.post(first, relay_state).status_code == 400  # replayed
+    second = browser.finish(browser.post(browser.response_for(request), relay_state))
+    assert second.status_code == 302
+
+
 def test_other_requests_stay_open_after_one_is_answered(
     browser: Browser, saml_connection: Connection
 ) -> None:
