@@ -43,6 +43,14 @@ def assert_not_this_browsers(response: Any, browser: Browser, caplog: Any) -> No
     assert any("code session_mismatch" in r.getMessage() for r in caplog.records)
 
 
+def assert_answer_refused(browser: Browser, request: Any, relay_state: str, caplog: Any) -> None:
+    """The IdP's answer to *request*, through both steps in *browser*: refused as not this
+    browser's."""
+    with caplog.at_level("INFO", logger="django_provisioning.saml"):
+        response = browser.finish(browser.post(browser.response_for(request), relay_state))
+    assert_not_this_browsers(response, browser, caplog)
+
+
 def plant(browser: Browser, value: str, name: str = state.REQUESTS_COOKIE) -> None:
     browser.client.cookies[name] = value
 
@@ -197,9 +205,7 @@ def test_an_oversized_cookie_is_not_read(
     oversized = signing.dumps(payload, salt=state.REQUESTS_SALT, compress=True)
     assert len(oversized) > state.MAX_REQUESTS_COOKIE
     plant(browser, oversized)
-    with caplog.at_level("INFO", logger="django_provisioning.saml"):
-        response = browser.finish(browser.post(browser.response_for(request), relay_state))
-    assert_not_this_browsers(response, browser, caplog)
+    assert_answer_refused(browser, request, relay_state, caplog)
 
 
 def test_an_entry_older_than_the_ttl_is_refused_in_a_fresh_cookie(
@@ -209,9 +215,7 @@ def test_an_entry_older_than_the_ttl_is_refused_in_a_fresh_cookie(
     (the login view drops such entries when it writes; here one is planted)."""
     request, relay_state = browser.start()
     plant(browser, signing.dumps(entry(request.id, at=time.time() - 601), salt=state.REQUESTS_SALT))
-    with caplog.at_level("INFO", logger="django_provisioning.saml"):
-        response = browser.finish(browser.post(browser.response_for(request), relay_state))
-    assert_not_this_browsers(response, browser, caplog)
+    assert_answer_refused(browser, request, relay_state, caplog)
 
 
 @pytest.mark.parametrize("ahead", [0.5, 5, state.MAX_CLOCK_AHEAD - 5])
@@ -377,9 +381,7 @@ def test_a_request_id_answers_one_response_even_when_that_was_refused(
     assert refused.status_code == 403
     assert browser.outstanding() == {}
 
-    with caplog.at_level("INFO", logger="django_provisioning.saml"):
-        again = browser.finish(browser.post(browser.response_for(request), relay_state))
-    assert_not_this_browsers(again, browser, caplog)
+    assert_answer_refused(browser, request, relay_state, caplog)
 
 
 def test_a_copy_of_the_cookie_from_before_the_answer_still_names_the_id(
