@@ -54,7 +54,7 @@ def checked_next(request: HttpRequest, value: str | None, *, what: str = "next")
     if not looks_like_url(value):
         return ""
     if len(value.encode("utf-8", "surrogatepass")) > MAX_URL_BYTES:
-        # Percent-encoded into the identity provider's URL, a longer one could pass Django's
+        # Percent-encoded into the identity provider's URL, a longer one could exceed Django's
         # limit on a redirect's length (16,384 characters) and fail the sign-in unexplained.
         raise SamlError("unsafe_redirect", f"{what} longer than {MAX_URL_BYTES} bytes")
     if not is_safe(request, value):
