@@ -119,17 +119,18 @@ def q(value: str) -> str:
 # ----------------------------------------------------------------------------- server
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class Server:
-    """``gunicorn`` serving a WSGI app with *env*, on a free port, until :meth:`stop`."""
+    """``gunicorn`` serving a WSGI app with *env*, on a free port, until :meth:`stop`.
+
+    The port is bound here and its socket handed to gunicorn (``--bind fd://N``): a port only
+    looked up free and bound later by gunicorn could be handed out again meanwhile, and two
+    servers started one after the other (ours and django-scim2's) once got the same one.
+    """
 
     def __init__(self, python: str, app: str, chdir: Path, env: dict[str, str], workers: int):
-        self.port = free_port()
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0))
+        self.port = int(listener.getsockname()[1])
         self.log = open(DATA / f"gunicorn-{self.port}.log", "w")
         self.process = subprocess.Popen(
             [
@@ -139,7 +140,7 @@ class Server:
                 "--workers",
                 str(workers),
                 "--bind",
-                f"127.0.0.1:{self.port}",
+                f"fd://{listener.fileno()}",
                 "--chdir",
                 str(chdir),
                 "--timeout",
@@ -151,7 +152,9 @@ class Server:
             env={**os.environ, **env},
             stdout=self.log,
             stderr=subprocess.STDOUT,
+            pass_fds=(listener.fileno(),),
         )
+        listener.close()  # gunicorn has its own copy
 
     def wait(self, client: Client, path: str) -> None:
         for _ in range(300):
